@@ -1,0 +1,62 @@
+//! Session API for programs: log in for a bearer token, log out, who am I.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::CurrentUser;
+use crate::{
+    error::{ErrorBody, Result},
+    http::{AppState, ClientAddr},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_session, delete_session)).routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionCreated {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Idle timeout in seconds; the token also expires 12 hours after login.
+    pub idle_timeout_s: i64,
+    pub user: CurrentUser,
+}
+
+/// Log in with a username and password and receive a bearer token.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
+async fn create_session(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(c): Json<Credentials>,
+) -> Result<(StatusCode, Json<SessionCreated>)> {
+    let done = super::login(&state.db, &c.username, &c.password, "api", addr).await?;
+    let (user, _) = super::load_session(&state.db, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionCreated { token: done.token, idle_timeout_s: super::IDLE_MS / 1000, user }),
+    ))
+}
+
+/// End the current session (log out).
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn delete_session(State(state): State<AppState>, user: CurrentUser) -> Result<StatusCode> {
+    super::logout(&state.db, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The logged-in user, their node and roles.
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("bearer" = [])),
+    responses((status = 200, body = CurrentUser), (status = 401, body = ErrorBody)))]
+async fn me(user: CurrentUser) -> Json<CurrentUser> {
+    Json(user)
+}

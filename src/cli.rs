@@ -1,0 +1,162 @@
+//! Command line: `fengqiao serve | demo | migrate | init`.
+
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    db::{self, Db, DbUrl},
+    http::{self, AppState, Config},
+};
+
+#[derive(Parser, Debug)]
+#[command(name = "fengqiao", version, about = "枫桥 基层社会治理平台 (Fengqiao grassroots governance platform)")]
+pub struct Cli {
+    /// Log as JSON lines instead of compact text.
+    #[arg(long, env = "FENGQIAO_LOG_JSON", global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server on the configured database.
+    Serve(ServeArgs),
+    /// Build (or reuse) the demo district in its own database and serve it.
+    Demo(DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Set up an empty database: the root region node and a first administrator.
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    /// sqlite://FILE or postgres://USER@HOST/DB
+    #[arg(long, env = "FENGQIAO_DB", default_value = "sqlite://fengqiao.db")]
+    pub db: String,
+}
+
+#[derive(Args, Debug)]
+pub struct WebArgs {
+    #[arg(long, env = "FENGQIAO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Map tile URL template, e.g. a 天地图 WMTS URL with your key; none = plain background.
+    #[arg(long, env = "FENGQIAO_TILE_URL")]
+    pub tile_url: Option<String>,
+    /// Do not mark cookies Secure (only for plain-HTTP access from another host in a lab).
+    #[arg(long, env = "FENGQIAO_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The demo's own database; an existing demo database is reused.
+    #[arg(long, env = "FENGQIAO_DEMO_DB", default_value = "sqlite://fengqiao-demo.db")]
+    pub db: String,
+    /// Erase the demo database and build it anew.
+    #[arg(long)]
+    pub reset: bool,
+    /// Build the data and exit without serving.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Random seed of the generated people and buildings.
+    #[arg(long, default_value_t = 140107)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// 6-, 4- or 2-digit code of the root region (district, city or province).
+    #[arg(long)]
+    pub region_code: String,
+    #[arg(long)]
+    pub region_name: String,
+    #[arg(long, default_value = "admin")]
+    pub admin: String,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let db = open(&a.db.db).await?;
+            serve(db, &a.web).await
+        }
+        Command::Migrate(a) => {
+            let db = open(&a.db).await?;
+            println!("数据库已是最新 ({} 个迁移已执行)", db::migrate(&db).await?);
+            Ok(())
+        }
+        Command::Init(a) => init(a).await,
+        Command::Demo(a) => demo(a).await,
+    }
+}
+
+async fn open(url: &str) -> anyhow::Result<Db> {
+    let url: DbUrl = url.parse()?;
+    let db = Db::connect(&url).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&web.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("无法监听 {}: {e}", web.listen))?;
+    let config = Config {
+        cookie_secure: !web.insecure_cookies,
+        tile_url: web.tile_url.clone(),
+        data_dir: web.data_dir.clone(),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = db.backend.name(), "serving");
+    println!("枫桥已启动: http://{addr}/");
+    http::serve(listener, AppState { db, config: Arc::new(config) }, http::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn init(a: InitArgs) -> anyhow::Result<()> {
+    let db = open(&a.db.db).await?;
+    let password = crate::auth::random_token()[..12].to_string() + "Aa1";
+    let root = crate::demo::init_root(&db, &a.region_code, &a.region_name, &a.admin, &password).await?;
+    println!("已创建 {} ({}),管理员 {} 初始密码 {}(首次登录须修改)", a.region_name, root, a.admin, password);
+    Ok(())
+}
+
+async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let url: DbUrl = a.db.parse()?;
+    if a.reset {
+        crate::demo::erase(&url).await?;
+    }
+    let db = Db::connect(&url).await?;
+    db::migrate(&db).await?;
+    if crate::demo::is_built(&db).await? {
+        println!("使用已有的演示数据库 {url}(如需重建请加 --reset)");
+    } else {
+        println!("正在生成演示区县:杏花岭区 …");
+        let summary = crate::demo::build(&db, a.seed).await?;
+        println!("{summary}");
+    }
+    println!("{}", crate::demo::LOGINS);
+    println!("准备用时 {:.1} 秒", started.elapsed().as_secs_f64());
+    if a.no_serve {
+        return Ok(());
+    }
+    serve(db, &a.web).await
+}

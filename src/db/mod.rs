@@ -1,0 +1,231 @@
+//! Storage: embedded SQLite by default, PostgreSQL in production.
+//!
+//! One portable query layer (`sqlx::Any`) runs the same SQL text on both
+//! backends: `$n` placeholders (which SQLite accepts too), integers as
+//! BIGINT, times as UTC epoch milliseconds, JSON as text. Each backend keeps
+//! its own migrations because DDL differs.
+
+mod migrate;
+
+use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+pub use sqlx::AnyPool as Pool;
+use sqlx::{ConnectOptions, Executor};
+
+pub use migrate::migrate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A parsed database URL. Its `Debug` and `Display` hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbUrlError {
+    #[error("数据库地址 `{0}` 无法识别:请使用 sqlite://文件路径 或 postgres://用户@主机/库名")]
+    UnknownScheme(String),
+    #[error("数据库地址 `{0}` 缺少文件路径")]
+    EmptyPath(String),
+    #[error("SQLite 数据库所在目录 `{0}` 不存在;请检查 FENGQIAO_DB 是否拼写正确")]
+    MissingDirectory(String),
+    #[error("`{0}` 不是 SQLite 数据库文件")]
+    NotADatabase(String),
+}
+
+impl FromStr for DbUrl {
+    type Err = DbUrlError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(DbUrlError::EmptyPath(s.to_string()));
+            }
+            return Ok(DbUrl::Sqlite { path: PathBuf::from(path) });
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres { url: s.to_string() });
+        }
+        Err(DbUrlError::UnknownScheme(redact(s)))
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
+            DbUrl::Postgres { url } => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl DbUrl {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbUrl::Sqlite { .. } => Backend::Sqlite,
+            DbUrl::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Checks that an SQLite file can be opened without silently creating
+    /// one in the wrong place: the directory must exist, and an existing
+    /// file must be an SQLite database. Returns whether the file is new.
+    fn check_sqlite(path: &std::path::Path) -> Result<bool, DbUrlError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(DbUrlError::MissingDirectory(dir.display().to_string()));
+        }
+        if path.exists() {
+            use std::io::Read;
+            let mut head = [0u8; 16];
+            let n = std::fs::File::open(path)
+                .and_then(|mut f| f.read(&mut head))
+                .unwrap_or(0);
+            if n > 0 && &head[..n.min(16)] != b"SQLite format 3\0" {
+                return Err(DbUrlError::NotADatabase(path.display().to_string()));
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// A connected database and which backend it is.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: Pool,
+    pub backend: Backend,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Db({})", self.backend.name())
+    }
+}
+
+impl Db {
+    /// Connects and fails with a message a person can act on.
+    pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        match url {
+            DbUrl::Sqlite { path } => {
+                if DbUrl::check_sqlite(path)? {
+                    tracing::warn!(path = %path.display(), "creating a new SQLite database");
+                }
+                let conn_url = format!("sqlite://{}?mode=rwc", path.display());
+                let opts = AnyConnectOptions::from_str(&conn_url)?.disable_statement_logging();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Per-connection settings; WAL is persistent and set once below.
+                            conn.execute(
+                                "pragma foreign_keys = on; pragma busy_timeout = 5000; \
+                                 pragma synchronous = normal; pragma cache_size = -65536",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("无法打开 SQLite 数据库 {}: {e}", path.display()))?;
+                sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
+                Ok(Db { pool, backend: Backend::Sqlite })
+            }
+            DbUrl::Postgres { url: raw } => {
+                // The Any driver sends a NULL with a placeholder type, and a
+                // cached prepared statement keeps that type for later non-NULL
+                // values; without the statement cache every query is typed
+                // from its own arguments.
+                let sep = if raw.contains('?') { '&' } else { '?' };
+                let tuned = if raw.contains("statement-cache-capacity") {
+                    raw.clone()
+                } else {
+                    format!("{raw}{sep}statement-cache-capacity=0")
+                };
+                let opts = AnyConnectOptions::from_str(&tuned)?.disable_statement_logging();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("无法连接 PostgreSQL 数据库 {}: {e}", redact(raw))
+                    })?;
+                Ok(Db { pool, backend: Backend::Postgres })
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC: how every time is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_hide_passwords() {
+        assert_eq!(
+            "sqlite://fengqiao.db".parse::<DbUrl>().unwrap(),
+            DbUrl::Sqlite { path: "fengqiao.db".into() }
+        );
+        let pg: DbUrl = "postgres://u:secret@127.0.0.1/test".parse().unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        assert!(!format!("{pg:?}").contains("secret"));
+        assert!(matches!("sqlite:/".parse::<DbUrl>(), Ok(_)));
+        assert!(matches!("postgress://x".parse::<DbUrl>(), Err(DbUrlError::UnknownScheme(_))));
+        assert!(matches!("fengqiao.db".parse::<DbUrl>(), Err(DbUrlError::UnknownScheme(_))));
+        assert!(matches!("sqlite://".parse::<DbUrl>(), Err(DbUrlError::EmptyPath(_))));
+    }
+
+    #[test]
+    fn sqlite_refuses_missing_directory_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope/x.db");
+        assert!(matches!(DbUrl::check_sqlite(&missing), Err(DbUrlError::MissingDirectory(_))));
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello world, not sqlite").unwrap();
+        assert!(matches!(DbUrl::check_sqlite(&text), Err(DbUrlError::NotADatabase(_))));
+        assert!(DbUrl::check_sqlite(&dir.path().join("new.db")).unwrap());
+    }
+}

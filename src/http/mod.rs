@@ -1,0 +1,174 @@
+//! Assembles the application: state, API and page routers, middleware
+//! (request ids, request logs, security headers), and serving with
+//! graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{header, request::Parts, HeaderValue},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+    Json, Router,
+};
+use serde::Serialize;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::db::Db;
+
+/// Runtime settings that are not the database.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Mark cookies `Secure` (browsers still accept them on http://localhost).
+    pub cookie_secure: bool,
+    /// Optional map tile URL template (e.g. 天地图); none means plain background.
+    pub tile_url: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { cookie_secure: true, tile_url: None, data_dir: PathBuf::from("data") }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+/// The client's address, for sessions and (later) throttling and audit.
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Fengqiao (枫桥) API", description = "Grassroots social governance platform. \
+        Log in with POST /api/v1/session and send `Authorization: Bearer <token>`. Errors are \
+        `{\"error\":{\"code\",\"message\",\"field\"}}`."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    /// `sqlite` or `postgres`
+    pub backend: &'static str,
+    pub version: &'static str,
+}
+
+/// Liveness and the database backend in use.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, crate::error::Error> {
+    sqlx::query("select 1").execute(&s.db.pool).await?;
+    Ok(Json(Health { status: "ok", backend: s.db.backend.name(), version: env!("CARGO_PKG_VERSION") }))
+}
+
+/// The API routes and their OpenAPI document, built together so that no
+/// route can be missing from the document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .merge(crate::auth::api::router())
+        .merge(crate::tree::api::router())
+        .split_for_parts()
+}
+
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let csp = content_security_policy(state.config.tile_url.as_deref());
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+        .merge(crate::web::router())
+        .fallback(crate::web::not_found)
+        .layer(middleware::from_fn(move |req, next| security_headers(csp.clone(), req, next)))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The path only: query strings may carry personal data.
+            let id = req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+fn content_security_policy(tile_url: Option<&str>) -> HeaderValue {
+    // Tile images are allowed only from the configured tile host.
+    let tile_host = tile_url
+        .and_then(|u| url::Url::parse(&u.replace(['{', '}'], "")).ok())
+        .and_then(|u| u.host_str().map(|h| format!(" {}://{}", u.scheme(), h.replace("s.", "*."))))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{tile_host}; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ))
+    .expect("CSP is ASCII")
+}
+
+async fn security_headers(csp: HeaderValue, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    res
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

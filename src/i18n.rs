@@ -1,0 +1,74 @@
+//! The message catalogue. All user-facing text lives in `locales/zh-CN.txt`
+//! (`key = text`, one per line); code and templates refer to keys only, so
+//! another language is one more file.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{LazyLock, Mutex},
+};
+
+static ZH_CN: LazyLock<HashMap<&'static str, &'static str>> =
+    LazyLock::new(|| parse(include_str!("../locales/zh-CN.txt")));
+
+fn parse(src: &'static str) -> HashMap<&'static str, &'static str> {
+    src.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
+}
+
+static MISSING: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+
+/// The text for `key`. An unknown key answers itself so the gap is visible
+/// on screen (keys come from code, never from input, so this set stays small).
+pub fn t(key: &str) -> &'static str {
+    if let Some(v) = ZH_CN.get(key) {
+        return v;
+    }
+    let mut missing = MISSING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = missing.get(key) {
+        return k;
+    }
+    tracing::warn!(key, "message catalogue has no entry");
+    let k: &'static str = Box::leak(key.to_string().into_boxed_str());
+    missing.insert(k);
+    k
+}
+
+/// Every key in the catalogue, for tests that check coverage.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    ZH_CN.keys().copied()
+}
+
+pub fn has(key: &str) -> bool {
+    ZH_CN.contains_key(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn catalogue_has_no_duplicate_keys() {
+        let src = include_str!("../locales/zh-CN.txt");
+        let mut seen = std::collections::HashSet::new();
+        for line in src.lines().map(str::trim) {
+            if let Some((k, _)) = line.split_once('=') {
+                if !line.starts_with('#') {
+                    assert!(seen.insert(k.trim()), "duplicate catalogue key {k}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod coverage {
+    /// Every error code the domain types can produce has catalogue text.
+    #[test]
+    fn domain_error_codes_have_messages() {
+        for code in crate::domain::codes::CodeError::ALL_CODES.iter().chain(crate::geo::polygon::PolygonError::ALL_CODES) {
+            assert!(super::has(code), "catalogue lacks {code}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+// Draws grid polygons with Leaflet on a plain background: a graticule, a
+// scale bar and the cursor's coordinates stand in for base tiles, so maps
+// work with no tile server. A tile URL template can be configured.
+(function () {
+  'use strict';
+
+  function colour(v, max) {
+    // Light to dark green by share of the maximum.
+    var f = max > 0 ? Math.min(1, v / max) : 0;
+    var stops = ['#e8f5e9', '#c8e6c9', '#a5d6a7', '#81c784', '#4caf50', '#2e7d32', '#1b5e20'];
+    return stops[Math.min(stops.length - 1, Math.floor(f * (stops.length - 1) + 0.5))];
+  }
+
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+
+  function graticule(map) {
+    var layer = L.layerGroup().addTo(map);
+    function draw() {
+      layer.clearLayers();
+      var b = map.getBounds();
+      var span = Math.max(b.getEast() - b.getWest(), b.getNorth() - b.getSouth());
+      var step = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].find(function (s) { return span / s < 12; }) || 1;
+      var style = { color: '#90a4ae', weight: 0.6, opacity: 0.6, dashArray: '3 4', interactive: false };
+      for (var x = Math.floor(b.getWest() / step) * step; x <= b.getEast(); x += step) {
+        L.polyline([[b.getSouth(), x], [b.getNorth(), x]], style).addTo(layer);
+      }
+      for (var y = Math.floor(b.getSouth() / step) * step; y <= b.getNorth(); y += step) {
+        L.polyline([[y, b.getWest()], [y, b.getEast()]], style).addTo(layer);
+      }
+    }
+    map.on('moveend zoomend', draw);
+    draw();
+  }
+
+  function coordsControl(map) {
+    var ctl = L.control({ position: 'bottomright' });
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create('div', 'fq-coords');
+      div.textContent = '—';
+      map.on('mousemove', function (e) {
+        div.textContent = e.latlng.lng.toFixed(5) + '°E, ' + e.latlng.lat.toFixed(5) + '°N';
+      });
+      return div;
+    };
+    ctl.addTo(map);
+  }
+
+  function legend(map, max) {
+    var ctl = L.control({ position: 'topright' });
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create('div', 'fq-legend');
+      var html = '<b>户数</b>';
+      [0, 0.33, 0.66, 1].forEach(function (f) {
+        var v = Math.round(max * f);
+        html += '<div><i style="background:' + colour(v, max) + '"></i>' + v + '</div>';
+      });
+      div.innerHTML = html;
+      return div;
+    };
+    ctl.addTo(map);
+  }
+
+  function init(el) {
+    var node = el.getAttribute('data-node');
+    var mode = el.getAttribute('data-mode') || 'node';
+    var src = el.getAttribute('data-public')
+      ? '/portal/area/' + node + '/geojson'
+      : (mode === 'grids' ? '/api/v1/nodes/' + node + '/geojson?kinds=grid' : '/api/v1/nodes/' + node + '/geojson');
+    var map = L.map(el, { zoomSnap: 0.25, attributionControl: false });
+    var tiles = el.getAttribute('data-tiles');
+    if (tiles) L.tileLayer(tiles, { subdomains: '01234567', maxZoom: 18 }).addTo(map);
+    else el.classList.add('plain-bg');
+    L.control.scale({ metric: true, imperial: false }).addTo(map);
+    coordsControl(map);
+    fetch(src, { credentials: 'same-origin' })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (fc) {
+        var max = 0;
+        fc.features.forEach(function (f) { if (!f.properties.self) max = Math.max(max, f.properties.households || 0); });
+        var layer = L.geoJSON(fc, {
+          style: function (f) {
+            if (f.properties.self) return { color: '#c62828', weight: 3, fill: fc.features.length === 1, fillOpacity: 0.15 };
+            return { color: '#37474f', weight: 1, fillColor: colour(f.properties.households || 0, max), fillOpacity: 0.7 };
+          },
+          pointToLayer: function (f, latlng) {
+            return L.circleMarker(latlng, { radius: 4, color: '#1565c0', weight: 1, fillOpacity: 0.8 });
+          },
+          onEachFeature: function (f, l) {
+            var p = f.properties;
+            var html = '<b>' + escapeHtml(p.name) + '</b><br>' + escapeHtml(p.code);
+            if (p.households != null) html += '<br>' + p.households + ' 户';
+            if (!el.getAttribute('data-public') && !p.self) html += '<br><a href="/tree/' + p.id + '">详情 ›</a>';
+            l.bindPopup(html);
+            l.bindTooltip(p.name, { sticky: true });
+          }
+        }).addTo(map);
+        var bounds = layer.getBounds();
+        if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+        else map.setView([37.91, 112.63], 12);
+        if (mode === 'grids' || el.getAttribute('data-kind') !== 'grid') legend(map, max);
+        graticule(map);
+        el.setAttribute('data-loaded', fc.features.length);
+      })
+      .catch(function () {
+        el.setAttribute('data-error', '1');
+        el.textContent = '地图数据加载失败,请刷新重试';
+      });
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    document.querySelectorAll('.fq-map').forEach(init);
+  });
+})();

@@ -1,0 +1,73 @@
+use crate::{both_backends, helpers::*};
+use reqwest::{Method, StatusCode};
+
+both_backends!(pages_need_login_and_carry_security_headers, |app| {
+    let r = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/login?next=%2F");
+    let login = app.call(Method::GET, "/login", None, None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let csp = login.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(!csp.contains("script-src 'self' 'unsafe-inline'"));
+    assert_eq!(login.headers["x-frame-options"], "DENY");
+    assert_eq!(login.headers["x-content-type-options"], "nosniff");
+    assert!(login.body.as_str().unwrap().contains("枫桥基层治理平台"));
+});
+
+both_backends!(browser_login_tree_page_and_csrf, |app| {
+    let bad = app
+        .client
+        .post(format!("{}/login", app.addr))
+        .form(&[("username", ADMIN), ("password", "nope"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(bad.text().await.unwrap().contains("账号或密码不正确"));
+
+    let ok = app
+        .client
+        .post(format!("{}/login", app.addr))
+        .form(&[("username", ADMIN), ("password", PASSWORD), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()["location"], "/", "login never redirects off-site");
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+
+    let home = app.client.get(format!("{}/", app.addr)).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("杏花岭区"));
+    let tree = app.client.get(format!("{}/tree/{}", app.addr, app.root_id)).send().await.unwrap();
+    let html = tree.text().await.unwrap();
+    assert!(html.contains("140107000000") && html.contains("node-map"));
+
+    // A state-changing request with the cookie but without the CSRF header is refused.
+    let forged = app.client.post(format!("{}/logout", app.addr)).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let still = app.client.get(format!("{}/", app.addr)).send().await.unwrap();
+    assert_eq!(still.status(), StatusCode::OK, "the forged logout did nothing");
+    // The cookie does not work as an API bearer and vice versa is checked in session tests.
+});
+
+both_backends!(the_portal_is_public_and_shows_grids, |app| {
+    let token = app.admin().await;
+    let sub = app
+        .create(&token, serde_json::json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}))
+        .await;
+    let comm = app
+        .create(&token, serde_json::json!({"parent_id": sub["id"], "kind": "community", "name": "胜利西街社区", "code": "140107001001"}))
+        .await;
+    app.create(&token, serde_json::json!({"parent_id": comm["id"], "kind": "grid", "name": "胜利西街社区第一网格",
+        "polygon": rect(112.56, 37.88, 112.57, 37.89)}))
+        .await;
+    let home = app.call(Method::GET, "/portal/", None, None).await;
+    assert!(home.body.as_str().unwrap().contains("巨轮街道"));
+    let area = app.call(Method::GET, &format!("/portal/area/{}", comm["id"]), None, None).await;
+    assert!(area.body.as_str().unwrap().contains("胜利西街社区第一网格"));
+    let geo = app.call(Method::GET, &format!("/portal/area/{}/geojson", comm["id"]), None, None).await;
+    assert_eq!(geo.body["features"].as_array().unwrap().len(), 1);
+});
