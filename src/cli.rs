@@ -29,6 +29,26 @@ pub enum Command {
     Migrate(DbArgs),
     /// Set up an empty database: the root region node and a first administrator.
     Init(InitArgs),
+    /// Run a benchmark on generated data (see BENCHMARKS.md).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// What to measure: `tree` (demo build, subtree latency), `demo` (start to serving).
+    pub what: String,
+    /// PostgreSQL database to measure in (a scratch schema is created and dropped).
+    #[arg(long, env = "FENGQIAO_BENCH_PG", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg: String,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    pub sqlite_only: bool,
+    /// Requests per measured case.
+    #[arg(long, default_value_t = 300)]
+    pub requests: usize,
+    /// Repetitions for whole-program timings.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Init(a) => init(a).await,
         Command::Demo(a) => demo(a).await,
+        Command::Bench(a) => bench(a).await,
     }
 }
 
@@ -118,11 +139,8 @@ async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&web.listen)
         .await
         .map_err(|e| anyhow::anyhow!("无法监听 {}: {e}", web.listen))?;
-    let config = Config {
-        cookie_secure: !web.insecure_cookies,
-        tile_url: web.tile_url.clone(),
-        data_dir: web.data_dir.clone(),
-    };
+    let config =
+        Config { cookie_secure: !web.insecure_cookies, tile_url: web.tile_url.clone(), data_dir: web.data_dir.clone() };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
     println!("枫桥已启动: http://{addr}/");
@@ -159,4 +177,28 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     serve(db, &a.web).await
+}
+
+async fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    use crate::bench;
+    match a.what.as_str() {
+        "demo" => println!("{}", bench::demo_startup(a.runs).await?),
+        "tree" => {
+            let s = bench::Scratch::sqlite().await?;
+            println!("{}", bench::tree_on(&s, a.requests).await?);
+            s.cleanup().await?;
+            if a.sqlite_only {
+                return Ok(());
+            }
+            match bench::Scratch::postgres(&a.pg).await {
+                Ok(s) => {
+                    println!("{}", bench::tree_on(&s, a.requests).await?);
+                    s.cleanup().await?;
+                }
+                Err(e) => println!("PostgreSQL SKIPPED: {e}"),
+            }
+        }
+        other => anyhow::bail!("unknown benchmark `{other}`; try `tree` or `demo`"),
+    }
+    Ok(())
 }

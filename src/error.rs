@@ -134,11 +134,7 @@ pub trait ResultExt<T> {
 
 impl<T, E: CodedError> ResultExt<T> for std::result::Result<T, E> {
     fn field(self, field: &str) -> Result<T> {
-        self.map_err(|e| Error::Invalid {
-            code: e.code().to_string(),
-            field: Some(field.to_string()),
-            detail: None,
-        })
+        self.map_err(|e| Error::Invalid { code: e.code().to_string(), field: Some(field.to_string()), detail: None })
     }
 }
 

@@ -67,7 +67,9 @@ mod coverage {
     /// Every error code the domain types can produce has catalogue text.
     #[test]
     fn domain_error_codes_have_messages() {
-        for code in crate::domain::codes::CodeError::ALL_CODES.iter().chain(crate::geo::polygon::PolygonError::ALL_CODES) {
+        for code in
+            crate::domain::codes::CodeError::ALL_CODES.iter().chain(crate::geo::polygon::PolygonError::ALL_CODES)
+        {
             assert!(super::has(code), "catalogue lacks {code}");
         }
     }

@@ -5,6 +5,7 @@
 //! assembles the router; `db` chooses and migrates the storage backend.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod db;
 pub mod demo;

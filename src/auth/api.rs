@@ -40,10 +40,7 @@ async fn create_session(
 ) -> Result<(StatusCode, Json<SessionCreated>)> {
     let done = super::login(&state.db, &c.username, &c.password, "api", addr).await?;
     let (user, _) = super::load_session(&state.db, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SessionCreated { token: done.token, idle_timeout_s: super::IDLE_MS / 1000, user }),
-    ))
+    Ok((StatusCode::CREATED, Json(SessionCreated { token: done.token, idle_timeout_s: super::IDLE_MS / 1000, user })))
 }
 
 /// End the current session (log out).

@@ -60,10 +60,7 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> anyhow::Resu
             Backend::Postgres => m.postgres,
         };
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| anyhow::anyhow!("migration {} failed: {e}", m.name))?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| anyhow::anyhow!("migration {} failed: {e}", m.name))?;
         sqlx::query("insert into fq_migrations (version, name, applied_at) values ($1, $2, $3)")
             .bind(m.version)
             .bind(m.name)

@@ -130,7 +130,9 @@ impl Batch {
     }
 
     async fn flush(&mut self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
-        let per = (30_000 / self.cols.len()).min(500);
+        // Large statements cost SQLite (through sqlx) more per parameter
+        // than they save; PostgreSQL gains from fewer round trips.
+        let per = (if conn.backend_name() == "SQLite" { 600 } else { 30_000 } / self.cols.len()).clamp(1, 500);
         for chunk in self.rows.chunks(per) {
             let mut sql = format!("insert into {} ({}) values ", self.table, self.cols.join(","));
             let mut n = 0;
@@ -166,13 +168,42 @@ impl Batch {
 }
 
 const NODE_COLS: &[&str] = &[
-    "id", "parent_id", "path", "depth", "kind", "code", "name", "grid_type", "households", "population",
-    "area_m2", "polygon", "min_lon", "min_lat", "max_lon", "max_lat", "lon", "lat", "attrs", "created_at",
+    "id",
+    "parent_id",
+    "path",
+    "depth",
+    "kind",
+    "code",
+    "name",
+    "grid_type",
+    "households",
+    "population",
+    "area_m2",
+    "polygon",
+    "min_lon",
+    "min_lat",
+    "max_lon",
+    "max_lat",
+    "lon",
+    "lat",
+    "attrs",
+    "created_at",
     "updated_at",
 ];
 const MEMBER_COLS: &[&str] = &[
-    "node_id", "role", "name", "gender", "ethnicity", "political_status", "birth_date", "education", "mobile",
-    "phone", "user_id", "started_at", "created_at",
+    "node_id",
+    "role",
+    "name",
+    "gender",
+    "ethnicity",
+    "political_status",
+    "birth_date",
+    "education",
+    "mobile",
+    "phone",
+    "user_id",
+    "started_at",
+    "created_at",
 ];
 
 struct NodeRow {
@@ -285,13 +316,7 @@ impl Gen {
             V::I(population),
         ];
         row.extend(geo);
-        row.extend([
-            V::F(lon),
-            V::F(lat),
-            V::S(Some(attrs.to_string())),
-            V::I(Some(self.now)),
-            V::I(Some(self.now)),
-        ]);
+        row.extend([V::F(lon), V::F(lat), V::S(Some(attrs.to_string())), V::I(Some(self.now)), V::I(Some(self.now))]);
         self.nodes.push(row);
         Ok(NodeRow { id, path, code })
     }
@@ -317,11 +342,13 @@ impl Gen {
             .choose_weighted(rng, |e| e.1)
             .map(|e| &e.0)
             .unwrap_or(&"30");
-        let prefix = ["139", "138", "135", "137", "150", "152", "158", "186", "187", "188", "131", "132", "155",
-            "156", "176", "177", "180", "181", "189", "199", "134", "159", "183", "185"]
-            .choose(rng)
-            .copied()
-            .unwrap_or("139");
+        let prefix = [
+            "139", "138", "135", "137", "150", "152", "158", "186", "187", "188", "131", "132", "155", "156", "176",
+            "177", "180", "181", "189", "199", "134", "159", "183", "185",
+        ]
+        .choose(rng)
+        .copied()
+        .unwrap_or("139");
         let mobile = format!("{prefix}{:08}", rng.gen_range(0..100_000_000u32));
         let phone = rng.gen_bool(0.3).then(|| format!("0351-{}", rng.gen_range(2_000_000..8_000_000)));
         self.members.push(vec![
@@ -381,8 +408,18 @@ const COMPOUND_HEADS: &[&str] = &[
 ];
 const COMPOUND_TAILS: &[&str] = &["小区", "苑", "家园", "花园", "公寓", "里", "新村", "家属院", "雅居", "华庭"];
 const DEDICATED: &[&str] = &[
-    "区人民医院", "第五中学", "杏花岭小学", "太原钢铁厂生活区", "山西大学附属中学", "区政务服务中心", "北城物流园",
-    "晋商商贸城", "中涧河工业园", "省实验幼儿园", "铁路职工医院", "汽车客运北站",
+    "区人民医院",
+    "第五中学",
+    "杏花岭小学",
+    "太原钢铁厂生活区",
+    "山西大学附属中学",
+    "区政务服务中心",
+    "北城物流园",
+    "晋商商贸城",
+    "中涧河工业园",
+    "省实验幼儿园",
+    "铁路职工医院",
+    "汽车客运北站",
 ];
 
 /// Builds the demo district into an empty, migrated database.
@@ -420,7 +457,16 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
         members: Batch::new("node_members", MEMBER_COLS),
         users: Batch::new(
             "users",
-            &["id", "username", "display_name", "password_hash", "node_id", "must_change_password", "created_at", "updated_at"],
+            &[
+                "id",
+                "username",
+                "display_name",
+                "password_hash",
+                "node_id",
+                "must_change_password",
+                "created_at",
+                "updated_at",
+            ],
         ),
         roles: Batch::new("user_roles", &["user_id", "role_code", "node_id"]),
         summary: DemoSummary::default(),
@@ -442,7 +488,14 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
     )?;
     g.user(next_user, "admin", "系统管理员", root.id, &hash, &["admin"]);
     next_user += 1;
-    g.user(next_user, "zhongxin", "区综治中心值班长", root.id, &hash, &["shift_lead", "dispatcher", "acceptor", "leader"]);
+    g.user(
+        next_user,
+        "zhongxin",
+        "区综治中心值班长",
+        root.id,
+        &hash,
+        &["shift_lead", "dispatcher", "acceptor", "leader"],
+    );
     next_user += 1;
 
     // Subdistrict tiles are proportional to their grid counts.
@@ -454,7 +507,7 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
     let mut worker_slots = TARGET_WORKERS;
     let mut all_grids = 0usize;
     let mut station_nodes: Vec<(String, i64)> = vec![];
-    let mut overlays: Vec<(String, String, String, i64, Option<String>, serde_json::Value, Vec<i64>)> = vec![];
+    let mut overlays: Vec<OverlayRow> = vec![];
 
     for (sub, srect) in subs.iter().zip(sub_rects) {
         let code = RegionCode::parse(&sub.code)?;
@@ -474,7 +527,14 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
         g.summary.subdistricts += 1;
         let sub_short = sub.name.trim_end_matches("街道").trim_end_matches('镇').to_string();
         station_nodes.push((format!("{sub_short}派出所"), snode.id));
-        g.user(next_user, &format!("jd{}", sub.code), &format!("{}综治中心", sub.name), snode.id, &hash, &["acceptor", "dispatcher"]);
+        g.user(
+            next_user,
+            &format!("jd{}", sub.code),
+            &format!("{}综治中心", sub.name),
+            snode.id,
+            &hash,
+            &["acceptor", "dispatcher"],
+        );
         next_user += 1;
 
         let mine: Vec<(usize, &&Region)> = comms.iter().enumerate().filter(|(_, c)| c.parent == sub.code).collect();
@@ -630,11 +690,9 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
     if db.backend == Backend::Postgres {
         // Explicit ids were inserted; move the identity sequences past them.
         for t in ["nodes", "users"] {
-            sqlx::query(&format!(
-                "select setval(pg_get_serial_sequence('{t}', 'id'), (select max(id) from {t}))"
-            ))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&format!("select setval(pg_get_serial_sequence('{t}', 'id'), (select max(id) from {t}))"))
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

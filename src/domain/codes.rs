@@ -26,9 +26,7 @@ use thiserror::Error;
 /// because it is personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CodeError {
-    #[error(
-        "unknown region level {0:?} (expected province, city, district, subdistrict or community)"
-    )]
+    #[error("unknown region level {0:?} (expected province, city, district, subdistrict or community)")]
     RegionLevelUnknown(String),
     #[error("a region code may contain only the digits 0-9")]
     RegionCodeDigits,
@@ -41,10 +39,7 @@ pub enum CodeError {
     #[error("region code {code} has a zero segment above a non-zero one")]
     RegionCodeInconsistent { code: String },
     #[error("a {child} code cannot be a direct child of a {parent} code")]
-    RegionCodeLevelMismatch {
-        child: RegionLevel,
-        parent: RegionLevel,
-    },
+    RegionCodeLevelMismatch { child: RegionLevel, parent: RegionLevel },
     #[error("region code {child} does not lie under {parent}")]
     RegionCodeParentMismatch { child: String, parent: String },
     #[error("a grid code may contain only the digits 0-9")]
@@ -196,9 +191,7 @@ fn all_ascii_digits(s: &str) -> bool {
 
 /// The numeric value of a run of ASCII digits (at most 5 of them here).
 fn digits_value(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    digits.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
 /// Copies validated ASCII digits into a fixed array; the caller has checked
@@ -332,8 +325,8 @@ impl From<RegionLevel> for String {
 /// The provincial-level codes of GB/T 2260 (including 71 台湾, 81 香港,
 /// 82 澳门). Sorted, for `binary_search`.
 const PROVINCE_CODES: [u16; 34] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
-    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63,
+    64, 65, 71, 81, 82,
 ];
 
 /// Prefecture-level cities that have no county level (不设区的地级市):
@@ -395,21 +388,15 @@ impl RegionCode {
             // Also covers a zero province with later non-zero segments.
             return Err(CodeError::RegionCodeProvince { province });
         }
-        let city_without_counties =
-            CITIES_WITHOUT_COUNTIES.contains(&[digits[0], digits[1], digits[2], digits[3]]);
+        let city_without_counties = CITIES_WITHOUT_COUNTIES.contains(&[digits[0], digits[1], digits[2], digits[3]]);
         for (index, &segment) in segments.iter().enumerate().take(lowest) {
             // Index 2 is the county segment.
             let allowed_gap = index == 2 && city_without_counties;
             if segment == 0 && !allowed_gap {
-                return Err(CodeError::RegionCodeInconsistent {
-                    code: ascii_str(&digits).to_owned(),
-                });
+                return Err(CodeError::RegionCodeInconsistent { code: ascii_str(&digits).to_owned() });
             }
         }
-        Ok(RegionCode {
-            digits,
-            level: RegionLevel::ALL[lowest],
-        })
+        Ok(RegionCode { digits, level: RegionLevel::ALL[lowest] })
     }
 
     /// The full 12-digit form.
@@ -451,9 +438,7 @@ impl RegionCode {
         }
         let mut digits = [b'0'; 12];
         digits[..level.digits()].copy_from_slice(&self.digits[..level.digits()]);
-        RegionCode::from_digits(digits)
-            .ok()
-            .filter(|code| code.level == level)
+        RegionCode::from_digits(digits).ok().filter(|code| code.level == level)
     }
 
     /// True when `self` is `other` or lies anywhere below it, e.g. for
@@ -473,16 +458,10 @@ impl RegionCode {
     /// be `parent`'s.
     pub fn validate_child(&self, parent: &RegionCode) -> Result<(), CodeError> {
         let Some(expected) = self.parent_code() else {
-            return Err(CodeError::RegionCodeLevelMismatch {
-                child: self.level,
-                parent: parent.level,
-            });
+            return Err(CodeError::RegionCodeLevelMismatch { child: self.level, parent: parent.level });
         };
         if expected.level != parent.level {
-            return Err(CodeError::RegionCodeLevelMismatch {
-                child: self.level,
-                parent: parent.level,
-            });
+            return Err(CodeError::RegionCodeLevelMismatch { child: self.level, parent: parent.level });
         }
         if expected != *parent {
             return Err(CodeError::RegionCodeParentMismatch {
@@ -543,9 +522,7 @@ impl GridCode {
     /// Builds the code of grid `seq` (1–999) in `community`.
     pub fn new(community: &RegionCode, seq: u16) -> Result<GridCode, CodeError> {
         if community.level() != RegionLevel::Community {
-            return Err(CodeError::GridCodeNotCommunity {
-                level: community.level(),
-            });
+            return Err(CodeError::GridCodeNotCommunity { level: community.level() });
         }
         if !(1..=999).contains(&seq) {
             return Err(CodeError::GridCodeSeqRange { seq });
@@ -576,8 +553,7 @@ impl GridCode {
 
     /// The community (or village) the grid belongs to.
     pub fn community(&self) -> RegionCode {
-        RegionCode::from_digits(to_array(&self.as_str()[..12]))
-            .expect("a grid code holds a valid community code")
+        RegionCode::from_digits(to_array(&self.as_str()[..12])).expect("a grid code holds a valid community code")
     }
 
     /// The sequence number within the community, 1–999.
@@ -634,9 +610,7 @@ impl BuildingCode {
 
     /// The grid the building belongs to.
     pub fn grid(&self) -> GridCode {
-        GridCode {
-            digits: to_array(&self.as_str()[..15]),
-        }
+        GridCode { digits: to_array(&self.as_str()[..15]) }
     }
 
     /// The building number within the grid, 1–99999.
@@ -740,11 +714,7 @@ impl MobilePhone {
     /// Accepts an optional `+86`, `0086` or `86` prefix and spaces or hyphens
     /// anywhere (`"+86 138-0013-8000"`), and normalizes to 11 digits.
     pub fn parse(s: &str) -> Result<MobilePhone, CodeError> {
-        let cleaned: String = s
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let cleaned: String = s.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let national = if let Some(rest) = cleaned.strip_prefix("+86") {
             rest
         } else if let Some(rest) = cleaned.strip_prefix("0086") {
@@ -756,16 +726,12 @@ impl MobilePhone {
             &cleaned
         };
         let bytes = national.as_bytes();
-        let valid = national.len() == 11
-            && all_ascii_digits(national)
-            && bytes[0] == b'1'
-            && (b'3'..=b'9').contains(&bytes[1]);
+        let valid =
+            national.len() == 11 && all_ascii_digits(national) && bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]);
         if !valid {
             return Err(CodeError::PhoneInvalid);
         }
-        Ok(MobilePhone {
-            digits: to_array(national),
-        })
+        Ok(MobilePhone { digits: to_array(national) })
     }
 
     /// The 11 digits.
@@ -806,11 +772,7 @@ const ID_MIN_BIRTH: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
 
 /// The check character for the first 17 digits of an 18-character ID.
 fn id_check_char(first17: &[u8]) -> u8 {
-    let sum: u32 = first17
-        .iter()
-        .zip(ID_WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     ID_CHECK_CHARS[(sum % 11) as usize]
 }
 
@@ -909,11 +871,7 @@ impl IdNumber {
     /// Builds a valid ID number from its parts, computing the check
     /// character; useful for generated demo data. `address` is the 6-digit
     /// address code, `seq` is 0–999 (odd for men).
-    pub fn from_parts(
-        address: &str,
-        birth_date: NaiveDate,
-        seq: u16,
-    ) -> Result<IdNumber, CodeError> {
+    pub fn from_parts(address: &str, birth_date: NaiveDate, seq: u16) -> Result<IdNumber, CodeError> {
         if address.len() != 6 || !all_ascii_digits(address) || seq > 999 {
             return Err(CodeError::IdNumberFormat);
         }
@@ -936,8 +894,7 @@ impl IdNumber {
 
     /// The birth date encoded in the number.
     pub fn birth_date(&self) -> NaiveDate {
-        self.birth_date_checked()
-            .expect("an IdNumber holds a valid birth date")
+        self.birth_date_checked().expect("an IdNumber holds a valid birth date")
     }
 
     /// Age in whole years on `date` (0 if `date` is before the birth date).
@@ -1007,14 +964,8 @@ mod tests {
         assert_eq!(RegionLevel::Province.parent(), None);
         assert_eq!(RegionLevel::City.parent(), Some(RegionLevel::Province));
         assert_eq!(RegionLevel::District.parent(), Some(RegionLevel::City));
-        assert_eq!(
-            RegionLevel::Subdistrict.parent(),
-            Some(RegionLevel::District)
-        );
-        assert_eq!(
-            RegionLevel::Community.parent(),
-            Some(RegionLevel::Subdistrict)
-        );
+        assert_eq!(RegionLevel::Subdistrict.parent(), Some(RegionLevel::District));
+        assert_eq!(RegionLevel::Community.parent(), Some(RegionLevel::Subdistrict));
         for level in RegionLevel::ALL {
             if let Some(child) = level.child() {
                 assert_eq!(child.parent(), Some(level));
@@ -1046,27 +997,12 @@ mod tests {
             ("14", RegionLevel::Province, "140000000000", "14"),
             ("1401", RegionLevel::City, "140100000000", "1401"),
             ("140105", RegionLevel::District, "140105000000", "140105"),
-            (
-                "140105001",
-                RegionLevel::Subdistrict,
-                "140105001000",
-                "140105001",
-            ),
-            (
-                "140105001002",
-                RegionLevel::Community,
-                "140105001002",
-                "140105001002",
-            ),
+            ("140105001", RegionLevel::Subdistrict, "140105001000", "140105001"),
+            ("140105001002", RegionLevel::Community, "140105001002", "140105001002"),
             // Short forms written with trailing zeros are fine.
             ("140000", RegionLevel::Province, "140000000000", "14"),
             ("140100000000", RegionLevel::City, "140100000000", "1401"),
-            (
-                " 320508019044 ",
-                RegionLevel::Community,
-                "320508019044",
-                "320508019044",
-            ),
+            (" 320508019044 ", RegionLevel::Community, "320508019044", "320508019044"),
         ];
         for (input, level, full, short) in cases {
             let code = region(input);
@@ -1123,11 +1059,7 @@ mod tests {
         assert_eq!(region("442000001000").level(), RegionLevel::Subdistrict);
         assert_eq!(region("460400100000").level(), RegionLevel::Subdistrict);
         for input in ["441800003000", "440100001000", "441900000001"] {
-            assert_eq!(
-                RegionCode::parse(input).unwrap_err().code(),
-                "region_code.inconsistent",
-                "{input}"
-            );
+            assert_eq!(RegionCode::parse(input).unwrap_err().code(), "region_code.inconsistent", "{input}");
         }
     }
 
@@ -1196,10 +1128,7 @@ mod tests {
         assert_eq!(json, "\"140100000000\"");
         assert_eq!(serde_json::from_str::<RegionCode>(&json).unwrap(), code);
         // Short forms deserialize too; invalid ones fail.
-        assert_eq!(
-            serde_json::from_str::<RegionCode>("\"1401\"").unwrap(),
-            code
-        );
+        assert_eq!(serde_json::from_str::<RegionCode>("\"1401\"").unwrap(), code);
         let err = serde_json::from_str::<RegionCode>("\"140005\"").unwrap_err();
         assert!(err.to_string().contains("zero segment"), "{err}");
         assert!(serde_json::from_str::<RegionCode>("14").is_err());
@@ -1233,18 +1162,9 @@ mod tests {
     #[test]
     fn grid_code_rejects_bad_input() {
         let community = region("140105001002");
-        assert_eq!(
-            GridCode::new(&community, 0).unwrap_err().code(),
-            "grid_code.seq_range"
-        );
-        assert_eq!(
-            GridCode::new(&community, 1000).unwrap_err().code(),
-            "grid_code.seq_range"
-        );
-        assert_eq!(
-            GridCode::new(&region("140105001"), 1).unwrap_err().code(),
-            "grid_code.not_community"
-        );
+        assert_eq!(GridCode::new(&community, 0).unwrap_err().code(), "grid_code.seq_range");
+        assert_eq!(GridCode::new(&community, 1000).unwrap_err().code(), "grid_code.seq_range");
+        assert_eq!(GridCode::new(&region("140105001"), 1).unwrap_err().code(), "grid_code.not_community");
         let cases = [
             ("14010500100200a", "grid_code.digits"),
             ("", "grid_code.digits"),
@@ -1269,23 +1189,12 @@ mod tests {
         assert_eq!(building.grid(), grid);
         assert_eq!(building.number(), 42);
         assert_eq!(BuildingCode::parse("14010500100200700042"), Ok(building));
-        assert_eq!(
-            BuildingCode::parse("14010500100200799999")
-                .unwrap()
-                .number(),
-            99_999
-        );
+        assert_eq!(BuildingCode::parse("14010500100200799999").unwrap().number(), 99_999);
         let json = serde_json::to_string(&building).unwrap();
-        assert_eq!(
-            serde_json::from_str::<BuildingCode>(&json).unwrap(),
-            building
-        );
+        assert_eq!(serde_json::from_str::<BuildingCode>(&json).unwrap(), building);
 
         for number in [0, 100_000, u32::MAX] {
-            assert_eq!(
-                BuildingCode::new(&grid, number).unwrap_err().code(),
-                "building_code.number_range"
-            );
+            assert_eq!(BuildingCode::new(&grid, number).unwrap_err().code(), "building_code.number_range");
         }
         let cases = [
             ("1401050010020070004x", "building_code.digits"),
@@ -1316,39 +1225,18 @@ mod tests {
         assert_eq!(err.code(), "text.too_long");
 
         // Inner spaces are kept.
-        assert_eq!(
-            BoundedText::<20>::parse("Li  Ming").unwrap().as_str(),
-            "Li  Ming"
-        );
+        assert_eq!(BoundedText::<20>::parse("Li  Ming").unwrap().as_str(), "Li  Ming");
         assert_eq!(BoundedText::<3>::MAX_CHARS, 3);
-        assert_eq!(
-            BoundedText::<3>::parse("abc").unwrap().into_inner(),
-            "abc".to_owned()
-        );
+        assert_eq!(BoundedText::<3>::parse("abc").unwrap().into_inner(), "abc".to_owned());
     }
 
     #[test]
     fn bounded_text_rejects_empty_and_control_chars() {
         for input in ["", "   ", "\u{3000}", "\n\t"] {
-            assert_eq!(
-                Name100::parse(input).unwrap_err().code(),
-                "text.empty",
-                "{input:?}"
-            );
+            assert_eq!(Name100::parse(input).unwrap_err().code(), "text.empty", "{input:?}");
         }
-        for input in [
-            "a\nb",
-            "a\tb",
-            "a\u{0}b",
-            "a\u{7f}b",
-            "a\u{85}b",
-            "a\u{202E}b",
-        ] {
-            assert_eq!(
-                Name100::parse(input).unwrap_err().code(),
-                "text.control_char",
-                "{input:?}"
-            );
+        for input in ["a\nb", "a\tb", "a\u{0}b", "a\u{7f}b", "a\u{85}b", "a\u{202E}b"] {
+            assert_eq!(Name100::parse(input).unwrap_err().code(), "text.control_char", "{input:?}");
         }
     }
 
@@ -1393,10 +1281,7 @@ mod tests {
 
     #[test]
     fn mobile_phone_masked_example() {
-        assert_eq!(
-            MobilePhone::parse("13800138000").unwrap().masked(),
-            "138****8000"
-        );
+        assert_eq!(MobilePhone::parse("13800138000").unwrap().masked(), "138****8000");
     }
 
     #[test]
@@ -1414,11 +1299,7 @@ mod tests {
             "138 0013 800０", // full-width digit
             "+86",
         ] {
-            assert_eq!(
-                MobilePhone::parse(input).unwrap_err(),
-                CodeError::PhoneInvalid,
-                "{input:?}"
-            );
+            assert_eq!(MobilePhone::parse(input).unwrap_err(), CodeError::PhoneInvalid, "{input:?}");
         }
         let err = CodeError::PhoneInvalid;
         assert_eq!(err.code(), "phone.invalid");
@@ -1517,18 +1398,9 @@ mod tests {
         assert_eq!(&id.as_str()[..17], "14010519850228037");
         assert!(id.is_male());
         assert_eq!(id.birth_date(), date(1985, 2, 28));
-        assert_eq!(
-            IdNumber::from_parts("14010", date(1985, 2, 28), 1).unwrap_err(),
-            CodeError::IdNumberFormat
-        );
-        assert_eq!(
-            IdNumber::from_parts("140105", date(1985, 2, 28), 1000).unwrap_err(),
-            CodeError::IdNumberFormat
-        );
-        assert_eq!(
-            IdNumber::from_parts("140105", date(1899, 2, 28), 1).unwrap_err(),
-            CodeError::IdNumberBirthDate
-        );
+        assert_eq!(IdNumber::from_parts("14010", date(1985, 2, 28), 1).unwrap_err(), CodeError::IdNumberFormat);
+        assert_eq!(IdNumber::from_parts("140105", date(1985, 2, 28), 1000).unwrap_err(), CodeError::IdNumberFormat);
+        assert_eq!(IdNumber::from_parts("140105", date(1899, 2, 28), 1).unwrap_err(), CodeError::IdNumberBirthDate);
     }
 
     // --- CodeError ------------------------------------------------------------
@@ -1542,19 +1414,11 @@ mod tests {
             CodeError::RegionCodeZero,
             CodeError::RegionCodeProvince { province: 99 },
             CodeError::RegionCodeInconsistent { code: "x".into() },
-            CodeError::RegionCodeLevelMismatch {
-                child: RegionLevel::City,
-                parent: RegionLevel::City,
-            },
-            CodeError::RegionCodeParentMismatch {
-                child: "a".into(),
-                parent: "b".into(),
-            },
+            CodeError::RegionCodeLevelMismatch { child: RegionLevel::City, parent: RegionLevel::City },
+            CodeError::RegionCodeParentMismatch { child: "a".into(), parent: "b".into() },
             CodeError::GridCodeDigits,
             CodeError::GridCodeLength { len: 1 },
-            CodeError::GridCodeNotCommunity {
-                level: RegionLevel::City,
-            },
+            CodeError::GridCodeNotCommunity { level: RegionLevel::City },
             CodeError::GridCodeSeqRange { seq: 0 },
             CodeError::BuildingCodeDigits,
             CodeError::BuildingCodeLength { len: 1 },
@@ -1590,24 +1454,12 @@ mod tests {
     /// A random valid region code whose lowest non-zero segment has an index
     /// (0 = province … 4 = community) drawn from `lowest`.
     fn region_digits_with(lowest: impl Strategy<Value = usize>) -> impl Strategy<Value = String> {
-        (
-            prop::sample::select(PROVINCE_CODES.to_vec()),
-            1u16..=99,
-            1u16..=99,
-            1u16..=999,
-            1u16..=999,
-            lowest,
-        )
-            .prop_map(|(p, c, d, t, v, lowest)| {
+        (prop::sample::select(PROVINCE_CODES.to_vec()), 1u16..=99, 1u16..=99, 1u16..=999, 1u16..=999, lowest).prop_map(
+            |(p, c, d, t, v, lowest)| {
                 let keep = |index: usize, value: u16| if index <= lowest { value } else { 0 };
-                format!(
-                    "{p:02}{:02}{:02}{:03}{:03}",
-                    keep(1, c),
-                    keep(2, d),
-                    keep(3, t),
-                    keep(4, v)
-                )
-            })
+                format!("{p:02}{:02}{:02}{:03}{:03}", keep(1, c), keep(2, d), keep(3, t), keep(4, v))
+            },
+        )
     }
 
     fn community_code() -> impl Strategy<Value = RegionCode> {
@@ -1621,16 +1473,12 @@ mod tests {
 
     /// Like [`id_first17`], born `days` days after 1900-01-01.
     fn id_first17_born_within(days: std::ops::Range<i64>) -> impl Strategy<Value = String> {
-        (
-            prop::sample::select(PROVINCE_CODES.to_vec()),
-            0u32..10_000,
-            days,
-            0u16..1000,
-        )
-            .prop_map(|(province, rest, days, seq)| {
+        (prop::sample::select(PROVINCE_CODES.to_vec()), 0u32..10_000, days, 0u16..1000).prop_map(
+            |(province, rest, days, seq)| {
                 let birth = ID_MIN_BIRTH + chrono::Duration::days(days);
                 format!("{province:02}{rest:04}{}{seq:03}", birth.format("%Y%m%d"))
-            })
+            },
+        )
     }
 
     proptest! {

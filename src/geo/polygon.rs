@@ -14,8 +14,8 @@ use std::ops::RangeInclusive;
 use geo::algorithm::orient::Direction;
 use geo::algorithm::validation::{InvalidMultiPolygon, InvalidPolygon, RingRole};
 use geo::{
-    Area, BooleanOps, BoundingRect, Centroid, Contains, Coord, Covers, GeodesicArea, InteriorPoint,
-    LineString, MultiPolygon, Orient, Point, Polygon, Validation,
+    Area, BooleanOps, BoundingRect, Centroid, Contains, Coord, Covers, GeodesicArea, InteriorPoint, LineString,
+    MultiPolygon, Orient, Point, Polygon, Validation,
 };
 use geojson::{GeoJson, GeometryValue, Position};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -61,11 +61,7 @@ pub enum PolygonError {
     #[error("polygon {polygon}: hole (ring {ring}) is not inside the exterior ring")]
     HoleOutside { polygon: usize, ring: usize },
     #[error("polygon {polygon}: rings {first} and {second} cross or share an edge")]
-    RingsIntersect {
-        polygon: usize,
-        first: usize,
-        second: usize,
-    },
+    RingsIntersect { polygon: usize, first: usize, second: usize },
     #[error("polygons {first} and {second} overlap")]
     Overlap { first: usize, second: usize },
     #[error("polygons {first} and {second} share an edge; draw them as one polygon")]
@@ -132,21 +128,17 @@ impl GridPolygon {
     ///
     /// Positions may carry a third value (altitude); it is dropped.
     pub fn from_geojson(value: &serde_json::Value) -> Result<GridPolygon, PolygonError> {
-        let geojson =
-            GeoJson::deserialize(value).map_err(|e| PolygonError::BadGeoJson(e.to_string()))?;
+        let geojson = GeoJson::deserialize(value).map_err(|e| PolygonError::BadGeoJson(e.to_string()))?;
         let geometry = match geojson {
             GeoJson::Geometry(geometry) => geometry,
             GeoJson::Feature(feature) => feature.geometry.ok_or(PolygonError::Empty)?,
-            GeoJson::FeatureCollection(_) => {
-                return Err(PolygonError::UnsupportedType("FeatureCollection".into()))
-            }
+            GeoJson::FeatureCollection(_) => return Err(PolygonError::UnsupportedType("FeatureCollection".into())),
         };
         let polygons = match &geometry.value {
             GeometryValue::Polygon { coordinates } => vec![raw_polygon(coordinates)?],
-            GeometryValue::MultiPolygon { coordinates } => coordinates
-                .iter()
-                .map(|polygon| raw_polygon(polygon))
-                .collect::<Result<_, _>>()?,
+            GeometryValue::MultiPolygon { coordinates } => {
+                coordinates.iter().map(|polygon| raw_polygon(polygon)).collect::<Result<_, _>>()?
+            }
             other => return Err(PolygonError::UnsupportedType(other.type_name().into())),
         };
         GridPolygon::from_raw(polygons)
@@ -175,22 +167,12 @@ impl GridPolygon {
 
     /// Like [`GridPolygon::from_rect`], but returns an error instead of
     /// panicking.
-    pub fn try_from_rect(
-        min_lon: f64,
-        min_lat: f64,
-        max_lon: f64,
-        max_lat: f64,
-    ) -> Result<GridPolygon, PolygonError> {
+    pub fn try_from_rect(min_lon: f64, min_lat: f64, max_lon: f64, max_lat: f64) -> Result<GridPolygon, PolygonError> {
         // Written so that NaN also fails.
         if !(min_lon < max_lon && min_lat < max_lat) {
             return Err(PolygonError::Degenerate);
         }
-        GridPolygon::from_exterior(vec![
-            (min_lon, min_lat),
-            (max_lon, min_lat),
-            (max_lon, max_lat),
-            (min_lon, max_lat),
-        ])
+        GridPolygon::from_exterior(vec![(min_lon, min_lat), (max_lon, min_lat), (max_lon, max_lat), (min_lon, max_lat)])
     }
 
     /// Runs every check on raw rings and builds the value.
@@ -200,39 +182,26 @@ impl GridPolygon {
         }
         let count: usize = polygons.iter().flatten().map(Vec::len).sum();
         if count > MAX_POSITIONS {
-            return Err(PolygonError::TooManyPoints {
-                count,
-                max: MAX_POSITIONS,
-            });
+            return Err(PolygonError::TooManyPoints { count, max: MAX_POSITIONS });
         }
         // The cheap structural checks come first, ring by ring, so that the
         // error names the first problem a person would see. geo closes
         // rings silently, so closure must be checked before converting.
         for (p, rings) in polygons.iter().enumerate() {
             if rings.is_empty() {
-                return Err(PolygonError::TooFewPoints {
-                    polygon: p,
-                    ring: 0,
-                });
+                return Err(PolygonError::TooFewPoints { polygon: p, ring: 0 });
             }
             for (r, ring) in rings.iter().enumerate() {
                 if ring.len() < 4 {
-                    return Err(PolygonError::TooFewPoints {
-                        polygon: p,
-                        ring: r,
-                    });
+                    return Err(PolygonError::TooFewPoints { polygon: p, ring: r });
                 }
-                if let Some(&(lon, lat)) = ring
-                    .iter()
-                    .find(|(lon, lat)| !LON_RANGE.contains(lon) || !LAT_RANGE.contains(lat))
+                if let Some(&(lon, lat)) =
+                    ring.iter().find(|(lon, lat)| !LON_RANGE.contains(lon) || !LAT_RANGE.contains(lat))
                 {
                     return Err(PolygonError::OutOfRange { lon, lat });
                 }
                 if ring.first() != ring.last() {
-                    return Err(PolygonError::NotClosed {
-                        polygon: p,
-                        ring: r,
-                    });
+                    return Err(PolygonError::NotClosed { polygon: p, ring: r });
                 }
             }
         }
@@ -240,9 +209,9 @@ impl GridPolygon {
             polygons
                 .into_iter()
                 .map(|rings| {
-                    let mut rings = rings.into_iter().map(|ring| {
-                        LineString::new(ring.into_iter().map(|(x, y)| Coord { x, y }).collect())
-                    });
+                    let mut rings = rings
+                        .into_iter()
+                        .map(|ring| LineString::new(ring.into_iter().map(|(x, y)| Coord { x, y }).collect()));
                     let exterior = rings.next().expect("checked above: at least one ring");
                     Polygon::new(exterior, rings.collect())
                 })
@@ -254,9 +223,7 @@ impl GridPolygon {
         if shape.iter().any(|polygon| polygon.unsigned_area() <= 0.0) {
             return Err(PolygonError::Degenerate);
         }
-        Ok(GridPolygon {
-            shape: shape.orient(Direction::Default),
-        })
+        Ok(GridPolygon { shape: shape.orient(Direction::Default) })
     }
 
     /// The GeoJSON geometry object: a Polygon when there is one part, a
@@ -266,8 +233,7 @@ impl GridPolygon {
             [polygon] => GeometryValue::from(polygon),
             _ => GeometryValue::from(&self.shape),
         };
-        serde_json::to_value(geojson::Geometry::new(value))
-            .expect("a geometry of finite numbers serializes")
+        serde_json::to_value(geojson::Geometry::new(value)).expect("a geometry of finite numbers serializes")
     }
 
     /// The area on the WGS84 ellipsoid in square metres (Karney's geodesic
@@ -291,10 +257,7 @@ impl GridPolygon {
 
     /// `(min_lon, min_lat, max_lon, max_lat)`.
     pub fn bbox(&self) -> (f64, f64, f64, f64) {
-        let rect = self
-            .shape
-            .bounding_rect()
-            .expect("a validated boundary is not empty");
+        let rect = self.shape.bounding_rect().expect("a validated boundary is not empty");
         (rect.min().x, rect.min().y, rect.max().x, rect.max().y)
     }
 
@@ -302,20 +265,14 @@ impl GridPolygon {
     /// for grid-sized shapes). It may fall outside a concave or multi-part
     /// boundary; use [`GridPolygon::interior_point`] to place a label.
     pub fn centroid(&self) -> (f64, f64) {
-        let point = self
-            .shape
-            .centroid()
-            .expect("a validated boundary is not empty");
+        let point = self.shape.centroid().expect("a validated boundary is not empty");
         (point.x(), point.y())
     }
 
     /// A point `(lon, lat)` guaranteed to lie inside the boundary, for
     /// placing a label or a marker.
     pub fn interior_point(&self) -> (f64, f64) {
-        let point = self
-            .shape
-            .interior_point()
-            .expect("a validated boundary is not empty");
+        let point = self.shape.interior_point().expect("a validated boundary is not empty");
         (point.x(), point.y())
     }
 
@@ -363,9 +320,7 @@ fn raw_polygon(rings: &[Vec<Position>]) -> Result<RawPolygon, PolygonError> {
             ring.iter()
                 .map(|position| match position.as_slice() {
                     [lon, lat, ..] => Ok((*lon, *lat)),
-                    _ => Err(PolygonError::BadGeoJson(
-                        "a position needs a longitude and a latitude".into(),
-                    )),
+                    _ => Err(PolygonError::BadGeoJson("a position needs a longitude and a latitude".into())),
                 })
                 .collect()
         })
@@ -387,44 +342,30 @@ fn map_invalid(invalid: InvalidMultiPolygon) -> PolygonError {
         InvalidMultiPolygon::InvalidPolygon(index, problem) => {
             let polygon = index.0;
             match problem {
-                InvalidPolygon::TooFewPointsInRing(role) => PolygonError::TooFewPoints {
-                    polygon,
-                    ring: ring_number(role),
-                },
-                InvalidPolygon::SelfIntersection(role) => PolygonError::SelfIntersection {
-                    polygon,
-                    ring: ring_number(role),
-                },
+                InvalidPolygon::TooFewPointsInRing(role) => {
+                    PolygonError::TooFewPoints { polygon, ring: ring_number(role) }
+                }
+                InvalidPolygon::SelfIntersection(role) => {
+                    PolygonError::SelfIntersection { polygon, ring: ring_number(role) }
+                }
                 // Ranges were checked before, so this is unreachable in
                 // practice; NaN is outside any range anyway.
-                InvalidPolygon::NonFiniteCoord(..) => PolygonError::OutOfRange {
-                    lon: f64::NAN,
-                    lat: f64::NAN,
-                },
+                InvalidPolygon::NonFiniteCoord(..) => PolygonError::OutOfRange { lon: f64::NAN, lat: f64::NAN },
                 InvalidPolygon::InteriorRingNotContainedInExteriorRing(role) => {
-                    PolygonError::HoleOutside {
-                        polygon,
-                        ring: ring_number(role),
-                    }
+                    PolygonError::HoleOutside { polygon, ring: ring_number(role) }
                 }
                 InvalidPolygon::IntersectingRingsOnALine(first, second)
                 | InvalidPolygon::IntersectingRingsOnAnArea(first, second) => {
-                    PolygonError::RingsIntersect {
-                        polygon,
-                        first: ring_number(first),
-                        second: ring_number(second),
-                    }
+                    PolygonError::RingsIntersect { polygon, first: ring_number(first), second: ring_number(second) }
                 }
             }
         }
-        InvalidMultiPolygon::ElementsOverlaps(first, second) => PolygonError::Overlap {
-            first: first.0,
-            second: second.0,
-        },
-        InvalidMultiPolygon::ElementsTouchOnALine(first, second) => PolygonError::SharedEdge {
-            first: first.0,
-            second: second.0,
-        },
+        InvalidMultiPolygon::ElementsOverlaps(first, second) => {
+            PolygonError::Overlap { first: first.0, second: second.0 }
+        }
+        InvalidMultiPolygon::ElementsTouchOnALine(first, second) => {
+            PolygonError::SharedEdge { first: first.0, second: second.0 }
+        }
     }
 }
 
@@ -441,13 +382,7 @@ mod tests {
     const LAT: f64 = 37.9;
 
     fn square(lon: f64, lat: f64, size: f64) -> serde_json::Value {
-        json!([
-            [lon, lat],
-            [lon + size, lat],
-            [lon + size, lat + size],
-            [lon, lat + size],
-            [lon, lat]
-        ])
+        json!([[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]])
     }
 
     fn polygon(rings: Vec<serde_json::Value>) -> serde_json::Value {
@@ -481,11 +416,7 @@ mod tests {
         let grid = parse(polygon(vec![square(LON, LAT, 0.01)])).unwrap();
         assert_close(grid.area_m2(), TAIYUAN_CELL_M2, 0.01);
         // The spherical approximation agrees within a percent.
-        assert_close(
-            grid.as_multi_polygon().chamberlain_duquette_unsigned_area(),
-            grid.area_m2(),
-            0.01,
-        );
+        assert_close(grid.as_multi_polygon().chamberlain_duquette_unsigned_area(), grid.area_m2(), 0.01);
         assert_eq!(grid.part_count(), 1);
     }
 
@@ -551,19 +482,8 @@ mod tests {
     #[test]
     fn closed_and_unclosed_rings() {
         assert!(parse(polygon(vec![square(LON, LAT, 0.01)])).is_ok());
-        let open = json!([
-            [LON, LAT],
-            [LON + 0.01, LAT],
-            [LON + 0.01, LAT + 0.01],
-            [LON, LAT + 0.01]
-        ]);
-        assert_eq!(
-            parse(polygon(vec![open])).unwrap_err(),
-            PolygonError::NotClosed {
-                polygon: 0,
-                ring: 0
-            }
-        );
+        let open = json!([[LON, LAT], [LON + 0.01, LAT], [LON + 0.01, LAT + 0.01], [LON, LAT + 0.01]]);
+        assert_eq!(parse(polygon(vec![open])).unwrap_err(), PolygonError::NotClosed { polygon: 0, ring: 0 });
         // A triangle: 3 distinct points plus the closing one is enough.
         let triangle = json!([[LON, LAT], [LON + 0.01, LAT], [LON, LAT + 0.01], [LON, LAT]]);
         assert!(parse(polygon(vec![triangle])).is_ok());
@@ -575,92 +495,37 @@ mod tests {
         assert_eq!(error_code(polygon(vec![short])), "polygon.too_few_points");
         // Four positions but only two distinct points.
         let repeated = json!([[LON, LAT], [LON + 0.01, LAT], [LON + 0.01, LAT], [LON, LAT]]);
-        assert_eq!(
-            error_code(polygon(vec![repeated])),
-            "polygon.too_few_points"
-        );
+        assert_eq!(error_code(polygon(vec![repeated])), "polygon.too_few_points");
         assert_eq!(error_code(polygon(vec![])), "polygon.too_few_points");
-        assert_eq!(
-            error_code(polygon(vec![json!([])])),
-            "polygon.too_few_points"
-        );
+        assert_eq!(error_code(polygon(vec![json!([])])), "polygon.too_few_points");
     }
 
     #[test]
     fn bow_tie_is_rejected() {
-        let bow_tie = json!([
-            [LON, LAT],
-            [LON + 0.01, LAT + 0.01],
-            [LON + 0.01, LAT],
-            [LON, LAT + 0.01],
-            [LON, LAT]
-        ]);
-        assert_eq!(
-            parse(polygon(vec![bow_tie])).unwrap_err(),
-            PolygonError::SelfIntersection {
-                polygon: 0,
-                ring: 0
-            }
-        );
-        let points = vec![
-            (LON, LAT),
-            (LON + 0.01, LAT + 0.01),
-            (LON + 0.01, LAT),
-            (LON, LAT + 0.01),
-        ];
-        assert_eq!(
-            GridPolygon::from_exterior(points).unwrap_err().code(),
-            "polygon.self_intersection"
-        );
+        let bow_tie = json!([[LON, LAT], [LON + 0.01, LAT + 0.01], [LON + 0.01, LAT], [LON, LAT + 0.01], [LON, LAT]]);
+        assert_eq!(parse(polygon(vec![bow_tie])).unwrap_err(), PolygonError::SelfIntersection { polygon: 0, ring: 0 });
+        let points = vec![(LON, LAT), (LON + 0.01, LAT + 0.01), (LON + 0.01, LAT), (LON, LAT + 0.01)];
+        assert_eq!(GridPolygon::from_exterior(points).unwrap_err().code(), "polygon.self_intersection");
     }
 
     #[test]
     fn spikes_and_collinear_rings_are_rejected() {
         // A spike going out and back along the same line.
-        let spike = json!([
-            [LON, LAT],
-            [LON + 0.02, LAT],
-            [LON + 0.01, LAT],
-            [LON, LAT + 0.01],
-            [LON, LAT]
-        ]);
-        assert_eq!(
-            error_code(polygon(vec![spike])),
-            "polygon.self_intersection"
-        );
-        let flat = vec![
-            (LON, LAT),
-            (LON + 0.01, LAT),
-            (LON + 0.02, LAT),
-            (LON + 0.03, LAT),
-        ];
+        let spike = json!([[LON, LAT], [LON + 0.02, LAT], [LON + 0.01, LAT], [LON, LAT + 0.01], [LON, LAT]]);
+        assert_eq!(error_code(polygon(vec![spike])), "polygon.self_intersection");
+        let flat = vec![(LON, LAT), (LON + 0.01, LAT), (LON + 0.02, LAT), (LON + 0.03, LAT)];
         assert!(GridPolygon::from_exterior(flat).is_err());
     }
 
     #[test]
     fn coordinates_must_lie_in_china() {
-        for (lon, lat) in [
-            (0.0, 0.0),
-            (LAT, LON),
-            (140.0, 35.0),
-            (100.0, 60.0),
-            (100.0, 2.0),
-        ] {
-            let ring = json!([
-                [lon, lat],
-                [LON + 0.01, LAT],
-                [LON + 0.01, LAT + 0.01],
-                [lon, lat]
-            ]);
-            assert_eq!(
-                parse(polygon(vec![ring])).unwrap_err(),
-                PolygonError::OutOfRange { lon, lat },
-            );
+        for (lon, lat) in [(0.0, 0.0), (LAT, LON), (140.0, 35.0), (100.0, 60.0), (100.0, 2.0)] {
+            let ring = json!([[lon, lat], [LON + 0.01, LAT], [LON + 0.01, LAT + 0.01], [lon, lat]]);
+            assert_eq!(parse(polygon(vec![ring])).unwrap_err(), PolygonError::OutOfRange { lon, lat },);
         }
         // The corners of the accepted range are fine.
         assert!(GridPolygon::try_from_rect(73.0, 3.0, 136.0, 54.0).is_ok());
-        let err = GridPolygon::from_exterior(vec![(f64::NAN, LAT), (LON, LAT), (LON, LAT + 1.0)])
-            .unwrap_err();
+        let err = GridPolygon::from_exterior(vec![(f64::NAN, LAT), (LON, LAT), (LON, LAT + 1.0)]).unwrap_err();
         assert_eq!(err.code(), "polygon.out_of_range");
     }
 
@@ -684,26 +549,16 @@ mod tests {
         let outside = square(LON + 0.05, LAT, 0.01);
         assert_eq!(
             parse(polygon(vec![outer.clone(), outside])).unwrap_err(),
-            PolygonError::HoleOutside {
-                polygon: 0,
-                ring: 1
-            }
+            PolygonError::HoleOutside { polygon: 0, ring: 1 }
         );
         let straddling = square(LON + 0.025, LAT + 0.01, 0.01);
-        assert_eq!(
-            error_code(polygon(vec![outer.clone(), straddling])),
-            "polygon.hole_outside"
-        );
+        assert_eq!(error_code(polygon(vec![outer.clone(), straddling])), "polygon.hole_outside");
         // Two holes that overlap each other.
         let hole_a = square(LON + 0.005, LAT + 0.005, 0.01);
         let hole_b = square(LON + 0.01, LAT + 0.01, 0.01);
         assert_eq!(
             parse(polygon(vec![outer, hole_a, hole_b])).unwrap_err(),
-            PolygonError::RingsIntersect {
-                polygon: 0,
-                first: 1,
-                second: 2
-            }
+            PolygonError::RingsIntersect { polygon: 0, first: 1, second: 2 }
         );
     }
 
@@ -713,13 +568,7 @@ mod tests {
             "type": "MultiPolygon",
             "coordinates": [[square(LON, LAT, 0.02)], [square(LON + 0.01, LAT + 0.01, 0.02)]],
         });
-        assert_eq!(
-            parse(overlapping).unwrap_err(),
-            PolygonError::Overlap {
-                first: 0,
-                second: 1
-            }
-        );
+        assert_eq!(parse(overlapping).unwrap_err(), PolygonError::Overlap { first: 0, second: 1 });
         let nested = json!({
             "type": "MultiPolygon",
             "coordinates": [[square(LON, LAT, 0.03)], [square(LON + 0.01, LAT + 0.01, 0.01)]],
@@ -742,10 +591,7 @@ mod tests {
 
     #[test]
     fn rejects_other_geojson() {
-        assert_eq!(
-            error_code(json!({ "type": "Point", "coordinates": [LON, LAT] })),
-            "polygon.unsupported_type"
-        );
+        assert_eq!(error_code(json!({ "type": "Point", "coordinates": [LON, LAT] })), "polygon.unsupported_type");
         assert_eq!(
             error_code(json!({
                 "type": "LineString",
@@ -753,14 +599,8 @@ mod tests {
             })),
             "polygon.unsupported_type"
         );
-        assert_eq!(
-            error_code(json!({ "type": "FeatureCollection", "features": [] })),
-            "polygon.unsupported_type"
-        );
-        assert_eq!(
-            error_code(json!({ "type": "Feature", "properties": {}, "geometry": null })),
-            "polygon.empty"
-        );
+        assert_eq!(error_code(json!({ "type": "FeatureCollection", "features": [] })), "polygon.unsupported_type");
+        assert_eq!(error_code(json!({ "type": "Feature", "properties": {}, "geometry": null })), "polygon.empty");
         for bad in [
             json!(null),
             json!("Polygon"),
@@ -772,12 +612,7 @@ mod tests {
         ] {
             assert_eq!(error_code(bad.clone()), "polygon.bad_geojson", "{bad}");
         }
-        let one_number = polygon(vec![json!([
-            [LON],
-            [LON + 0.01, LAT],
-            [LON, LAT + 0.01],
-            [LON]
-        ])]);
+        let one_number = polygon(vec![json!([[LON], [LON + 0.01, LAT], [LON, LAT + 0.01], [LON]])]);
         assert_eq!(error_code(one_number), "polygon.bad_geojson");
     }
 
@@ -792,10 +627,7 @@ mod tests {
             .collect();
         assert_eq!(
             GridPolygon::from_exterior(ring.clone()).unwrap_err(),
-            PolygonError::TooManyPoints {
-                count: MAX_POSITIONS + 1,
-                max: MAX_POSITIONS
-            }
+            PolygonError::TooManyPoints { count: MAX_POSITIONS + 1, max: MAX_POSITIONS }
         );
         // The same circle with a tenth of the points is fine. (Validating a
         // ring near the cap takes seconds in an unoptimized build, so the
@@ -817,17 +649,9 @@ mod tests {
             (LON + 0.01, LAT, LON, LAT + 0.01),
             (f64::NAN, LAT, LON, LAT + 0.01),
         ] {
-            assert_eq!(
-                GridPolygon::try_from_rect(a, b, c, d).unwrap_err(),
-                PolygonError::Degenerate
-            );
+            assert_eq!(GridPolygon::try_from_rect(a, b, c, d).unwrap_err(), PolygonError::Degenerate);
         }
-        assert_eq!(
-            GridPolygon::try_from_rect(10.0, 10.0, 11.0, 11.0)
-                .unwrap_err()
-                .code(),
-            "polygon.out_of_range"
-        );
+        assert_eq!(GridPolygon::try_from_rect(10.0, 10.0, 11.0, 11.0).unwrap_err().code(), "polygon.out_of_range");
     }
 
     #[test]
@@ -839,24 +663,12 @@ mod tests {
     #[test]
     fn output_is_rfc7946_and_round_trips() {
         // Clockwise exterior, counter-clockwise hole: the wrong way round.
-        let clockwise = json!([
-            [LON, LAT],
-            [LON, LAT + 0.03],
-            [LON + 0.03, LAT + 0.03],
-            [LON + 0.03, LAT],
-            [LON, LAT]
-        ]);
+        let clockwise = json!([[LON, LAT], [LON, LAT + 0.03], [LON + 0.03, LAT + 0.03], [LON + 0.03, LAT], [LON, LAT]]);
         let hole = square(LON + 0.01, LAT + 0.01, 0.01);
         let grid = parse(polygon(vec![clockwise, hole])).unwrap();
         let shape = grid.as_multi_polygon();
-        assert_eq!(
-            shape.0[0].exterior().winding_order(),
-            Some(WindingOrder::CounterClockwise)
-        );
-        assert_eq!(
-            shape.0[0].interiors()[0].winding_order(),
-            Some(WindingOrder::Clockwise)
-        );
+        assert_eq!(shape.0[0].exterior().winding_order(), Some(WindingOrder::CounterClockwise));
+        assert_eq!(shape.0[0].interiors()[0].winding_order(), Some(WindingOrder::Clockwise));
 
         let output = grid.to_geojson();
         assert_eq!(output["type"], "Polygon");
@@ -868,10 +680,8 @@ mod tests {
         assert_eq!(json, output);
         let back: GridPolygon = serde_json::from_value(json).unwrap();
         assert_eq!(back, grid);
-        let err = serde_json::from_value::<GridPolygon>(
-            json!({ "type": "Point", "coordinates": [LON, LAT] }),
-        )
-        .unwrap_err();
+        let err =
+            serde_json::from_value::<GridPolygon>(json!({ "type": "Point", "coordinates": [LON, LAT] })).unwrap_err();
         assert!(err.to_string().contains("Polygon or MultiPolygon"), "{err}");
     }
 
@@ -894,37 +704,15 @@ mod tests {
             PolygonError::BadGeoJson(String::new()),
             PolygonError::UnsupportedType(String::new()),
             PolygonError::Empty,
-            PolygonError::TooFewPoints {
-                polygon: 0,
-                ring: 0,
-            },
-            PolygonError::NotClosed {
-                polygon: 0,
-                ring: 0,
-            },
+            PolygonError::TooFewPoints { polygon: 0, ring: 0 },
+            PolygonError::NotClosed { polygon: 0, ring: 0 },
             PolygonError::OutOfRange { lon: 0.0, lat: 0.0 },
             PolygonError::TooManyPoints { count: 0, max: 0 },
-            PolygonError::SelfIntersection {
-                polygon: 0,
-                ring: 0,
-            },
-            PolygonError::HoleOutside {
-                polygon: 0,
-                ring: 1,
-            },
-            PolygonError::RingsIntersect {
-                polygon: 0,
-                first: 1,
-                second: 2,
-            },
-            PolygonError::Overlap {
-                first: 0,
-                second: 1,
-            },
-            PolygonError::SharedEdge {
-                first: 0,
-                second: 1,
-            },
+            PolygonError::SelfIntersection { polygon: 0, ring: 0 },
+            PolygonError::HoleOutside { polygon: 0, ring: 1 },
+            PolygonError::RingsIntersect { polygon: 0, first: 1, second: 2 },
+            PolygonError::Overlap { first: 0, second: 1 },
+            PolygonError::SharedEdge { first: 0, second: 1 },
             PolygonError::Degenerate,
         ];
         let codes: Vec<&str> = errors.iter().map(PolygonError::code).collect();

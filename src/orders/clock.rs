@@ -24,8 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{
-    DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
-    Timelike, Utc, Weekday,
+    DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday,
 };
 use serde::{Deserialize, Serialize};
 
@@ -157,11 +156,7 @@ pub struct CalendarEntry {
 
 impl CalendarEntry {
     pub fn new(date: NaiveDate, kind: DayKind, name: impl Into<String>) -> Self {
-        CalendarEntry {
-            date,
-            kind,
-            name: name.into(),
-        }
+        CalendarEntry { date, kind, name: name.into() }
     }
 }
 
@@ -198,15 +193,10 @@ impl Calendar {
             if raw.trim().is_empty() {
                 continue;
             }
-            let fields = split_csv_line(raw).map_err(|reason| ClockError::BadCsv {
-                line,
-                reason: reason.to_string(),
-            })?;
+            let fields =
+                split_csv_line(raw).map_err(|reason| ClockError::BadCsv { line, reason: reason.to_string() })?;
             if !header_seen {
-                let names: Vec<String> = fields
-                    .iter()
-                    .map(|f| f.trim().to_ascii_lowercase())
-                    .collect();
+                let names: Vec<String> = fields.iter().map(|f| f.trim().to_ascii_lowercase()).collect();
                 if names != ["date", "kind", "name"] {
                     return Err(ClockError::BadCsv {
                         line,
@@ -217,27 +207,17 @@ impl Calendar {
                 continue;
             }
             if fields.len() != 3 {
-                return Err(ClockError::BadCsv {
-                    line,
-                    reason: format!("expected 3 fields, found {}", fields.len()),
-                });
+                return Err(ClockError::BadCsv { line, reason: format!("expected 3 fields, found {}", fields.len()) });
             }
             let date_text = fields[0].trim();
-            let date = parse_iso_date(date_text).ok_or_else(|| ClockError::BadDate {
-                line,
-                value: date_text.to_string(),
-            })?;
+            let date =
+                parse_iso_date(date_text).ok_or_else(|| ClockError::BadDate { line, value: date_text.to_string() })?;
             let kind_text = fields[1].trim();
-            let kind = DayKind::parse(kind_text).ok_or_else(|| ClockError::BadKind {
-                line,
-                value: kind_text.to_string(),
-            })?;
+            let kind =
+                DayKind::parse(kind_text).ok_or_else(|| ClockError::BadKind { line, value: kind_text.to_string() })?;
             let name = fields[2].trim();
             if name.is_empty() {
-                return Err(ClockError::BadCsv {
-                    line,
-                    reason: "empty name".to_string(),
-                });
+                return Err(ClockError::BadCsv { line, reason: "empty name".to_string() });
             }
             if entries.contains_key(&date) {
                 return Err(ClockError::DuplicateDate { line, date });
@@ -329,9 +309,7 @@ impl Calendar {
     /// The overrides dated in `year`, sorted by date.
     pub fn year_entries(&self, year: i32) -> impl Iterator<Item = &CalendarEntry> + '_ {
         let range = NaiveDate::from_ymd_opt(year, 1, 1).zip(NaiveDate::from_ymd_opt(year, 12, 31));
-        range
-            .into_iter()
-            .flat_map(move |(first, last)| self.entries.range(first..=last).map(|(_, e)| e))
+        range.into_iter().flat_map(move |(first, last)| self.entries.range(first..=last).map(|(_, e)| e))
     }
 
     pub fn len(&self) -> usize {
@@ -399,17 +377,11 @@ fn parse_iso_date(s: &str) -> Option<NaiveDate> {
     let shape_ok = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shape_ok {
         return None;
     }
-    NaiveDate::from_ymd_opt(
-        s[0..4].parse().ok()?,
-        s[5..7].parse().ok()?,
-        s[8..10].parse().ok()?,
-    )
+    NaiveDate::from_ymd_opt(s[0..4].parse().ok()?, s[5..7].parse().ok()?, s[8..10].parse().ok()?)
 }
 
 /// Splits one CSV record (RFC 4180 quoting, no embedded line breaks).
@@ -481,10 +453,7 @@ struct EventDraft {
 }
 
 fn ical_err(line: usize, reason: impl Into<String>) -> ClockError {
-    ClockError::BadIcal {
-        line,
-        reason: reason.into(),
-    }
+    ClockError::BadIcal { line, reason: reason.into() }
 }
 
 fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
@@ -517,12 +486,8 @@ fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
     for (line, content) in &logical {
         let line = *line;
         last_line = line;
-        let ContentLine {
-            name,
-            params,
-            value,
-        } = split_content_line(content)
-            .ok_or_else(|| ical_err(line, format!("malformed content line {content:?}")))?;
+        let ContentLine { name, params, value } =
+            split_content_line(content).ok_or_else(|| ical_err(line, format!("malformed content line {content:?}")))?;
         match name.as_str() {
             "BEGIN" => {
                 let component = value.trim().to_ascii_uppercase();
@@ -539,10 +504,7 @@ fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
                     if stack.last().map(String::as_str) != Some("VCALENDAR") {
                         return Err(ical_err(line, "VEVENT outside VCALENDAR"));
                     }
-                    event = Some(EventDraft {
-                        line,
-                        ..EventDraft::default()
-                    });
+                    event = Some(EventDraft { line, ..EventDraft::default() });
                 }
                 stack.push(component);
             }
@@ -550,12 +512,7 @@ fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
                 let component = value.trim().to_ascii_uppercase();
                 match stack.pop() {
                     Some(open) if open == component => {}
-                    Some(open) => {
-                        return Err(ical_err(
-                            line,
-                            format!("END:{component} does not close BEGIN:{open}"),
-                        ))
-                    }
+                    Some(open) => return Err(ical_err(line, format!("END:{component} does not close BEGIN:{open}"))),
                     None => return Err(ical_err(line, format!("END:{component} without BEGIN"))),
                 }
                 if component == "VEVENT" {
@@ -565,20 +522,14 @@ fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
                 }
             }
             _ if stack.is_empty() => {
-                return Err(ical_err(
-                    line,
-                    "content outside BEGIN:VCALENDAR/END:VCALENDAR",
-                ));
+                return Err(ical_err(line, "content outside BEGIN:VCALENDAR/END:VCALENDAR"));
             }
             // Only properties directly inside a VEVENT matter; VALARM's, VTIMEZONE's are skipped.
             _ if stack.last().map(String::as_str) == Some("VEVENT") => {
                 let Some(draft) = event.as_mut() else {
                     continue;
                 };
-                let value_param = params
-                    .iter()
-                    .find(|(k, _)| k == "VALUE")
-                    .map(|(_, v)| v.clone());
+                let value_param = params.iter().find(|(k, _)| k == "VALUE").map(|(_, v)| v.clone());
                 match name.as_str() {
                     "DTSTART" => {
                         if draft.dtstart.is_some() {
@@ -610,57 +561,33 @@ fn parse_ical(text: &str) -> Result<Vec<CalendarEntry>, ClockError> {
     Ok(days.into_values().collect())
 }
 
-fn finish_event(
-    draft: EventDraft,
-    days: &mut BTreeMap<NaiveDate, CalendarEntry>,
-) -> Result<(), ClockError> {
+fn finish_event(draft: EventDraft, days: &mut BTreeMap<NaiveDate, CalendarEntry>) -> Result<(), ClockError> {
     if draft.cancelled {
         return Ok(());
     }
-    let (start_line, start_param, start_value) = draft
-        .dtstart
-        .ok_or_else(|| ical_err(draft.line, "VEVENT without DTSTART"))?;
+    let (start_line, start_param, start_value) =
+        draft.dtstart.ok_or_else(|| ical_err(draft.line, "VEVENT without DTSTART"))?;
     let start = parse_ical_date(start_line, start_param.as_deref(), &start_value)?;
     let end = match (draft.dtend, draft.duration) {
         (Some((line, param, value)), _) => parse_ical_date(line, param.as_deref(), &value)?,
         (None, Some((line, value))) => {
-            let n = parse_ical_day_duration(&value).ok_or_else(|| {
-                ical_err(
-                    line,
-                    format!("unsupported DURATION {value:?} (expected PnD or PnW)"),
-                )
-            })?;
-            start
-                .checked_add_days(Days::new(n))
-                .ok_or_else(|| ical_err(line, "DURATION out of range"))?
+            let n = parse_ical_day_duration(&value)
+                .ok_or_else(|| ical_err(line, format!("unsupported DURATION {value:?} (expected PnD or PnW)")))?;
+            start.checked_add_days(Days::new(n)).ok_or_else(|| ical_err(line, "DURATION out of range"))?
         }
         // RFC 5545 §3.6.1: an all-day event without an end lasts one day.
-        (None, None) => start
-            .succ_opt()
-            .ok_or_else(|| ical_err(start_line, "DTSTART out of range"))?,
+        (None, None) => start.succ_opt().ok_or_else(|| ical_err(start_line, "DTSTART out of range"))?,
     };
     let span = (end - start).num_days();
     if span <= 0 {
-        return Err(ical_err(
-            draft.line,
-            "event ends before it starts (DTEND is exclusive)",
-        ));
+        return Err(ical_err(draft.line, "event ends before it starts (DTEND is exclusive)"));
     }
     if span > MAX_ICAL_EVENT_DAYS {
-        return Err(ical_err(
-            draft.line,
-            format!("event spans {span} days (more than {MAX_ICAL_EVENT_DAYS})"),
-        ));
+        return Err(ical_err(draft.line, format!("event spans {span} days (more than {MAX_ICAL_EVENT_DAYS})")));
     }
-    let summary = draft
-        .summary
-        .ok_or_else(|| ical_err(draft.line, "VEVENT without SUMMARY"))?;
+    let summary = draft.summary.ok_or_else(|| ical_err(draft.line, "VEVENT without SUMMARY"))?;
     let name = summary.trim().to_string();
-    let kind = if name.contains('班') {
-        DayKind::Workday
-    } else {
-        DayKind::Holiday
-    };
+    let kind = if name.contains('班') { DayKind::Workday } else { DayKind::Holiday };
     let mut date = start;
     while date < end {
         match days.get(&date) {
@@ -738,46 +665,26 @@ fn split_content_line(line: &str) -> Option<ContentLine<'_>> {
     let params = parts[1..]
         .iter()
         .map(|p| match p.split_once('=') {
-            Some((k, v)) => (
-                k.trim().to_ascii_uppercase(),
-                v.trim().trim_matches('"').to_string(),
-            ),
+            Some((k, v)) => (k.trim().to_ascii_uppercase(), v.trim().trim_matches('"').to_string()),
             None => (p.trim().to_ascii_uppercase(), String::new()),
         })
         .collect();
-    Some(ContentLine {
-        name,
-        params,
-        value,
-    })
+    Some(ContentLine { name, params, value })
 }
 
-fn parse_ical_date(
-    line: usize,
-    value_param: Option<&str>,
-    value: &str,
-) -> Result<NaiveDate, ClockError> {
+fn parse_ical_date(line: usize, value_param: Option<&str>, value: &str) -> Result<NaiveDate, ClockError> {
     let value = value.trim();
     if let Some(param) = value_param {
         if !param.eq_ignore_ascii_case("DATE") {
-            return Err(ical_err(
-                line,
-                format!("only all-day events are supported (VALUE={param})"),
-            ));
+            return Err(ical_err(line, format!("only all-day events are supported (VALUE={param})")));
         }
     }
     if value.contains(['T', 't']) {
-        return Err(ical_err(
-            line,
-            format!("only all-day events are supported (got date-time {value:?})"),
-        ));
+        return Err(ical_err(line, format!("only all-day events are supported (got date-time {value:?})")));
     }
     let b = value.as_bytes();
     if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
-        return Err(ical_err(
-            line,
-            format!("invalid date {value:?} (expected YYYYMMDD)"),
-        ));
+        return Err(ical_err(line, format!("invalid date {value:?} (expected YYYYMMDD)")));
     }
     let date = value[0..4]
         .parse()
@@ -842,9 +749,7 @@ pub struct WorkingHours {
 impl Default for WorkingHours {
     fn default() -> Self {
         let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("valid default working time");
-        WorkingHours {
-            intervals: vec![(t(8, 30), t(12, 0)), (t(13, 30), t(17, 30))],
-        }
+        WorkingHours { intervals: vec![(t(8, 30), t(12, 0)), (t(13, 30), t(17, 30))] }
     }
 }
 
@@ -868,10 +773,7 @@ impl WorkingHours {
         intervals.sort();
         for pair in intervals.windows(2) {
             if pair[1].0 < pair[0].1 {
-                return Err(bad(format!(
-                    "{}-{} overlaps {}-{}",
-                    pair[0].0, pair[0].1, pair[1].0, pair[1].1
-                )));
+                return Err(bad(format!("{}-{} overlaps {}-{}", pair[0].0, pair[0].1, pair[1].0, pair[1].1)));
             }
         }
         Ok(WorkingHours { intervals })
@@ -888,12 +790,9 @@ impl WorkingHours {
         };
         let mut intervals = Vec::new();
         for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            let (start, end) = part.split_once('-').ok_or_else(|| {
-                bad(format!(
-                    "invalid interval {:?} (expected HH:MM-HH:MM)",
-                    part.trim()
-                ))
-            })?;
+            let (start, end) = part
+                .split_once('-')
+                .ok_or_else(|| bad(format!("invalid interval {:?} (expected HH:MM-HH:MM)", part.trim())))?;
             intervals.push((time(start)?, time(end)?));
         }
         WorkingHours::new(intervals)
@@ -975,9 +874,7 @@ impl TimeLimit {
     pub fn due(&self, clock: &Clock, start: DateTime<Utc>) -> DateTime<Utc> {
         match *self {
             TimeLimit::WorkingDays(n) => clock.due_after_working_days(start, n),
-            TimeLimit::WorkingHours(h) => {
-                clock.due_after_working_hours(start, TimeDelta::hours(i64::from(h)))
-            }
+            TimeLimit::WorkingHours(h) => clock.due_after_working_hours(start, TimeDelta::hours(i64::from(h))),
             TimeLimit::CalendarHours(h) => saturating_add(start, TimeDelta::hours(i64::from(h))),
         }
     }
@@ -1018,12 +915,7 @@ impl Default for Clock {
 impl Clock {
     /// A clock in China Standard Time with a yellow threshold of 0.8.
     pub fn new(calendar: Calendar, hours: WorkingHours) -> Self {
-        Clock {
-            calendar,
-            hours,
-            offset: CHINA_STANDARD_TIME,
-            yellow_threshold: DEFAULT_YELLOW_THRESHOLD,
-        }
+        Clock { calendar, hours, offset: CHINA_STANDARD_TIME, yellow_threshold: DEFAULT_YELLOW_THRESHOLD }
     }
 
     /// The built-in 2024–2026 calendar with default working hours.
@@ -1072,13 +964,11 @@ impl Clock {
     pub fn to_business(&self, t: DateTime<Utc>) -> NaiveDateTime {
         // `DateTime::naive_local` panics within hours of chrono's range limits; saturate instead.
         let offset = TimeDelta::seconds(i64::from(self.offset.local_minus_utc()));
-        t.naive_utc()
-            .checked_add_signed(offset)
-            .unwrap_or(if offset > TimeDelta::zero() {
-                NaiveDateTime::MAX
-            } else {
-                NaiveDateTime::MIN
-            })
+        t.naive_utc().checked_add_signed(offset).unwrap_or(if offset > TimeDelta::zero() {
+            NaiveDateTime::MAX
+        } else {
+            NaiveDateTime::MIN
+        })
     }
 
     /// The instant of a business-time wall clock (saturating at chrono's range limits).
@@ -1107,9 +997,7 @@ impl Clock {
     pub fn years_without_data(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> Vec<i32> {
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
         let (first, last) = (self.business_date(a).year(), self.business_date(b).year());
-        (first..=last)
-            .filter(|&y| !self.calendar.has_data_for(y))
-            .collect()
+        (first..=last).filter(|&y| !self.calendar.has_data_for(y)).collect()
     }
 
     /// Due instant for an N-working-day limit: the start's business day does not count; due
@@ -1128,11 +1016,7 @@ impl Clock {
     /// effectively begins at the next working interval. When the time runs out exactly at the
     /// end of an interval, the due is that end (12:00, not 13:30). A zero or negative duration
     /// returns `start` unchanged.
-    pub fn due_after_working_hours(
-        &self,
-        start: DateTime<Utc>,
-        duration: TimeDelta,
-    ) -> DateTime<Utc> {
+    pub fn due_after_working_hours(&self, start: DateTime<Utc>, duration: TimeDelta) -> DateTime<Utc> {
         let mut remaining = to_nanos(duration);
         if remaining <= 0 {
             return start;
@@ -1195,13 +1079,7 @@ impl Clock {
     /// break) and in wall time for calendar-hours limits. If the span holds no working time
     /// (e.g. `WorkingDays(0)` dispatched after 17:30) wall time is used instead. Time spent in
     /// a 挂账 pause still counts as used unless the caller passes a start shifted by the pause.
-    pub fn warning(
-        &self,
-        start: DateTime<Utc>,
-        due: DateTime<Utc>,
-        now: DateTime<Utc>,
-        kind: LimitKind,
-    ) -> Warning {
+    pub fn warning(&self, start: DateTime<Utc>, due: DateTime<Utc>, now: DateTime<Utc>, kind: LimitKind) -> Warning {
         if now > due {
             return Warning::Red;
         }
@@ -1211,10 +1089,9 @@ impl Clock {
         let wall = |from: DateTime<Utc>, to: DateTime<Utc>| to_nanos(to - from);
         let (mut used, mut total) = match kind {
             LimitKind::CalendarHours => (wall(start, now), wall(start, due)),
-            LimitKind::WorkingDays | LimitKind::WorkingHours => (
-                self.working_nanos(start, now),
-                self.working_nanos(start, due),
-            ),
+            LimitKind::WorkingDays | LimitKind::WorkingHours => {
+                (self.working_nanos(start, now), self.working_nanos(start, due))
+            }
         };
         if total <= 0 {
             (used, total) = (wall(start, now), wall(start, due));
@@ -1288,12 +1165,7 @@ impl Clock {
 
     /// Spends `remaining` on `date` from `from` on; returns the time of day it runs out, or
     /// `None` (with `remaining` reduced) if the day is not enough.
-    fn consume_day(
-        &self,
-        date: NaiveDate,
-        from: NaiveTime,
-        remaining: &mut i128,
-    ) -> Option<NaiveTime> {
+    fn consume_day(&self, date: NaiveDate, from: NaiveTime, remaining: &mut i128) -> Option<NaiveTime> {
         if !self.calendar.is_working_day(date) {
             return None;
         }
@@ -1353,9 +1225,7 @@ impl Clock {
         let mut date = from;
         while date < to {
             let days_left = (to - date).num_days().unsigned_abs();
-            let free = date
-                .succ_opt()
-                .map_or(0, |next| self.calendar.free_weeks_from(next));
+            let free = date.succ_opt().map_or(0, |next| self.calendar.free_weeks_from(next));
             let weeks = (days_left / 7).min(free);
             if weeks > 0 {
                 // The window (date, date + 7·weeks] has exactly 5 weekdays per week.
@@ -1404,14 +1274,11 @@ fn to_nanos(d: TimeDelta) -> i128 {
 fn from_nanos(n: i128) -> TimeDelta {
     let secs = n.div_euclid(NANOS_PER_SEC);
     let nanos = n.rem_euclid(NANOS_PER_SEC);
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| TimeDelta::new(s, u32::try_from(nanos).unwrap_or(0)))
-        .unwrap_or(if n < 0 {
-            TimeDelta::MIN
-        } else {
-            TimeDelta::MAX
-        })
+    i64::try_from(secs).ok().and_then(|s| TimeDelta::new(s, u32::try_from(nanos).unwrap_or(0))).unwrap_or(if n < 0 {
+        TimeDelta::MIN
+    } else {
+        TimeDelta::MAX
+    })
 }
 
 fn saturating_add(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
@@ -1458,11 +1325,7 @@ mod tests {
     #[test]
     fn builtin_calendar_matches_csv() {
         let cal = Calendar::builtin();
-        let rows = BUILTIN_CSV
-            .lines()
-            .skip(1)
-            .filter(|l| !l.is_empty())
-            .count();
+        let rows = BUILTIN_CSV.lines().skip(1).filter(|l| !l.is_empty()).count();
         assert_eq!(cal.len(), rows);
         assert_eq!(cal.covered_years(), BTreeSet::from([2024, 2025, 2026]));
         assert!(cal.has_data_for(2025));
@@ -1470,11 +1333,7 @@ mod tests {
         assert!(!cal.has_data_for(2027));
         assert_eq!(
             cal.get(date(2025, 10, 6)),
-            Some(&CalendarEntry::new(
-                date(2025, 10, 6),
-                DayKind::Holiday,
-                "Mid-autumn Festival"
-            ))
+            Some(&CalendarEntry::new(date(2025, 10, 6), DayKind::Holiday, "Mid-autumn Festival"))
         );
     }
 
@@ -1537,11 +1396,7 @@ mod tests {
         assert_eq!(cal.remove(date(2027, 1, 1)), None);
 
         // Overriding an existing date returns the old entry.
-        let old = cal.set(CalendarEntry::new(
-            date(2025, 10, 8),
-            DayKind::Workday,
-            "局部调整",
-        ));
+        let old = cal.set(CalendarEntry::new(date(2025, 10, 8), DayKind::Workday, "局部调整"));
         assert_eq!(old.map(|e| e.kind), Some(DayKind::Holiday));
         assert!(cal.is_working_day(date(2025, 10, 8)));
 
@@ -1571,54 +1426,18 @@ mod tests {
             ("\n\n", "calendar.bad_csv", 1),
             ("day,kind,name\n", "calendar.bad_csv", 1),
             ("date,kind\n", "calendar.bad_csv", 1),
-            (
-                "date,kind,name\n2025-10-01,holiday\n",
-                "calendar.bad_csv",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-10-01,holiday,a,b\n",
-                "calendar.bad_csv",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-10-01,holiday,\n",
-                "calendar.bad_csv",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-10-01,holiday,\"open\n",
-                "calendar.bad_csv",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-10-01,holiday,\"a\"b\n",
-                "calendar.bad_csv",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-02-30,holiday,x\n",
-                "calendar.bad_date",
-                2,
-            ),
-            (
-                "date,kind,name\n2025/10/01,holiday,x\n",
-                "calendar.bad_date",
-                2,
-            ),
-            (
-                "date,kind,name\n2025-1-1,holiday,x\n",
-                "calendar.bad_date",
-                2,
-            ),
+            ("date,kind,name\n2025-10-01,holiday\n", "calendar.bad_csv", 2),
+            ("date,kind,name\n2025-10-01,holiday,a,b\n", "calendar.bad_csv", 2),
+            ("date,kind,name\n2025-10-01,holiday,\n", "calendar.bad_csv", 2),
+            ("date,kind,name\n2025-10-01,holiday,\"open\n", "calendar.bad_csv", 2),
+            ("date,kind,name\n2025-10-01,holiday,\"a\"b\n", "calendar.bad_csv", 2),
+            ("date,kind,name\n2025-02-30,holiday,x\n", "calendar.bad_date", 2),
+            ("date,kind,name\n2025/10/01,holiday,x\n", "calendar.bad_date", 2),
+            ("date,kind,name\n2025-1-1,holiday,x\n", "calendar.bad_date", 2),
             ("date,kind,name\n,holiday,x\n", "calendar.bad_date", 2),
             ("date,kind,name\n2025-10-01,off,x\n", "calendar.bad_kind", 2),
             ("date,kind,name\n2025-10-01,,x\n", "calendar.bad_kind", 2),
-            (
-                "date,kind,name\n2025-10-01,holiday,x\n\n2025-10-01,workday,y\n",
-                "calendar.duplicate_date",
-                4,
-            ),
+            ("date,kind,name\n2025-10-01,holiday,x\n\n2025-10-01,workday,y\n", "calendar.duplicate_date", 4),
         ];
         for (text, code, line) in cases {
             let err = Calendar::from_csv(text).unwrap_err();
@@ -1702,13 +1521,9 @@ END:VCALENDAR\r\n";
     fn ical_feed_becomes_entries() {
         let entries = Calendar::from_ical(SAMPLE_ICS).unwrap();
         assert_eq!(entries.len(), 1 + 8 + 1 + 9);
-        assert!(
-            entries.windows(2).all(|w| w[0].date < w[1].date),
-            "sorted, no duplicates"
-        );
+        assert!(entries.windows(2).all(|w| w[0].date < w[1].date), "sorted, no duplicates");
 
-        let by_date: BTreeMap<NaiveDate, &CalendarEntry> =
-            entries.iter().map(|e| (e.date, e)).collect();
+        let by_date: BTreeMap<NaiveDate, &CalendarEntry> = entries.iter().map(|e| (e.date, e)).collect();
         assert_eq!(by_date[&date(2025, 9, 28)].kind, DayKind::Workday);
         assert_eq!(by_date[&date(2025, 9, 28)].name, "国庆节补班");
         for d in 1..=8 {
@@ -1717,26 +1532,18 @@ END:VCALENDAR\r\n";
             // Overlapping same-kind events keep the first name; the escape is undone.
             assert_eq!(e.name, "国庆节, 中秋节 休");
         }
-        assert!(
-            !by_date.contains_key(&date(2025, 10, 9)),
-            "DTEND is exclusive"
-        );
+        assert!(!by_date.contains_key(&date(2025, 10, 9)), "DTEND is exclusive");
         assert_eq!(by_date[&date(2025, 10, 11)].kind, DayKind::Workday);
         assert_eq!(by_date[&date(2025, 10, 11)].name, "国庆节上班", "unfolded");
         assert!(!by_date.contains_key(&date(2025, 10, 12)));
-        assert!(
-            by_date.contains_key(&date(2026, 2, 15)) && by_date.contains_key(&date(2026, 2, 23))
-        );
+        assert!(by_date.contains_key(&date(2026, 2, 15)) && by_date.contains_key(&date(2026, 2, 23)));
         assert!(!by_date.contains_key(&date(2026, 2, 24)), "P9D");
         assert!(!by_date.contains_key(&date(2025, 5, 5)), "cancelled");
 
         // Applied to an empty calendar it reproduces the National Day working-day answer.
         let cal: Calendar = entries.into_iter().collect();
         let clock = Clock::new(cal, WorkingHours::default());
-        assert_eq!(
-            clock.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 3),
-            bj(2025, 10, 11, 23, 59, 59)
-        );
+        assert_eq!(clock.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 3), bj(2025, 10, 11, 23, 59, 59));
     }
 
     #[test]
@@ -1754,9 +1561,7 @@ END:VCALENDAR\r\n";
         assert_eq!(entries.len(), 7);
         assert!(entries.iter().all(|e| e.kind == DayKind::Holiday));
         // An empty calendar is fine.
-        assert!(Calendar::from_ical("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
-            .unwrap()
-            .is_empty());
+        assert!(Calendar::from_ical("BEGIN:VCALENDAR\nEND:VCALENDAR\n").unwrap().is_empty());
     }
 
     #[test]
@@ -1807,18 +1612,12 @@ END:VCALENDAR\r\n";
 
     #[test]
     fn ical_content_line_parsing() {
-        let ContentLine {
-            name,
-            params,
-            value,
-        } = split_content_line("summary;ALTREP=\"http://x/a:b;c\";language=zh:a:b").unwrap();
+        let ContentLine { name, params, value } =
+            split_content_line("summary;ALTREP=\"http://x/a:b;c\";language=zh:a:b").unwrap();
         assert_eq!(name, "SUMMARY");
         assert_eq!(
             params,
-            vec![
-                ("ALTREP".to_string(), "http://x/a:b;c".to_string()),
-                ("LANGUAGE".to_string(), "zh".to_string())
-            ]
+            vec![("ALTREP".to_string(), "http://x/a:b;c".to_string()), ("LANGUAGE".to_string(), "zh".to_string())]
         );
         assert_eq!(value, "a:b");
         assert_eq!(unescape_ical_text(r"a\,b\;c\\d\ne\x\"), "a,b;c\\d e\\x\\");
@@ -1836,30 +1635,15 @@ END:VCALENDAR\r\n";
         let default = WorkingHours::default();
         assert_eq!(default.daily(), hm(7, 30));
         assert_eq!(default.to_string(), "08:30-12:00,13:30-17:30");
-        assert_eq!(
-            WorkingHours::parse("08:30-12:00,13:30-17:30").unwrap(),
-            default
-        );
-        assert_eq!(
-            WorkingHours::parse(" 13:30 - 17:30 , 08:30-12:00 ").unwrap(),
-            default
-        );
+        assert_eq!(WorkingHours::parse("08:30-12:00,13:30-17:30").unwrap(), default);
+        assert_eq!(WorkingHours::parse(" 13:30 - 17:30 , 08:30-12:00 ").unwrap(), default);
         let odd = WorkingHours::parse("09:00:30-12:00,12:00-17:00").unwrap();
         assert_eq!(odd.to_string(), "09:00:30-12:00,12:00-17:00");
         assert_eq!(WorkingHours::parse(&odd.to_string()).unwrap(), odd);
         assert!(default.contains(NaiveTime::from_hms_opt(8, 30, 0).unwrap()));
         assert!(!default.contains(NaiveTime::from_hms_opt(12, 0, 0).unwrap()));
 
-        for bad in [
-            "",
-            ",",
-            "08:30",
-            "08:30-25:00",
-            "12:00-08:30",
-            "09:00-09:00",
-            "08:00-12:00,11:00-13:00",
-            "8h-9h",
-        ] {
+        for bad in ["", ",", "08:30", "08:30-25:00", "12:00-08:30", "09:00-09:00", "08:00-12:00,11:00-13:00", "8h-9h"] {
             let err = WorkingHours::parse(bad).unwrap_err();
             assert_eq!(err.code(), "clock.bad_hours", "{bad:?}");
             assert_eq!(err.line(), None);
@@ -1875,64 +1659,20 @@ END:VCALENDAR\r\n";
             let err = clock().with_yellow_threshold(bad).unwrap_err();
             assert_eq!(err.code(), "clock.bad_threshold");
         }
-        assert_eq!(
-            clock()
-                .with_yellow_threshold(0.5)
-                .unwrap()
-                .yellow_threshold(),
-            0.5
-        );
+        assert_eq!(clock().with_yellow_threshold(0.5).unwrap().yellow_threshold(), 0.5);
         assert_eq!(clock().yellow_threshold(), DEFAULT_YELLOW_THRESHOLD);
     }
 
     #[test]
     fn error_codes_are_stable() {
         let errors = [
-            (
-                ClockError::BadCsv {
-                    line: 1,
-                    reason: String::new(),
-                },
-                "calendar.bad_csv",
-            ),
-            (
-                ClockError::BadDate {
-                    line: 1,
-                    value: String::new(),
-                },
-                "calendar.bad_date",
-            ),
-            (
-                ClockError::BadKind {
-                    line: 1,
-                    value: String::new(),
-                },
-                "calendar.bad_kind",
-            ),
-            (
-                ClockError::DuplicateDate {
-                    line: 1,
-                    date: date(2025, 1, 1),
-                },
-                "calendar.duplicate_date",
-            ),
-            (
-                ClockError::BadIcal {
-                    line: 1,
-                    reason: String::new(),
-                },
-                "calendar.bad_ical",
-            ),
-            (
-                ClockError::BadHours {
-                    reason: String::new(),
-                },
-                "clock.bad_hours",
-            ),
-            (
-                ClockError::BadThreshold { value: 2.0 },
-                "clock.bad_threshold",
-            ),
+            (ClockError::BadCsv { line: 1, reason: String::new() }, "calendar.bad_csv"),
+            (ClockError::BadDate { line: 1, value: String::new() }, "calendar.bad_date"),
+            (ClockError::BadKind { line: 1, value: String::new() }, "calendar.bad_kind"),
+            (ClockError::DuplicateDate { line: 1, date: date(2025, 1, 1) }, "calendar.duplicate_date"),
+            (ClockError::BadIcal { line: 1, reason: String::new() }, "calendar.bad_ical"),
+            (ClockError::BadHours { reason: String::new() }, "clock.bad_hours"),
+            (ClockError::BadThreshold { value: 2.0 }, "clock.bad_threshold"),
         ];
         for (err, code) in errors {
             assert_eq!(err.code(), code);
@@ -1949,154 +1689,80 @@ END:VCALENDAR\r\n";
         let due = c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 3);
         assert_eq!(due, bj(2025, 10, 11, 23, 59, 59));
         assert_eq!(due.to_rfc3339(), "2025-10-11T15:59:59+00:00");
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 1),
-            bj(2025, 10, 9, 23, 59, 59)
-        );
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 4),
-            bj(2025, 10, 13, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 1), bj(2025, 10, 9, 23, 59, 59));
+        assert_eq!(c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 4), bj(2025, 10, 13, 23, 59, 59));
         // Dispatched during the break: the next working days are 9, 10, 11 Oct.
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 10, 3, 9, 0, 0), 3),
-            bj(2025, 10, 11, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 10, 3, 9, 0, 0), 3), bj(2025, 10, 11, 23, 59, 59));
     }
 
     #[test]
     fn saturday_before_national_day_make_up_sunday() {
         let c = clock();
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 9, 27, 15, 0, 0), 1),
-            bj(2025, 9, 28, 23, 59, 59)
-        );
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 9, 27, 15, 0, 0), 2),
-            bj(2025, 9, 29, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 9, 27, 15, 0, 0), 1), bj(2025, 9, 28, 23, 59, 59));
+        assert_eq!(c.due_after_working_days(bj(2025, 9, 27, 15, 0, 0), 2), bj(2025, 9, 29, 23, 59, 59));
     }
 
     #[test]
     fn business_day_is_taken_in_beijing_time() {
         let c = clock();
         // 2025-09-29T17:00Z is 30 Sep 01:00 in Beijing: the start day is 30 Sep, not 29 Sep.
-        let start = DateTime::parse_from_rfc3339("2025-09-29T17:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2025-09-29T17:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(c.business_date(start), date(2025, 9, 30));
-        assert_eq!(
-            c.due_after_working_days(start, 3),
-            bj(2025, 10, 11, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(start, 3), bj(2025, 10, 11, 23, 59, 59));
         // A different business offset moves the day boundary.
         let utc_clock = clock().with_offset(FixedOffset::east_opt(0).unwrap());
         assert_eq!(utc_clock.business_date(start), date(2025, 9, 29));
-        assert_eq!(
-            utc_clock.due_after_working_days(start, 1),
-            date(2025, 9, 30).and_time(END_OF_DAY).and_utc()
-        );
+        assert_eq!(utc_clock.due_after_working_days(start, 1), date(2025, 9, 30).and_time(END_OF_DAY).and_utc());
     }
 
     #[test]
     fn zero_working_days_is_end_of_same_day() {
         let c = clock();
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 0),
-            bj(2025, 9, 30, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 9, 30, 10, 0, 0), 0), bj(2025, 9, 30, 23, 59, 59));
         // Even on a day off.
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 10, 1, 10, 0, 0), 0),
-            bj(2025, 10, 1, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 10, 1, 10, 0, 0), 0), bj(2025, 10, 1, 23, 59, 59));
     }
 
     #[test]
     fn spring_festival_2026_working_days() {
         let c = clock();
         // Fri 13 Feb → Sat 14 Feb make-up day.
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 2, 13, 9, 0, 0), 1),
-            bj(2026, 2, 14, 23, 59, 59)
-        );
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 2, 13, 9, 0, 0), 2),
-            bj(2026, 2, 24, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2026, 2, 13, 9, 0, 0), 1), bj(2026, 2, 14, 23, 59, 59));
+        assert_eq!(c.due_after_working_days(bj(2026, 2, 13, 9, 0, 0), 2), bj(2026, 2, 24, 23, 59, 59));
         // From the make-up Saturday itself: 15–23 Feb off, so Tue 24 Feb.
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 1),
-            bj(2026, 2, 24, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 1), bj(2026, 2, 24, 23, 59, 59));
         // 24, 25, 26, 27 Feb, then Sat 28 Feb make-up day.
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 5),
-            bj(2026, 2, 28, 23, 59, 59)
-        );
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 6),
-            bj(2026, 3, 2, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 5), bj(2026, 2, 28, 23, 59, 59));
+        assert_eq!(c.due_after_working_days(bj(2026, 2, 14, 9, 0, 0), 6), bj(2026, 3, 2, 23, 59, 59));
     }
 
     #[test]
     fn new_year_2025_and_2027_fallback() {
         let c = clock();
         // 1 Jan 2025 is a holiday.
-        assert_eq!(
-            c.due_after_working_days(bj(2024, 12, 31, 16, 0, 0), 1),
-            bj(2025, 1, 2, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2024, 12, 31, 16, 0, 0), 1), bj(2025, 1, 2, 23, 59, 59));
         // 2027 has no data: Fri 1 Jan 2027 counts as a weekday.
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 1),
-            bj(2027, 1, 1, 23, 59, 59)
-        );
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 2),
-            bj(2027, 1, 4, 23, 59, 59)
-        );
-        assert_eq!(
-            c.years_without_data(bj(2026, 12, 31, 16, 0, 0), bj(2027, 1, 4, 23, 59, 59)),
-            vec![2027]
-        );
-        assert!(c
-            .years_without_data(bj(2025, 9, 30, 0, 0, 0), bj(2026, 3, 1, 0, 0, 0))
-            .is_empty());
+        assert_eq!(c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 1), bj(2027, 1, 1, 23, 59, 59));
+        assert_eq!(c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 2), bj(2027, 1, 4, 23, 59, 59));
+        assert_eq!(c.years_without_data(bj(2026, 12, 31, 16, 0, 0), bj(2027, 1, 4, 23, 59, 59)), vec![2027]);
+        assert!(c.years_without_data(bj(2025, 9, 30, 0, 0, 0), bj(2026, 3, 1, 0, 0, 0)).is_empty());
         // Long limits across the gap after 2026 still count plain weekdays: 2027-01-01 (Fri)
         // + 260 working days = 52 weeks later, Fri 31 Dec 2027.
-        assert_eq!(
-            c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 261),
-            bj(2027, 12, 31, 23, 59, 59)
-        );
+        assert_eq!(c.due_after_working_days(bj(2026, 12, 31, 16, 0, 0), 261), bj(2027, 12, 31, 23, 59, 59));
     }
 
     #[test]
     fn working_days_between_counts_like_the_due_rule() {
         let c = clock();
         let start = bj(2025, 9, 30, 10, 0, 0);
-        assert_eq!(
-            c.working_days_between(start, bj(2025, 10, 11, 23, 59, 59)),
-            3
-        );
-        assert_eq!(
-            c.working_days_between(bj(2025, 10, 11, 23, 59, 59), start),
-            -3
-        );
+        assert_eq!(c.working_days_between(start, bj(2025, 10, 11, 23, 59, 59)), 3);
+        assert_eq!(c.working_days_between(bj(2025, 10, 11, 23, 59, 59), start), -3);
         assert_eq!(c.working_days_between(start, bj(2025, 9, 30, 23, 0, 0)), 0);
         assert_eq!(c.working_days_between(start, bj(2025, 10, 8, 23, 0, 0)), 0);
         // A whole year, checked against a day-by-day count of the calendar.
-        let expected = (1..=365)
-            .filter(|&o| {
-                c.calendar()
-                    .is_working_day(NaiveDate::from_yo_opt(2025, o).unwrap())
-            })
-            .count() as i64;
-        assert_eq!(
-            c.working_days_between(bj(2024, 12, 31, 12, 0, 0), bj(2025, 12, 31, 12, 0, 0)),
-            expected
-        );
+        let expected =
+            (1..=365).filter(|&o| c.calendar().is_working_day(NaiveDate::from_yo_opt(2025, o).unwrap())).count() as i64;
+        assert_eq!(c.working_days_between(bj(2024, 12, 31, 12, 0, 0), bj(2025, 12, 31, 12, 0, 0)), expected);
     }
 
     // -- due after working hours ----------------------------------------------------------------
@@ -2105,75 +1771,42 @@ END:VCALENDAR\r\n";
     fn working_hours_across_lunch() {
         let c = clock();
         // Mon 22 Sep 2025 11:00 + 2 h: 11:00–12:00, then 13:30–14:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 11, 0, 0), hm(2, 0)),
-            bj(2025, 9, 22, 14, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 11, 0, 0), hm(2, 0)), bj(2025, 9, 22, 14, 30, 0));
         // Exactly to the end of the morning: due 12:00, not 13:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 11, 0, 0), hm(1, 0)),
-            bj(2025, 9, 22, 12, 0, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 11, 0, 0), hm(1, 0)), bj(2025, 9, 22, 12, 0, 0));
         // Starting during lunch: counting begins 13:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 12, 30, 0), hm(0, 30)),
-            bj(2025, 9, 22, 14, 0, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 12, 30, 0), hm(0, 30)), bj(2025, 9, 22, 14, 0, 0));
         // A full day from 08:30 ends at 17:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 8, 30, 0), hm(7, 30)),
-            bj(2025, 9, 22, 17, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 8, 30, 0), hm(7, 30)), bj(2025, 9, 22, 17, 30, 0));
     }
 
     #[test]
     fn working_hours_across_weekend() {
         let c = clock();
         // Fri 19 Sep 16:30 + 2 h: 1 h on Friday, 1 h on Monday from 08:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 19, 16, 30, 0), hm(2, 0)),
-            bj(2025, 9, 22, 9, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 19, 16, 30, 0), hm(2, 0)), bj(2025, 9, 22, 9, 30, 0));
         // Sat 27 Sep 10:00 + 1 h: Sunday 28 Sep is a make-up working day.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 27, 10, 0, 0), hm(1, 0)),
-            bj(2025, 9, 28, 9, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 27, 10, 0, 0), hm(1, 0)), bj(2025, 9, 28, 9, 30, 0));
     }
 
     #[test]
     fn working_hours_across_holiday() {
         let c = clock();
         // Tue 30 Sep 16:00 + 3 h: 1.5 h on 30 Sep, 1–8 Oct off, 1.5 h on Thu 9 Oct.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 30, 16, 0, 0), hm(3, 0)),
-            bj(2025, 10, 9, 10, 0, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 30, 16, 0, 0), hm(3, 0)), bj(2025, 10, 9, 10, 0, 0));
         // Spring Festival 2026: Sat 14 Feb (make-up) 17:00 + 1 h → Tue 24 Feb 09:00.
-        assert_eq!(
-            c.due_after_working_hours(bj(2026, 2, 14, 17, 0, 0), hm(1, 0)),
-            bj(2026, 2, 24, 9, 0, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2026, 2, 14, 17, 0, 0), hm(1, 0)), bj(2026, 2, 24, 9, 0, 0));
     }
 
     #[test]
     fn working_hours_start_outside_hours() {
         let c = clock();
         // Before 08:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 7, 0, 0), hm(1, 0)),
-            bj(2025, 9, 22, 9, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 7, 0, 0), hm(1, 0)), bj(2025, 9, 22, 9, 30, 0));
         // After 17:30: next morning.
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 18, 0, 0), hm(1, 0)),
-            bj(2025, 9, 23, 9, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 18, 0, 0), hm(1, 0)), bj(2025, 9, 23, 9, 30, 0));
         // Exactly 17:30 is outside ([start, end) intervals).
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 17, 30, 0), hm(0, 15)),
-            bj(2025, 9, 23, 8, 45, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 17, 30, 0), hm(0, 15)), bj(2025, 9, 23, 8, 45, 0));
         // Zero or negative durations return the start.
         let s = bj(2025, 9, 22, 18, 0, 0);
         assert_eq!(c.due_after_working_hours(s, TimeDelta::zero()), s);
@@ -2184,72 +1817,36 @@ END:VCALENDAR\r\n";
     fn working_hours_in_year_without_data() {
         let c = clock();
         // Fri 1 Jan 2027: no data, so a plain working Friday.
-        assert_eq!(
-            c.due_after_working_hours(bj(2027, 1, 1, 9, 0, 0), hm(1, 0)),
-            bj(2027, 1, 1, 10, 0, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2027, 1, 1, 9, 0, 0), hm(1, 0)), bj(2027, 1, 1, 10, 0, 0));
         // Two weeks of work (75 h) from Mon 4 Jan 2027 08:30 ends Fri 15 Jan 17:30.
-        assert_eq!(
-            c.due_after_working_hours(bj(2027, 1, 4, 8, 30, 0), hm(75, 0)),
-            bj(2027, 1, 15, 17, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2027, 1, 4, 8, 30, 0), hm(75, 0)), bj(2027, 1, 15, 17, 30, 0));
         // The same from a weekend: the two weeks are crossed in one skip and must still end
         // at Friday's close, not at Monday 08:30 when the budget is exactly used up.
-        assert_eq!(
-            c.due_after_working_hours(bj(2027, 1, 2, 10, 0, 0), hm(75, 0)),
-            bj(2027, 1, 15, 17, 30, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2027, 1, 2, 10, 0, 0), hm(75, 0)), bj(2027, 1, 15, 17, 30, 0));
     }
 
     #[test]
     fn custom_working_hours() {
         let hours = WorkingHours::parse("09:00-17:00").unwrap();
         let c = Clock::new(Calendar::builtin(), hours);
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 9, 22, 16, 0, 0), hm(2, 0)),
-            bj(2025, 9, 23, 10, 0, 0)
-        );
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 22, 0, 0, 0), bj(2025, 9, 23, 0, 0, 0)),
-            hm(8, 0)
-        );
+        assert_eq!(c.due_after_working_hours(bj(2025, 9, 22, 16, 0, 0), hm(2, 0)), bj(2025, 9, 23, 10, 0, 0));
+        assert_eq!(c.working_time_between(bj(2025, 9, 22, 0, 0, 0), bj(2025, 9, 23, 0, 0, 0)), hm(8, 0));
     }
 
     #[test]
     fn working_time_between_examples() {
         let c = clock();
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 22, 11, 0, 0), bj(2025, 9, 22, 14, 0, 0)),
-            hm(1, 30)
-        );
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 22, 14, 0, 0), bj(2025, 9, 22, 11, 0, 0)),
-            hm(-1, -30)
-        );
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 22, 12, 10, 0), bj(2025, 9, 22, 13, 0, 0)),
-            TimeDelta::zero()
-        );
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 19, 17, 0, 0), bj(2025, 9, 22, 9, 0, 0)),
-            hm(1, 0)
-        );
+        assert_eq!(c.working_time_between(bj(2025, 9, 22, 11, 0, 0), bj(2025, 9, 22, 14, 0, 0)), hm(1, 30));
+        assert_eq!(c.working_time_between(bj(2025, 9, 22, 14, 0, 0), bj(2025, 9, 22, 11, 0, 0)), hm(-1, -30));
+        assert_eq!(c.working_time_between(bj(2025, 9, 22, 12, 10, 0), bj(2025, 9, 22, 13, 0, 0)), TimeDelta::zero());
+        assert_eq!(c.working_time_between(bj(2025, 9, 19, 17, 0, 0), bj(2025, 9, 22, 9, 0, 0)), hm(1, 0));
         // 30 Sep 08:30 → 9 Oct 08:30: only 30 Sep counts.
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 30, 8, 30, 0), bj(2025, 10, 9, 8, 30, 0)),
-            hm(7, 30)
-        );
+        assert_eq!(c.working_time_between(bj(2025, 9, 30, 8, 30, 0), bj(2025, 10, 9, 8, 30, 0)), hm(7, 30));
         // A whole plain week.
-        assert_eq!(
-            c.working_time_between(bj(2025, 9, 15, 0, 0, 0), bj(2025, 9, 22, 0, 0, 0)),
-            hm(37, 30)
-        );
+        assert_eq!(c.working_time_between(bj(2025, 9, 15, 0, 0, 0), bj(2025, 9, 22, 0, 0, 0)), hm(37, 30));
         // The 2025 total equals working days × 7.5 h.
         let days = c.working_days_between(bj(2024, 12, 31, 12, 0, 0), bj(2025, 12, 31, 12, 0, 0));
-        assert_eq!(
-            c.working_time_between(bj(2025, 1, 1, 0, 0, 0), bj(2026, 1, 1, 0, 0, 0)),
-            hm(7, 30) * days as i32
-        );
+        assert_eq!(c.working_time_between(bj(2025, 1, 1, 0, 0, 0), bj(2026, 1, 1, 0, 0, 0)), hm(7, 30) * days as i32);
     }
 
     // -- time limits, warnings, pauses ----------------------------------------------------------
@@ -2258,19 +1855,10 @@ END:VCALENDAR\r\n";
     fn time_limit_due() {
         let c = clock();
         let start = bj(2025, 9, 30, 10, 0, 0);
-        assert_eq!(
-            TimeLimit::WorkingDays(3).due(&c, start),
-            bj(2025, 10, 11, 23, 59, 59)
-        );
+        assert_eq!(TimeLimit::WorkingDays(3).due(&c, start), bj(2025, 10, 11, 23, 59, 59));
         // 2 h on 30 Sep (10–12), 4 h (13:30–17:30), then 2 h on 9 Oct.
-        assert_eq!(
-            TimeLimit::WorkingHours(8).due(&c, start),
-            bj(2025, 10, 9, 10, 30, 0)
-        );
-        assert_eq!(
-            TimeLimit::CalendarHours(24).due(&c, start),
-            bj(2025, 10, 1, 10, 0, 0)
-        );
+        assert_eq!(TimeLimit::WorkingHours(8).due(&c, start), bj(2025, 10, 9, 10, 30, 0));
+        assert_eq!(TimeLimit::CalendarHours(24).due(&c, start), bj(2025, 10, 1, 10, 0, 0));
         assert_eq!(TimeLimit::WorkingDays(3).kind(), LimitKind::WorkingDays);
         assert_eq!(TimeLimit::WorkingHours(3).kind(), LimitKind::WorkingHours);
         assert_eq!(TimeLimit::CalendarHours(3).kind(), LimitKind::CalendarHours);
@@ -2289,11 +1877,7 @@ END:VCALENDAR\r\n";
         assert_eq!(w(bj(2025, 9, 23, 8, 0, 0)), Warning::Normal);
         assert_eq!(w(bj(2025, 9, 23, 8, 59, 59)), Warning::Normal);
         assert_eq!(w(bj(2025, 9, 23, 9, 0, 0)), Warning::Yellow);
-        assert_eq!(
-            w(due),
-            Warning::Yellow,
-            "at the due instant: not yet overdue"
-        );
+        assert_eq!(w(due), Warning::Yellow, "at the due instant: not yet overdue");
         assert_eq!(w(due + TimeDelta::seconds(1)), Warning::Red);
     }
 
@@ -2305,11 +1889,7 @@ END:VCALENDAR\r\n";
         // Working time start→due: 6 h on 30 Sep + 3 × 7.5 h = 28.5 h; 80 % = 22 h 48 min,
         // reached on 11 Oct at 08:30 + 1 h 48 min = 10:18.
         let w = |now| c.warning(start, due, now, LimitKind::WorkingDays);
-        assert_eq!(
-            w(bj(2025, 10, 5, 12, 0, 0)),
-            Warning::Normal,
-            "during the break"
-        );
+        assert_eq!(w(bj(2025, 10, 5, 12, 0, 0)), Warning::Normal, "during the break");
         assert_eq!(w(bj(2025, 10, 10, 17, 30, 0)), Warning::Normal);
         assert_eq!(w(bj(2025, 10, 11, 10, 17, 59)), Warning::Normal);
         assert_eq!(w(bj(2025, 10, 11, 10, 18, 0)), Warning::Yellow);
@@ -2345,10 +1925,7 @@ END:VCALENDAR\r\n";
         assert_eq!(w(bj(2025, 9, 22, 23, 0, 0)), Warning::Yellow);
         assert_eq!(w(bj(2025, 9, 23, 0, 0, 0)), Warning::Red);
         // Zero-length span.
-        assert_eq!(
-            c.warning(start, start, start, LimitKind::CalendarHours),
-            Warning::Yellow
-        );
+        assert_eq!(c.warning(start, start, start, LimitKind::CalendarHours), Warning::Yellow);
     }
 
     #[test]
@@ -2356,29 +1933,17 @@ END:VCALENDAR\r\n";
         let c = clock();
         let due = bj(2025, 9, 23, 11, 0, 0);
         // Paused Mon 10:00–14:00: 2 h + 0.5 h of working time.
-        let extended = c.extend_for_pause(
-            due,
-            bj(2025, 9, 22, 10, 0, 0),
-            bj(2025, 9, 22, 14, 0, 0),
-            LimitKind::WorkingHours,
-        );
+        let extended =
+            c.extend_for_pause(due, bj(2025, 9, 22, 10, 0, 0), bj(2025, 9, 22, 14, 0, 0), LimitKind::WorkingHours);
         assert_eq!(extended, bj(2025, 9, 23, 15, 0, 0));
         // A pause entirely outside working hours moves nothing.
-        let night = c.extend_for_pause(
-            due,
-            bj(2025, 9, 22, 18, 0, 0),
-            bj(2025, 9, 23, 8, 0, 0),
-            LimitKind::WorkingHours,
-        );
+        let night =
+            c.extend_for_pause(due, bj(2025, 9, 22, 18, 0, 0), bj(2025, 9, 23, 8, 0, 0), LimitKind::WorkingHours);
         assert_eq!(night, due);
         // Paused over National Day: only 30 Sep afternoon counts (13:30–17:30 = 4 h).
         let due = bj(2025, 10, 9, 10, 0, 0);
-        let extended = c.extend_for_pause(
-            due,
-            bj(2025, 9, 30, 13, 0, 0),
-            bj(2025, 10, 9, 8, 0, 0),
-            LimitKind::WorkingHours,
-        );
+        let extended =
+            c.extend_for_pause(due, bj(2025, 9, 30, 13, 0, 0), bj(2025, 10, 9, 8, 0, 0), LimitKind::WorkingHours);
         assert_eq!(extended, bj(2025, 10, 9, 15, 30, 0));
     }
 
@@ -2387,28 +1952,14 @@ END:VCALENDAR\r\n";
         let c = clock();
         let due = bj(2025, 10, 11, 23, 59, 59);
         // Paused 29 Sep → 9 Oct: working days in (29 Sep, 9 Oct] are 30 Sep and 9 Oct.
-        let extended = c.extend_for_pause(
-            due,
-            bj(2025, 9, 29, 10, 0, 0),
-            bj(2025, 10, 9, 15, 0, 0),
-            LimitKind::WorkingDays,
-        );
+        let extended =
+            c.extend_for_pause(due, bj(2025, 9, 29, 10, 0, 0), bj(2025, 10, 9, 15, 0, 0), LimitKind::WorkingDays);
         assert_eq!(extended, bj(2025, 10, 14, 23, 59, 59));
         // Same-day pause: nothing.
-        let same = c.extend_for_pause(
-            due,
-            bj(2025, 10, 9, 9, 0, 0),
-            bj(2025, 10, 9, 17, 0, 0),
-            LimitKind::WorkingDays,
-        );
+        let same = c.extend_for_pause(due, bj(2025, 10, 9, 9, 0, 0), bj(2025, 10, 9, 17, 0, 0), LimitKind::WorkingDays);
         assert_eq!(same, due);
         // Pause entirely inside the holiday: nothing.
-        let hol = c.extend_for_pause(
-            due,
-            bj(2025, 10, 2, 9, 0, 0),
-            bj(2025, 10, 6, 17, 0, 0),
-            LimitKind::WorkingDays,
-        );
+        let hol = c.extend_for_pause(due, bj(2025, 10, 2, 9, 0, 0), bj(2025, 10, 6, 17, 0, 0), LimitKind::WorkingDays);
         assert_eq!(hol, due);
     }
 
@@ -2417,15 +1968,8 @@ END:VCALENDAR\r\n";
         let c = clock();
         let due = bj(2025, 10, 1, 10, 0, 0);
         let p = bj(2025, 10, 1, 2, 0, 0);
-        assert_eq!(
-            c.extend_for_pause(due, p, p + hm(3, 0), LimitKind::CalendarHours),
-            due + hm(3, 0)
-        );
-        for kind in [
-            LimitKind::WorkingDays,
-            LimitKind::WorkingHours,
-            LimitKind::CalendarHours,
-        ] {
+        assert_eq!(c.extend_for_pause(due, p, p + hm(3, 0), LimitKind::CalendarHours), due + hm(3, 0));
+        for kind in [LimitKind::WorkingDays, LimitKind::WorkingHours, LimitKind::CalendarHours] {
             assert_eq!(c.extend_for_pause(due, p, p, kind), due);
             assert_eq!(c.extend_for_pause(due, p, p - hm(3, 0), kind), due);
         }
@@ -2450,23 +1994,14 @@ END:VCALENDAR\r\n";
         let (min, max) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
         assert_eq!(c.due_after_working_days(max, u32::MAX), max);
         assert_eq!(c.due_after_working_days(min, u32::MAX), max);
-        assert_eq!(
-            c.due_after_working_days(bj(2025, 1, 1, 0, 0, 0), u32::MAX),
-            max
-        );
-        assert_eq!(
-            c.due_after_working_hours(bj(2025, 1, 1, 0, 0, 0), TimeDelta::MAX),
-            max
-        );
+        assert_eq!(c.due_after_working_days(bj(2025, 1, 1, 0, 0, 0), u32::MAX), max);
+        assert_eq!(c.due_after_working_hours(bj(2025, 1, 1, 0, 0, 0), TimeDelta::MAX), max);
         assert_eq!(c.due_after_working_hours(max, TimeDelta::hours(1)), max);
         assert_eq!(TimeLimit::CalendarHours(u32::MAX).due(&c, max), max);
         assert!(c.working_time_between(min, max) > TimeDelta::zero());
         assert!(c.working_time_between(max, min) < TimeDelta::zero());
         assert!(c.working_days_between(min, max) > 0);
-        assert_eq!(
-            c.warning(min, max, max, LimitKind::WorkingHours),
-            Warning::Yellow
-        );
+        assert_eq!(c.warning(min, max, max, LimitKind::WorkingHours), Warning::Yellow);
         let _ = c.extend_for_pause(max, min, max, LimitKind::WorkingDays);
         let _ = c.extend_for_pause(max, min, max, LimitKind::WorkingHours);
         let _ = c.extend_for_pause(max, min, max, LimitKind::CalendarHours);
@@ -2479,11 +2014,7 @@ END:VCALENDAR\r\n";
 
     /// Day-by-day reference for the week-skipping fast paths.
     fn ref_working_days(c: &Clock, from: NaiveDate, to: NaiveDate) -> i64 {
-        from.iter_days()
-            .skip(1)
-            .take_while(|d| *d <= to)
-            .filter(|d| c.calendar().is_working_day(*d))
-            .count() as i64
+        from.iter_days().skip(1).take_while(|d| *d <= to).filter(|d| c.calendar().is_working_day(*d)).count() as i64
     }
 
     fn ref_working_time(c: &Clock, a: DateTime<Utc>, b: DateTime<Utc>) -> TimeDelta {
@@ -2493,11 +2024,7 @@ END:VCALENDAR\r\n";
             .iter_days()
             .take_while(|d| *d <= lb.date())
             .map(|d| {
-                let from = if d == la.date() {
-                    la.time()
-                } else {
-                    NaiveTime::MIN
-                };
+                let from = if d == la.date() { la.time() } else { NaiveTime::MIN };
                 let to = (d == lb.date()).then_some(lb.time());
                 c.overlap_nanos(d, from, to)
             })
@@ -2518,11 +2045,7 @@ END:VCALENDAR\r\n";
             let mut cal = Calendar::builtin();
             for (offset, work) in extra {
                 let d = date(2027, 1, 1) + Days::new(offset);
-                let kind = if work {
-                    DayKind::Workday
-                } else {
-                    DayKind::Holiday
-                };
+                let kind = if work { DayKind::Workday } else { DayKind::Holiday };
                 cal.set(CalendarEntry::new(d, kind, "random"));
             }
             cal

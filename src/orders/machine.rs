@@ -112,10 +112,7 @@ keyed_enum! {
 impl State {
     /// No action leaves a terminal state.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            State::Rejected | State::Closed | State::Withdrawn | State::Merged
-        )
+        matches!(self, State::Rejected | State::Closed | State::Withdrawn | State::Merged)
     }
 
     /// A unit's deadline (sign or handle) runs in this state.
@@ -125,10 +122,7 @@ impl State {
 
     /// States that wait and later return to [`Order::resume_to`].
     pub fn is_paused(self) -> bool {
-        matches!(
-            self,
-            State::Shelved | State::InDeliberation | State::ReturnRequested
-        )
+        matches!(self, State::Shelved | State::InDeliberation | State::ReturnRequested)
     }
 
     /// 办结 has happened (the order counts as closed for 结案率).
@@ -266,9 +260,7 @@ impl ActionKind {
             K::Merge => &[R::Acceptor, R::Dispatcher],
             K::Withdraw => &[R::Reporter],
             K::Dispatch => &[R::Dispatcher, R::Supervisor],
-            K::Sign | K::Handle | K::ReportBack | K::ReturnOrder | K::RequestExtension => {
-                &[R::Handler]
-            }
+            K::Sign | K::Handle | K::ReportBack | K::ReturnOrder | K::RequestExtension => &[R::Handler],
             K::VerifyPass | K::VerifyFail => &[R::Verifier],
             K::FollowUp => &[R::Acceptor, R::Verifier],
             // The resident rates in the portal, or the visitor records the rating.
@@ -454,9 +446,7 @@ impl Action {
             Action::ReportBack { result, .. } => Some(result),
             Action::ResumeFromDeliberation { resolution } => Some(resolution),
             Action::Evaluate { comment, .. } => comment.as_deref(),
-            Action::Dispatch {
-                override_reason, ..
-            } => override_reason.as_deref(),
+            Action::Dispatch { override_reason, .. } => override_reason.as_deref(),
             Action::Accept
             | Action::Merge { .. }
             | Action::Sign
@@ -583,17 +573,11 @@ impl Order {
         }
 
         // Pauses and where they return to.
-        ensure(
-            self.resume_to.is_some() == self.state.is_paused(),
-            "resume_to is set exactly in paused states",
-        )?;
+        ensure(self.resume_to.is_some() == self.state.is_paused(), "resume_to is set exactly in paused states")?;
         if let Some(back) = self.resume_to {
             let ok = match self.state {
                 S::ReturnRequested => back.has_deadline(),
-                _ => matches!(
-                    back,
-                    S::PendingDispatch | S::PendingSign | S::Handling | S::Supervision
-                ),
+                _ => matches!(back, S::PendingDispatch | S::PendingSign | S::Handling | S::Supervision),
             };
             ensure(ok, "resume_to is a state the pause may return to")?;
         }
@@ -602,10 +586,7 @@ impl Order {
             "returned_by is set exactly while a return is under review",
         )?;
         if self.returned_by.is_some() {
-            ensure(
-                self.returned_by == self.lead_unit,
-                "the returning unit is the lead unit",
-            )?;
+            ensure(self.returned_by == self.lead_unit, "the returning unit is the lead unit")?;
         }
 
         // Assignment.
@@ -624,59 +605,34 @@ impl Order {
             S::Withdrawn | S::Merged | S::Shelved | S::InDeliberation => {}
         }
         if self.lead_unit.is_none() {
-            ensure(
-                self.assisting_units.is_empty(),
-                "no assisting units without a lead unit",
-            )?;
+            ensure(self.assisting_units.is_empty(), "no assisting units without a lead unit")?;
         }
         ensure(
-            self.lead_unit
-                .is_none_or(|lead| !self.assisting_units.contains(&lead)),
+            self.lead_unit.is_none_or(|lead| !self.assisting_units.contains(&lead)),
             "the lead unit is not also assisting",
         )?;
         let mut units = self.assisting_units.clone();
         units.sort_unstable();
         units.dedup();
-        ensure(
-            units.len() == self.assisting_units.len(),
-            "assisting units are distinct",
-        )?;
+        ensure(units.len() == self.assisting_units.len(), "assisting units are distinct")?;
 
         // Deadlines and extensions.
         if let Some(request) = &self.extension_pending {
-            ensure(
-                self.state.has_deadline(),
-                "an extension is pending only while a deadline runs",
-            )?;
+            ensure(self.state.has_deadline(), "an extension is pending only while a deadline runs")?;
             ensure(
                 (1..=MAX_EXTENSION_DAYS).contains(&request.days) && !blank(&request.reason),
                 "a pending extension is well-formed",
             )?;
         }
         if self.overdue {
-            ensure(
-                effective.has_deadline(),
-                "overdue only with a running or paused deadline",
-            )?;
+            ensure(effective.has_deadline(), "overdue only with a running or paused deadline")?;
         }
-        ensure(
-            self.extension_days >= self.extension_count,
-            "every approved extension grants at least one day",
-        )?;
+        ensure(self.extension_days >= self.extension_count, "every approved extension grants at least one day")?;
 
         // Evaluations.
-        ensure(
-            self.reopen_count == self.dissatisfied_count.min(1),
-            "the first dissatisfied rating reopens, once",
-        )?;
-        ensure(
-            self.dissatisfied_count <= self.evaluation_count,
-            "dissatisfied ratings are evaluations",
-        )?;
-        ensure(
-            self.rating.is_some() == (self.evaluation_count > 0),
-            "the last rating is kept once rated",
-        )?;
+        ensure(self.reopen_count == self.dissatisfied_count.min(1), "the first dissatisfied rating reopens, once")?;
+        ensure(self.dissatisfied_count <= self.evaluation_count, "dissatisfied ratings are evaluations")?;
+        ensure(self.rating.is_some() == (self.evaluation_count > 0), "the last rating is kept once rated")?;
         if effective == S::Supervision {
             ensure(
                 self.dissatisfied_count >= 2 && self.rating == Some(Rating::Dissatisfied),
@@ -684,10 +640,7 @@ impl Order {
             )?;
         }
 
-        ensure(
-            self.merged_into.is_some() == (self.state == S::Merged),
-            "merged_into is set exactly when merged",
-        )?;
+        ensure(self.merged_into.is_some() == (self.state == S::Merged), "merged_into is set exactly when merged")?;
         Ok(())
     }
 }
@@ -723,10 +676,7 @@ pub fn clock_effect(from: State, to: State, action: ActionKind) -> ClockEffect {
     }
     // Checked first: resuming to 待签收/办理中 continues the old deadline
     // rather than starting a new one.
-    if matches!(
-        action,
-        K::Resume | K::ResumeFromDeliberation | K::RejectReturn
-    ) {
+    if matches!(action, K::Resume | K::ResumeFromDeliberation | K::RejectReturn) {
         return ClockEffect::Resume;
     }
     match to {
@@ -834,12 +784,8 @@ impl MachineError {
         match self {
             MachineError::Blank { field } => Some(field.as_str()),
             MachineError::ExtensionDays { .. } => Some("days"),
-            MachineError::InvalidId { field, .. } | MachineError::SameUnit { field, .. } => {
-                Some(field)
-            }
-            MachineError::LeadAlsoAssisting { .. } | MachineError::DuplicateAssisting { .. } => {
-                Some("assisting")
-            }
+            MachineError::InvalidId { field, .. } | MachineError::SameUnit { field, .. } => Some(field),
+            MachineError::LeadAlsoAssisting { .. } | MachineError::DuplicateAssisting { .. } => Some("assisting"),
             _ => None,
         }
     }
@@ -958,27 +904,16 @@ fn admissible(order: &Order, kind: ActionKind) -> Result<(), MachineError> {
         }
         K::VerifyPass | K::VerifyFail => in_states(&[S::PendingVerify]),
         K::FollowUp | K::Evaluate | K::Archive => in_states(&[S::PendingEvaluation]),
-        K::ApproveReturn | K::RejectReturn => {
-            in_states(&[S::ReturnRequested]) && order.resume_to.is_some()
-        }
+        K::ApproveReturn | K::RejectReturn => in_states(&[S::ReturnRequested]) && order.resume_to.is_some(),
         K::Reassign => in_states(&[S::PendingSign, S::Handling, S::Supervision]),
         // Pauses do not nest: one `resume_to` slot.
-        K::Shelve | K::SendToDeliberation => in_states(&[
-            S::PendingDispatch,
-            S::PendingSign,
-            S::Handling,
-            S::Supervision,
-        ]),
+        K::Shelve | K::SendToDeliberation => {
+            in_states(&[S::PendingDispatch, S::PendingSign, S::Handling, S::Supervision])
+        }
         K::Resume => in_states(&[S::Shelved]) && order.resume_to.is_some(),
         K::ResumeFromDeliberation => in_states(&[S::InDeliberation]) && order.resume_to.is_some(),
         K::Escalate => {
-            if !in_states(&[
-                S::PendingDispatch,
-                S::PendingSign,
-                S::Handling,
-                S::ReturnRequested,
-                S::Supervision,
-            ]) {
+            if !in_states(&[S::PendingDispatch, S::PendingSign, S::Handling, S::ReturnRequested, S::Supervision]) {
                 false
             } else if order.level.next().is_none() {
                 return Err(MachineError::AlreadyTopLevel);
@@ -988,22 +923,13 @@ fn admissible(order: &Order, kind: ActionKind) -> Result<(), MachineError> {
         }
         K::Supervise => !state.is_terminal(),
         // 催办 goes to whoever the order is waiting for inside the system.
-        K::Urge => in_states(&[
-            S::PendingDispatch,
-            S::PendingSign,
-            S::Handling,
-            S::ReturnRequested,
-            S::PendingVerify,
-        ]),
+        K::Urge => in_states(&[S::PendingDispatch, S::PendingSign, S::Handling, S::ReturnRequested, S::PendingVerify]),
         K::Conclude => in_states(&[S::Supervision]),
     };
     if ok {
         Ok(())
     } else {
-        Err(MachineError::ActionNotAllowed {
-            action: kind,
-            state,
-        })
+        Err(MachineError::ActionNotAllowed { action: kind, state })
     }
 }
 
@@ -1078,11 +1004,7 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
             require(reason, TextField::Reason)?;
             next.state = State::Withdrawn;
         }
-        Action::Dispatch {
-            lead_unit,
-            assisting,
-            override_reason,
-        } => {
+        Action::Dispatch { lead_unit, assisting, override_reason } => {
             if let Some(why) = override_reason {
                 require(why, TextField::OverrideReason)?;
             }
@@ -1095,31 +1017,19 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
         Action::Handle { note } => {
             require(note, TextField::Note)?;
         }
-        Action::ReportBack {
-            result,
-            attachments,
-        } => {
+        Action::ReportBack { result, attachments } => {
             require(result, TextField::Result)?;
-            attachments
-                .iter()
-                .try_for_each(|&id| positive("attachments", id))?;
+            attachments.iter().try_for_each(|&id| positive("attachments", id))?;
             next.state = State::PendingVerify;
         }
         Action::VerifyPass { attachments } => {
-            attachments
-                .iter()
-                .try_for_each(|&id| positive("attachments", id))?;
+            attachments.iter().try_for_each(|&id| positive("attachments", id))?;
             // 办结 happens here; 回访/评单 follow.
             next.state = State::PendingEvaluation;
         }
-        Action::VerifyFail {
-            reason,
-            attachments,
-        } => {
+        Action::VerifyFail { reason, attachments } => {
             require(reason, TextField::Reason)?;
-            attachments
-                .iter()
-                .try_for_each(|&id| positive("attachments", id))?;
+            attachments.iter().try_for_each(|&id| positive("attachments", id))?;
             next.rework_count += 1;
             next.state = State::Handling;
         }
@@ -1129,9 +1039,7 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
         Action::Evaluate { rating, comment } => {
             let commented = comment.as_deref().is_some_and(|c| !blank(c));
             if *rating == Rating::Dissatisfied && !commented {
-                return Err(MachineError::Blank {
-                    field: TextField::Comment,
-                });
+                return Err(MachineError::Blank { field: TextField::Comment });
             }
             next.evaluation_count += 1;
             next.rating = Some(*rating);
@@ -1161,10 +1069,7 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
                 Some(unit) => {
                     positive("reassign_to", *unit)?;
                     if Some(*unit) == order.returned_by {
-                        return Err(MachineError::SameUnit {
-                            field: "reassign_to",
-                            unit: *unit,
-                        });
+                        return Err(MachineError::SameUnit { field: "reassign_to", unit: *unit });
                     }
                     // A former assisting unit that becomes lead stops assisting.
                     next.assisting_units.retain(|u| u != unit);
@@ -1187,20 +1092,13 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
             next.resume_to = None;
             next.returned_by = None;
         }
-        Action::Reassign {
-            lead_unit,
-            assisting,
-            reason,
-        } => {
+        Action::Reassign { lead_unit, assisting, reason } => {
             require(reason, TextField::Reason)?;
             check_units(*lead_unit, assisting)?;
             // Under supervision, sending it back to the same unit is the
             // supervisor's order to redo it; elsewhere it changes nothing.
             if from != State::Supervision && order.lead_unit == Some(*lead_unit) {
-                return Err(MachineError::SameUnit {
-                    field: "lead_unit",
-                    unit: *lead_unit,
-                });
+                return Err(MachineError::SameUnit { field: "lead_unit", unit: *lead_unit });
             }
             next.lead_unit = Some(*lead_unit);
             next.assisting_units = assisting.clone();
@@ -1211,10 +1109,7 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
             if !(1..=MAX_EXTENSION_DAYS).contains(days) {
                 return Err(MachineError::ExtensionDays { days: *days });
             }
-            next.extension_pending = Some(ExtensionRequest {
-                days: *days,
-                reason,
-            });
+            next.extension_pending = Some(ExtensionRequest { days: *days, reason });
         }
         Action::ApproveExtension => {
             if let Some(request) = next.extension_pending.take() {
@@ -1276,33 +1171,19 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
         next.extension_pending = None;
     }
     let clock = clock_effect(from, to, kind);
-    if matches!(
-        clock,
-        ClockEffect::StartSign | ClockEffect::StartHandle | ClockEffect::Stop | ClockEffect::Extend
-    ) {
+    if matches!(clock, ClockEffect::StartSign | ClockEffect::StartHandle | ClockEffect::Stop | ClockEffect::Extend) {
         // A fresh, extended or absent deadline is not (yet) overdue; the
         // timer service reports again if it passes.
         next.overdue = false;
     }
-    Ok(Transition {
-        from,
-        to,
-        action: kind,
-        clock,
-        new_order: next,
-    })
+    Ok(Transition { from, to, action: kind, clock, new_order: next })
 }
 
 /// Rebuilds an order created at `level` from its events, oldest first.
-pub fn replay(
-    level: Level,
-    events: impl IntoIterator<Item = (ActorRole, Action)>,
-) -> Result<Order, ReplayError> {
+pub fn replay(level: Level, events: impl IntoIterator<Item = (ActorRole, Action)>) -> Result<Order, ReplayError> {
     let mut order = Order::new(level);
     for (index, (role, action)) in events.into_iter().enumerate() {
-        order = apply(&order, role, &action)
-            .map_err(|error| ReplayError { index, error })?
-            .new_order;
+        order = apply(&order, role, &action).map_err(|error| ReplayError { index, error })?.new_order;
     }
     Ok(order)
 }
@@ -1321,8 +1202,8 @@ mod tests {
 
     /// Applies and asserts success and invariants; returns the transition.
     fn step(order: &mut Order, role: ActorRole, action: Action) -> Transition {
-        let t = apply(order, role, &action)
-            .unwrap_or_else(|e| panic!("{action:?} by {role:?} in {:?}: {e}", order.state));
+        let t =
+            apply(order, role, &action).unwrap_or_else(|e| panic!("{action:?} by {role:?} in {:?}: {e}", order.state));
         t.new_order.check_invariants().unwrap();
         *order = t.new_order.clone();
         t
@@ -1333,25 +1214,15 @@ mod tests {
     }
 
     fn dispatch(lead: i64, assisting: &[i64]) -> Action {
-        Action::Dispatch {
-            lead_unit: lead,
-            assisting: assisting.to_vec(),
-            override_reason: None,
-        }
+        Action::Dispatch { lead_unit: lead, assisting: assisting.to_vec(), override_reason: None }
     }
 
     fn report() -> Action {
-        Action::ReportBack {
-            result: "已清理".into(),
-            attachments: vec![7, 8],
-        }
+        Action::ReportBack { result: "已清理".into(), attachments: vec![7, 8] }
     }
 
     fn evaluate(rating: Rating) -> Action {
-        Action::Evaluate {
-            rating,
-            comment: Some("说明".into()),
-        }
+        Action::Evaluate { rating, comment: Some("说明".into()) }
     }
 
     /// A community order signed by unit 10 (assisted by 11).
@@ -1366,13 +1237,7 @@ mod tests {
     fn pending_evaluation() -> Order {
         let mut o = handling();
         step(&mut o, R::Handler, report());
-        step(
-            &mut o,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![],
-            },
-        );
+        step(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![] });
         o
     }
 
@@ -1384,10 +1249,7 @@ mod tests {
             log.push((role, action.clone()));
             step(o, role, action)
         };
-        assert_eq!(
-            allowed_actions(&o, R::Acceptor),
-            vec![ActionKind::Accept, ActionKind::Reject, ActionKind::Merge]
-        );
+        assert_eq!(allowed_actions(&o, R::Acceptor), vec![ActionKind::Accept, ActionKind::Reject, ActionKind::Merge]);
         let t = go(&mut o, R::Acceptor, Action::Accept);
         assert_eq!((t.from, t.to), (S::PendingAccept, S::PendingDispatch));
         let t = go(&mut o, R::Dispatcher, dispatch(10, &[11, 12]));
@@ -1396,35 +1258,14 @@ mod tests {
         assert_eq!(o.assisting_units, vec![11, 12]);
         let t = go(&mut o, R::Handler, Action::Sign);
         assert_eq!((t.to, t.clock), (S::Handling, ClockEffect::StartHandle));
-        let t = go(
-            &mut o,
-            R::Handler,
-            Action::Handle {
-                note: "到场处置".into(),
-            },
-        );
-        assert_eq!(
-            (t.from, t.to, t.clock),
-            (S::Handling, S::Handling, ClockEffect::None)
-        );
+        let t = go(&mut o, R::Handler, Action::Handle { note: "到场处置".into() });
+        assert_eq!((t.from, t.to, t.clock), (S::Handling, S::Handling, ClockEffect::None));
         let t = go(&mut o, R::Handler, report());
         assert_eq!((t.to, t.clock), (S::PendingVerify, ClockEffect::Stop));
-        let t = go(
-            &mut o,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![9],
-            },
-        );
+        let t = go(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![9] });
         assert_eq!(t.to, S::PendingEvaluation);
         assert!(o.state.is_closed(), "办结 happens at verification");
-        go(
-            &mut o,
-            R::Acceptor,
-            Action::FollowUp {
-                note: "电话回访".into(),
-            },
-        );
+        go(&mut o, R::Acceptor, Action::FollowUp { note: "电话回访".into() });
         let t = go(&mut o, R::Reporter, evaluate(Rating::Satisfied));
         assert_eq!(t.to, S::Closed);
         assert_eq!(o.rating, Some(Rating::Satisfied));
@@ -1438,13 +1279,7 @@ mod tests {
     fn reject_needs_a_reason() {
         let o = Order::new(Level::Community);
         for blank in ["", "   ", "\u{3000}\t\n"] {
-            let e = refused(
-                &o,
-                R::Acceptor,
-                Action::Reject {
-                    reason: blank.into(),
-                },
-            );
+            let e = refused(&o, R::Acceptor, Action::Reject { reason: blank.into() });
             assert_eq!(e.code(), "order.reason_required");
             assert_eq!(e.field(), Some("reason"));
         }
@@ -1462,47 +1297,23 @@ mod tests {
         assert_eq!(o.returned_by, Some(10));
         assert!(allowed_actions(&o, R::Handler).is_empty());
         assert_eq!(
-            refused(
-                &o,
-                R::Handler,
-                Action::ApproveReturn {
-                    reassign_to: Some(20)
-                }
-            )
-            .code(),
+            refused(&o, R::Handler, Action::ApproveReturn { reassign_to: Some(20) }).code(),
             "order.role_not_allowed"
         );
         assert_eq!(
-            refused(
-                &o,
-                R::Dispatcher,
-                Action::ApproveReturn {
-                    reassign_to: Some(10)
-                }
-            )
-            .code(),
+            refused(&o, R::Dispatcher, Action::ApproveReturn { reassign_to: Some(10) }).code(),
             "order.same_unit"
         );
 
         // Rejected: back to the unit, exactly where it was, clock continues.
         let mut back = o.clone();
-        let t = step(
-            &mut back,
-            R::Dispatcher,
-            Action::RejectReturn { reason: why() },
-        );
+        let t = step(&mut back, R::Dispatcher, Action::RejectReturn { reason: why() });
         assert_eq!((t.to, t.clock), (S::Handling, ClockEffect::Resume));
         assert_eq!(back.lead_unit, Some(10));
         assert_eq!(back.returned_by, None);
 
         // Approved with 改派 to a former assisting unit.
-        let t = step(
-            &mut o,
-            R::Dispatcher,
-            Action::ApproveReturn {
-                reassign_to: Some(11),
-            },
-        );
+        let t = step(&mut o, R::Dispatcher, Action::ApproveReturn { reassign_to: Some(11) });
         assert_eq!((t.to, t.clock), (S::PendingSign, ClockEffect::StartSign));
         assert_eq!(o.lead_unit, Some(11));
         assert!(o.assisting_units.is_empty());
@@ -1511,11 +1322,7 @@ mod tests {
         // Returned from 待签收 and approved without a new unit: 待派单.
         step(&mut o, R::Handler, Action::ReturnOrder { reason: why() });
         assert_eq!(o.resume_to, Some(S::PendingSign));
-        let t = step(
-            &mut o,
-            R::Supervisor,
-            Action::ApproveReturn { reassign_to: None },
-        );
+        let t = step(&mut o, R::Supervisor, Action::ApproveReturn { reassign_to: None });
         assert_eq!((t.to, t.clock), (S::PendingDispatch, ClockEffect::Stop));
         assert_eq!(o.lead_unit, None);
     }
@@ -1524,45 +1331,16 @@ mod tests {
     fn direct_reassign() {
         let mut o = handling();
         assert_eq!(
-            refused(
-                &o,
-                R::Dispatcher,
-                Action::Reassign {
-                    lead_unit: 10,
-                    assisting: vec![],
-                    reason: why()
-                }
-            )
-            .code(),
+            refused(&o, R::Dispatcher, Action::Reassign { lead_unit: 10, assisting: vec![], reason: why() }).code(),
             "order.same_unit"
         );
         assert_eq!(
-            refused(
-                &o,
-                R::Dispatcher,
-                Action::Reassign {
-                    lead_unit: 12,
-                    assisting: vec![12],
-                    reason: why()
-                }
-            )
-            .code(),
+            refused(&o, R::Dispatcher, Action::Reassign { lead_unit: 12, assisting: vec![12], reason: why() }).code(),
             "order.lead_also_assisting"
         );
-        let t = step(
-            &mut o,
-            R::Dispatcher,
-            Action::Reassign {
-                lead_unit: 12,
-                assisting: vec![13],
-                reason: why(),
-            },
-        );
+        let t = step(&mut o, R::Dispatcher, Action::Reassign { lead_unit: 12, assisting: vec![13], reason: why() });
         assert_eq!((t.to, t.clock), (S::PendingSign, ClockEffect::StartSign));
-        assert_eq!(
-            (o.lead_unit, o.assisting_units.clone()),
-            (Some(12), vec![13])
-        );
+        assert_eq!((o.lead_unit, o.assisting_units.clone()), (Some(12), vec![13]));
     }
 
     #[test]
@@ -1575,11 +1353,7 @@ mod tests {
             (dispatch(1, &[1]), "order.lead_also_assisting"),
             (dispatch(1, &[2, 3, 2]), "order.duplicate_assisting"),
             (
-                Action::Dispatch {
-                    lead_unit: 1,
-                    assisting: vec![],
-                    override_reason: Some(" ".into()),
-                },
+                Action::Dispatch { lead_unit: 1, assisting: vec![], override_reason: Some(" ".into()) },
                 "order.reason_required",
             ),
         ];
@@ -1600,37 +1374,16 @@ mod tests {
 
     #[test]
     fn extension_approved_and_refused() {
-        let ask = |days| Action::RequestExtension {
-            days,
-            reason: "需协调物业".into(),
-        };
+        let ask = |days| Action::RequestExtension { days, reason: "需协调物业".into() };
         let mut o = handling();
-        assert_eq!(
-            refused(&o, R::Dispatcher, Action::ApproveExtension).code(),
-            "order.no_extension_pending"
-        );
-        assert_eq!(
-            refused(&o, R::Handler, ask(0)).code(),
-            "order.extension_days_invalid"
-        );
-        assert_eq!(
-            refused(&o, R::Handler, ask(MAX_EXTENSION_DAYS + 1)).code(),
-            "order.extension_days_invalid"
-        );
+        assert_eq!(refused(&o, R::Dispatcher, Action::ApproveExtension).code(), "order.no_extension_pending");
+        assert_eq!(refused(&o, R::Handler, ask(0)).code(), "order.extension_days_invalid");
+        assert_eq!(refused(&o, R::Handler, ask(MAX_EXTENSION_DAYS + 1)).code(), "order.extension_days_invalid");
         let t = step(&mut o, R::Handler, ask(5));
-        assert_eq!(
-            (t.from, t.to, t.clock),
-            (S::Handling, S::Handling, ClockEffect::None)
-        );
+        assert_eq!((t.from, t.to, t.clock), (S::Handling, S::Handling, ClockEffect::None));
         assert!(!allowed_actions(&o, R::Handler).contains(&ActionKind::RequestExtension));
-        assert_eq!(
-            refused(&o, R::Handler, ask(3)).code(),
-            "order.extension_pending"
-        );
-        assert_eq!(
-            refused(&o, R::Handler, Action::ApproveExtension).code(),
-            "order.role_not_allowed"
-        );
+        assert_eq!(refused(&o, R::Handler, ask(3)).code(), "order.extension_pending");
+        assert_eq!(refused(&o, R::Handler, Action::ApproveExtension).code(), "order.role_not_allowed");
         let t = step(&mut o, R::Dispatcher, Action::ApproveExtension);
         assert_eq!(t.clock, ClockEffect::Extend);
         assert_eq!((o.extension_count, o.extension_days), (1, 5));
@@ -1639,33 +1392,18 @@ mod tests {
         // Refused: nothing granted, the unit may ask again.
         step(&mut o, R::Handler, ask(2));
         assert_eq!(
-            refused(
-                &o,
-                R::Supervisor,
-                Action::RefuseExtension { reason: "".into() }
-            )
-            .code(),
+            refused(&o, R::Supervisor, Action::RefuseExtension { reason: "".into() }).code(),
             "order.reason_required"
         );
-        step(
-            &mut o,
-            R::Supervisor,
-            Action::RefuseExtension { reason: why() },
-        );
+        step(&mut o, R::Supervisor, Action::RefuseExtension { reason: why() });
         assert_eq!((o.extension_count, o.extension_days), (1, 5));
         assert!(allowed_actions(&o, R::Handler).contains(&ActionKind::RequestExtension));
 
         // Only before the deadline.
         step(&mut o, R::System, Action::MarkOverdue);
-        assert_eq!(
-            refused(&o, R::System, Action::MarkOverdue).code(),
-            "order.already_overdue"
-        );
+        assert_eq!(refused(&o, R::System, Action::MarkOverdue).code(), "order.already_overdue");
         assert!(!allowed_actions(&o, R::Handler).contains(&ActionKind::RequestExtension));
-        assert_eq!(
-            refused(&o, R::Handler, ask(2)).code(),
-            "order.extension_after_deadline"
-        );
+        assert_eq!(refused(&o, R::Handler, ask(2)).code(), "order.extension_after_deadline");
 
         // Asked in time, approved after the deadline passed: no longer overdue.
         let mut o = handling();
@@ -1682,10 +1420,7 @@ mod tests {
 
         // Not where no deadline runs.
         let o = pending_evaluation();
-        assert_eq!(
-            refused(&o, R::Handler, ask(2)).code(),
-            "order.action_not_allowed"
-        );
+        assert_eq!(refused(&o, R::Handler, ask(2)).code(), "order.action_not_allowed");
     }
 
     #[test]
@@ -1693,63 +1428,25 @@ mod tests {
         let mut o = handling();
         step(&mut o, R::Handler, report());
         assert_eq!(
-            refused(
-                &o,
-                R::Verifier,
-                Action::VerifyFail {
-                    reason: " ".into(),
-                    attachments: vec![]
-                }
-            )
-            .code(),
+            refused(&o, R::Verifier, Action::VerifyFail { reason: " ".into(), attachments: vec![] }).code(),
             "order.reason_required"
         );
-        let t = step(
-            &mut o,
-            R::Verifier,
-            Action::VerifyFail {
-                reason: "现场仍有垃圾".into(),
-                attachments: vec![3],
-            },
-        );
+        let t = step(&mut o, R::Verifier, Action::VerifyFail { reason: "现场仍有垃圾".into(), attachments: vec![3] });
         assert_eq!((t.to, t.clock), (S::Handling, ClockEffect::StartHandle));
         assert_eq!((o.rework_count, o.lead_unit), (1, Some(10)));
         step(&mut o, R::Handler, report());
-        step(
-            &mut o,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![],
-            },
-        );
+        step(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![] });
         assert_eq!((o.state, o.rework_count), (S::PendingEvaluation, 1));
     }
 
     #[test]
     fn reopen_once_then_supervision() {
         let mut o = pending_evaluation();
-        let e = refused(
-            &o,
-            R::Reporter,
-            Action::Evaluate {
-                rating: Rating::Dissatisfied,
-                comment: None,
-            },
-        );
-        assert_eq!(
-            (e.code(), e.field()),
-            ("order.comment_required", Some("comment"))
-        );
+        let e = refused(&o, R::Reporter, Action::Evaluate { rating: Rating::Dissatisfied, comment: None });
+        assert_eq!((e.code(), e.field()), ("order.comment_required", Some("comment")));
         // Comments are optional for the other ratings.
         let mut fair = o.clone();
-        step(
-            &mut fair,
-            R::Acceptor,
-            Action::Evaluate {
-                rating: Rating::FairlySatisfied,
-                comment: None,
-            },
-        );
+        step(&mut fair, R::Acceptor, Action::Evaluate { rating: Rating::FairlySatisfied, comment: None });
         assert_eq!(fair.state, S::Closed);
 
         let t = step(&mut o, R::Reporter, evaluate(Rating::Dissatisfied));
@@ -1757,24 +1454,12 @@ mod tests {
         assert_eq!((o.reopen_count, o.lead_unit), (1, Some(10)));
         assert_eq!(o.assisting_units, vec![11]);
         step(&mut o, R::Handler, report());
-        step(
-            &mut o,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![],
-            },
-        );
+        step(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![] });
         let t = step(&mut o, R::Reporter, evaluate(Rating::Dissatisfied));
         assert_eq!(t.to, S::Supervision);
         assert_eq!((o.reopen_count, o.dissatisfied_count), (1, 2));
 
-        let t = step(
-            &mut o,
-            R::Supervisor,
-            Action::Supervise {
-                note: "限期整改".into(),
-            },
-        );
+        let t = step(&mut o, R::Supervisor, Action::Supervise { note: "限期整改".into() });
         assert_eq!((t.from, t.to), (S::Supervision, S::Supervision));
         assert_eq!(o.supervise_count, 1);
         // Under supervision the supervisor may send it back to the same unit.
@@ -1782,21 +1467,11 @@ mod tests {
         step(
             &mut redo,
             R::Supervisor,
-            Action::Reassign {
-                lead_unit: 10,
-                assisting: vec![],
-                reason: "督办重办".into(),
-            },
+            Action::Reassign { lead_unit: 10, assisting: vec![], reason: "督办重办".into() },
         );
         assert_eq!(redo.state, S::PendingSign);
         // Or conclude it in writing.
-        let t = step(
-            &mut o,
-            R::Supervisor,
-            Action::Conclude {
-                reason: "诉求超出政策范围，已书面答复".into(),
-            },
-        );
+        let t = step(&mut o, R::Supervisor, Action::Conclude { reason: "诉求超出政策范围，已书面答复".into() });
         assert_eq!((t.to, t.clock), (S::Closed, ClockEffect::Stop));
     }
 
@@ -1818,24 +1493,12 @@ mod tests {
         // By rule: the timer reports the deadline passed, the system escalates.
         step(&mut o, R::Dispatcher, dispatch(30, &[]));
         step(&mut o, R::System, Action::MarkOverdue);
-        step(
-            &mut o,
-            R::System,
-            Action::Escalate {
-                reason: "超期自动上报".into(),
-            },
-        );
+        step(&mut o, R::System, Action::Escalate { reason: "超期自动上报".into() });
         assert_eq!((o.level, o.overdue), (Level::District, false));
         assert!(!allowed_actions(&o, R::Supervisor).contains(&ActionKind::Escalate));
         let e = refused(&o, R::Supervisor, Action::Escalate { reason: why() });
-        assert_eq!(
-            (e.code(), e.class()),
-            ("order.already_top_level", ErrorClass::Conflict)
-        );
-        assert_eq!(
-            refused(&o, R::Handler, Action::Escalate { reason: why() }).code(),
-            "order.role_not_allowed"
-        );
+        assert_eq!((e.code(), e.class()), ("order.already_top_level", ErrorClass::Conflict));
+        assert_eq!(refused(&o, R::Handler, Action::Escalate { reason: why() }).code(), "order.role_not_allowed");
     }
 
     #[test]
@@ -1847,13 +1510,7 @@ mod tests {
         let mut supervised = pending_evaluation();
         step(&mut supervised, R::Reporter, evaluate(Rating::Dissatisfied));
         step(&mut supervised, R::Handler, report());
-        step(
-            &mut supervised,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![],
-            },
-        );
+        step(&mut supervised, R::Verifier, Action::VerifyPass { attachments: vec![] });
         step(&mut supervised, R::Reporter, evaluate(Rating::Dissatisfied));
         let mut overdue = handling();
         step(&mut overdue, R::System, Action::MarkOverdue);
@@ -1872,124 +1529,62 @@ mod tests {
             assert_eq!(t.clock, ClockEffect::Resume);
             assert_eq!(o, before, "挂账/恢复 returns to the exact prior order");
 
-            let t = step(
-                &mut o,
-                R::Dispatcher,
-                Action::SendToDeliberation {
-                    reason: "需居民议事".into(),
-                },
-            );
+            let t = step(&mut o, R::Dispatcher, Action::SendToDeliberation { reason: "需居民议事".into() });
             assert_eq!((t.to, t.clock), (S::InDeliberation, ClockEffect::Pause));
             assert_eq!(
-                refused(
-                    &o,
-                    R::System,
-                    Action::ResumeFromDeliberation {
-                        resolution: "\u{3000}".into()
-                    }
-                )
-                .code(),
+                refused(&o, R::System, Action::ResumeFromDeliberation { resolution: "\u{3000}".into() }).code(),
                 "order.resolution_required"
             );
-            step(
-                &mut o,
-                R::System,
-                Action::ResumeFromDeliberation {
-                    resolution: "议定由物业维修".into(),
-                },
-            );
+            step(&mut o, R::System, Action::ResumeFromDeliberation { resolution: "议定由物业维修".into() });
             assert_eq!(o, before, "议单 returns to the exact prior order");
         }
     }
 
     #[test]
     fn withdrawal_only_before_signing() {
-        let w = || Action::Withdraw {
-            reason: "问题已自行解决".into(),
-        };
+        let w = || Action::Withdraw { reason: "问题已自行解决".into() };
         let mut o = Order::new(Level::Community);
         assert!(apply(&o, R::Reporter, &w()).is_ok());
         step(&mut o, R::Acceptor, Action::Accept);
         assert!(apply(&o, R::Reporter, &w()).is_ok());
         step(&mut o, R::Dispatcher, dispatch(1, &[]));
-        assert_eq!(
-            refused(&o, R::Dispatcher, w()).code(),
-            "order.role_not_allowed"
-        );
-        assert_eq!(
-            refused(&o, R::Reporter, Action::Withdraw { reason: " ".into() }).code(),
-            "order.reason_required"
-        );
+        assert_eq!(refused(&o, R::Dispatcher, w()).code(), "order.role_not_allowed");
+        assert_eq!(refused(&o, R::Reporter, Action::Withdraw { reason: " ".into() }).code(), "order.reason_required");
         let t = apply(&o, R::Reporter, &w()).unwrap();
         assert_eq!((t.to, t.clock), (S::Withdrawn, ClockEffect::Stop));
         step(&mut o, R::Handler, Action::Sign);
         assert!(!allowed_actions(&o, R::Reporter).contains(&ActionKind::Withdraw));
         let e = refused(&o, R::Reporter, w());
-        assert_eq!(
-            e,
-            MachineError::ActionNotAllowed {
-                action: ActionKind::Withdraw,
-                state: S::Handling
-            }
-        );
+        assert_eq!(e, MachineError::ActionNotAllowed { action: ActionKind::Withdraw, state: S::Handling });
         assert_eq!(e.code(), "order.action_not_allowed");
     }
 
     #[test]
     fn merge_into_a_master() {
         let o = Order::new(Level::Community);
-        assert_eq!(
-            refused(&o, R::Acceptor, Action::Merge { into: 0 }).code(),
-            "order.invalid_id"
-        );
+        assert_eq!(refused(&o, R::Acceptor, Action::Merge { into: 0 }).code(), "order.invalid_id");
         let mut o = o;
         step(&mut o, R::Acceptor, Action::Merge { into: 42 });
         assert_eq!((o.state, o.merged_into), (S::Merged, Some(42)));
         let o = handling();
-        assert_eq!(
-            refused(&o, R::Dispatcher, Action::Merge { into: 42 }).code(),
-            "order.action_not_allowed"
-        );
+        assert_eq!(refused(&o, R::Dispatcher, Action::Merge { into: 42 }).code(), "order.action_not_allowed");
     }
 
     #[test]
     fn notices_keep_the_state() {
         let mut o = handling();
-        let t = step(
-            &mut o,
-            R::System,
-            Action::Urge {
-                note: "请尽快办理".into(),
-            },
-        );
-        assert_eq!(
-            (t.from, t.to, t.clock),
-            (S::Handling, S::Handling, ClockEffect::None)
-        );
-        step(
-            &mut o,
-            R::Supervisor,
-            Action::Supervise {
-                note: "挂牌督办".into(),
-            },
-        );
+        let t = step(&mut o, R::System, Action::Urge { note: "请尽快办理".into() });
+        assert_eq!((t.from, t.to, t.clock), (S::Handling, S::Handling, ClockEffect::None));
+        step(&mut o, R::Supervisor, Action::Supervise { note: "挂牌督办".into() });
         assert_eq!((o.urge_count, o.supervise_count), (1, 1));
-        assert_eq!(
-            refused(&o, R::Supervisor, Action::Urge { note: "".into() }).code(),
-            "order.note_required"
-        );
+        assert_eq!(refused(&o, R::Supervisor, Action::Urge { note: "".into() }).code(), "order.note_required");
         let closed = {
             let mut c = pending_evaluation();
             step(&mut c, R::Reporter, evaluate(Rating::Satisfied));
             c
         };
         assert_eq!(
-            refused(
-                &closed,
-                R::Supervisor,
-                Action::Supervise { note: "x".into() }
-            )
-            .code(),
+            refused(&closed, R::Supervisor, Action::Supervise { note: "x".into() }).code(),
             "order.action_not_allowed"
         );
     }
@@ -1999,53 +1594,30 @@ mod tests {
         use ActionKind as K;
         use ClockEffect as C;
         let cases = [
-            (
-                S::PendingDispatch,
-                S::PendingSign,
-                K::Dispatch,
-                C::StartSign,
-            ),
+            (S::PendingDispatch, S::PendingSign, K::Dispatch, C::StartSign),
             (S::PendingSign, S::Handling, K::Sign, C::StartHandle),
             (S::PendingVerify, S::Handling, K::VerifyFail, C::StartHandle),
-            (
-                S::PendingEvaluation,
-                S::Handling,
-                K::Evaluate,
-                C::StartHandle,
-            ),
+            (S::PendingEvaluation, S::Handling, K::Evaluate, C::StartHandle),
             (S::Handling, S::PendingVerify, K::ReportBack, C::Stop),
             (S::Handling, S::Shelved, K::Shelve, C::Pause),
             (S::Shelved, S::PendingSign, K::Resume, C::Resume),
             (S::ReturnRequested, S::Handling, K::RejectReturn, C::Resume),
-            (
-                S::ReturnRequested,
-                S::PendingSign,
-                K::ApproveReturn,
-                C::StartSign,
-            ),
+            (S::ReturnRequested, S::PendingSign, K::ApproveReturn, C::StartSign),
             (S::Handling, S::Handling, K::ApproveExtension, C::Extend),
             (S::Handling, S::Handling, K::Urge, C::None),
             (S::Handling, S::PendingDispatch, K::Escalate, C::Stop),
         ];
         for (from, to, action, effect) in cases {
-            assert_eq!(
-                clock_effect(from, to, action),
-                effect,
-                "{from:?}→{to:?} {action:?}"
-            );
+            assert_eq!(clock_effect(from, to, action), effect, "{from:?}→{to:?} {action:?}");
         }
     }
 
     #[test]
     fn serde_shapes() {
-        let a: Action =
-            serde_json::from_str(r#"{"action":"dispatch","lead_unit":3,"assisting":[4]}"#).unwrap();
+        let a: Action = serde_json::from_str(r#"{"action":"dispatch","lead_unit":3,"assisting":[4]}"#).unwrap();
         assert_eq!(a, dispatch(3, &[4]));
         let json = serde_json::to_value(evaluate(Rating::FairlySatisfied)).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"action":"evaluate","rating":"fairly_satisfied","comment":"说明"})
-        );
+        assert_eq!(json, serde_json::json!({"action":"evaluate","rating":"fairly_satisfied","comment":"说明"}));
         let a: Action = serde_json::from_str(r#"{"action":"sign"}"#).unwrap();
         assert_eq!(a, Action::Sign);
         let a: Action = serde_json::from_str(r#"{"action":"approve_return"}"#).unwrap();
@@ -2053,10 +1625,7 @@ mod tests {
         let o = pending_evaluation();
         let back: Order = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
         assert_eq!(back, o);
-        assert_eq!(
-            serde_json::to_value(S::PendingSign).unwrap(),
-            serde_json::json!("pending_sign")
-        );
+        assert_eq!(serde_json::to_value(S::PendingSign).unwrap(), serde_json::json!("pending_sign"));
     }
 
     #[test]
@@ -2076,25 +1645,10 @@ mod tests {
             }
         }
         check(State::ALL, State::as_str, State::label_key, "order.state.");
-        check(
-            ActionKind::ALL,
-            ActionKind::as_str,
-            ActionKind::label_key,
-            "order.action.",
-        );
-        check(
-            ActorRole::ALL,
-            ActorRole::as_str,
-            ActorRole::label_key,
-            "order.role.",
-        );
+        check(ActionKind::ALL, ActionKind::as_str, ActionKind::label_key, "order.action.");
+        check(ActorRole::ALL, ActorRole::as_str, ActorRole::label_key, "order.role.");
         check(Level::ALL, Level::as_str, Level::label_key, "order.level.");
-        check(
-            Rating::ALL,
-            Rating::as_str,
-            Rating::label_key,
-            "order.rating.",
-        );
+        check(Rating::ALL, Rating::as_str, Rating::label_key, "order.rating.");
         for a in sample_actions_all() {
             let serde = serde_json::to_value(&a).unwrap();
             assert_eq!(serde["action"].as_str(), Some(a.kind().as_str()));
@@ -2102,58 +1656,30 @@ mod tests {
             assert_eq!(back, a);
         }
         let covered: HashSet<_> = sample_actions_all().iter().map(Action::kind).collect();
-        assert_eq!(
-            covered.len(),
-            ActionKind::ALL.len(),
-            "samples cover every kind"
-        );
+        assert_eq!(covered.len(), ActionKind::ALL.len(), "samples cover every kind");
     }
 
     #[test]
     fn error_codes_are_listed() {
         let errors = [
-            MachineError::RoleNotAllowed {
-                role: R::Reporter,
-                action: ActionKind::Sign,
-            },
-            MachineError::ActionNotAllowed {
-                action: ActionKind::Sign,
-                state: S::Closed,
-            },
-            MachineError::Blank {
-                field: TextField::Reason,
-            },
-            MachineError::Blank {
-                field: TextField::OverrideReason,
-            },
-            MachineError::Blank {
-                field: TextField::Note,
-            },
-            MachineError::Blank {
-                field: TextField::Result,
-            },
-            MachineError::Blank {
-                field: TextField::Comment,
-            },
-            MachineError::Blank {
-                field: TextField::Resolution,
-            },
+            MachineError::RoleNotAllowed { role: R::Reporter, action: ActionKind::Sign },
+            MachineError::ActionNotAllowed { action: ActionKind::Sign, state: S::Closed },
+            MachineError::Blank { field: TextField::Reason },
+            MachineError::Blank { field: TextField::OverrideReason },
+            MachineError::Blank { field: TextField::Note },
+            MachineError::Blank { field: TextField::Result },
+            MachineError::Blank { field: TextField::Comment },
+            MachineError::Blank { field: TextField::Resolution },
             MachineError::AlreadyTopLevel,
             MachineError::ExtensionPending,
             MachineError::NoExtensionPending,
             MachineError::ExtensionAfterDeadline,
             MachineError::ExtensionDays { days: 0 },
             MachineError::AlreadyOverdue,
-            MachineError::InvalidId {
-                field: "into",
-                id: 0,
-            },
+            MachineError::InvalidId { field: "into", id: 0 },
             MachineError::LeadAlsoAssisting { unit: 1 },
             MachineError::DuplicateAssisting { unit: 1 },
-            MachineError::SameUnit {
-                field: "lead_unit",
-                unit: 1,
-            },
+            MachineError::SameUnit { field: "lead_unit", unit: 1 },
         ];
         let codes: HashSet<_> = errors.iter().map(MachineError::code).collect();
         let listed: HashSet<_> = MachineError::CODES.iter().copied().collect();
@@ -2174,14 +1700,7 @@ mod tests {
         let o = handling();
         fixtures.push(("handling", o.clone()));
         let mut ext = o.clone();
-        step(
-            &mut ext,
-            R::Handler,
-            Action::RequestExtension {
-                days: 2,
-                reason: why(),
-            },
-        );
+        step(&mut ext, R::Handler, Action::RequestExtension { days: 2, reason: why() });
         fixtures.push(("handling+extension", ext));
         let mut late = o.clone();
         step(&mut late, R::System, Action::MarkOverdue);
@@ -2190,18 +1709,10 @@ mod tests {
         step(&mut ret, R::Handler, Action::ReturnOrder { reason: why() });
         fixtures.push(("return_requested", ret));
         let mut shelved = o.clone();
-        step(
-            &mut shelved,
-            R::Dispatcher,
-            Action::Shelve { reason: why() },
-        );
+        step(&mut shelved, R::Dispatcher, Action::Shelve { reason: why() });
         fixtures.push(("shelved", shelved));
         let mut delib = o.clone();
-        step(
-            &mut delib,
-            R::Dispatcher,
-            Action::SendToDeliberation { reason: why() },
-        );
+        step(&mut delib, R::Dispatcher, Action::SendToDeliberation { reason: why() });
         fixtures.push(("in_deliberation", delib));
         let mut verify = o.clone();
         step(&mut verify, R::Handler, report());
@@ -2210,13 +1721,7 @@ mod tests {
         fixtures.push(("pending_evaluation", eval.clone()));
         step(&mut eval, R::Reporter, evaluate(Rating::Dissatisfied));
         step(&mut eval, R::Handler, report());
-        step(
-            &mut eval,
-            R::Verifier,
-            Action::VerifyPass {
-                attachments: vec![],
-            },
-        );
+        step(&mut eval, R::Verifier, Action::VerifyPass { attachments: vec![] });
         step(&mut eval, R::Reporter, evaluate(Rating::Dissatisfied));
         fixtures.push(("supervision", eval.clone()));
         step(&mut eval, R::Supervisor, Action::Conclude { reason: why() });
@@ -2225,10 +1730,7 @@ mod tests {
         let mut table = String::new();
         for (name, order) in &fixtures {
             for &role in ActorRole::ALL {
-                let kinds: Vec<&str> = allowed_actions(order, role)
-                    .into_iter()
-                    .map(ActionKind::as_str)
-                    .collect();
+                let kinds: Vec<&str> = allowed_actions(order, role).into_iter().map(ActionKind::as_str).collect();
                 if !kinds.is_empty() {
                     table += &format!("{name} {}: {}\n", role.as_str(), kinds.join(" "));
                 }
@@ -2296,10 +1798,7 @@ supervision system: escalate
     /// One valid-looking example of every action kind (for serde checks).
     fn sample_actions_all() -> Vec<Action> {
         let o = Order::new(Level::Community);
-        ActionKind::ALL
-            .iter()
-            .flat_map(|&k| samples(k, &o))
-            .collect()
+        ActionKind::ALL.iter().flat_map(|&k| samples(k, &o)).collect()
     }
 
     /// Valid payloads for `kind` given `order` (which unit is "another" one
@@ -2314,42 +1813,26 @@ supervision system: escalate
             K::Withdraw => vec![Action::Withdraw { reason: why() }],
             K::Dispatch => vec![
                 dispatch(1, &[2, 3]),
-                Action::Dispatch {
-                    lead_unit: 4,
-                    assisting: vec![],
-                    override_reason: Some(why()),
-                },
+                Action::Dispatch { lead_unit: 4, assisting: vec![], override_reason: Some(why()) },
             ],
             K::Sign => vec![Action::Sign],
             K::Handle => vec![Action::Handle { note: why() }],
             K::ReportBack => vec![report()],
-            K::VerifyPass => vec![Action::VerifyPass {
-                attachments: vec![1],
-            }],
-            K::VerifyFail => vec![Action::VerifyFail {
-                reason: why(),
-                attachments: vec![],
-            }],
+            K::VerifyPass => vec![Action::VerifyPass { attachments: vec![1] }],
+            K::VerifyFail => vec![Action::VerifyFail { reason: why(), attachments: vec![] }],
             K::FollowUp => vec![Action::FollowUp { note: why() }],
             K::Evaluate => Rating::ALL.iter().map(|&r| evaluate(r)).collect(),
             K::Archive => vec![Action::Archive],
             K::ReturnOrder => vec![Action::ReturnOrder { reason: why() }],
             K::ApproveReturn => vec![
                 Action::ApproveReturn { reassign_to: None },
-                Action::ApproveReturn {
-                    reassign_to: Some(other(order.returned_by)),
-                },
+                Action::ApproveReturn { reassign_to: Some(other(order.returned_by)) },
             ],
             K::RejectReturn => vec![Action::RejectReturn { reason: why() }],
-            K::Reassign => vec![Action::Reassign {
-                lead_unit: other(order.lead_unit),
-                assisting: vec![],
-                reason: why(),
-            }],
-            K::RequestExtension => vec![Action::RequestExtension {
-                days: 3,
-                reason: why(),
-            }],
+            K::Reassign => {
+                vec![Action::Reassign { lead_unit: other(order.lead_unit), assisting: vec![], reason: why() }]
+            }
+            K::RequestExtension => vec![Action::RequestExtension { days: 3, reason: why() }],
             K::ApproveExtension => vec![Action::ApproveExtension],
             K::RefuseExtension => vec![Action::RefuseExtension { reason: why() }],
             K::MarkOverdue => vec![Action::MarkOverdue],
@@ -2424,12 +1907,8 @@ supervision system: escalate
         use ActionKind as K;
         let text = ["", "  ", "\u{3000}\t", "理由", " 前后空格 "][p.text % 5].to_string();
         // Half the ratings are 不满意, to reach 重办 and 督办 often.
-        let rating = [
-            Rating::Satisfied,
-            Rating::FairlySatisfied,
-            Rating::Dissatisfied,
-            Rating::Dissatisfied,
-        ][p.rating % 4];
+        let rating =
+            [Rating::Satisfied, Rating::FairlySatisfied, Rating::Dissatisfied, Rating::Dissatisfied][p.rating % 4];
         match kind {
             K::Accept => Action::Accept,
             K::Reject => Action::Reject { reason: text },
@@ -2442,37 +1921,17 @@ supervision system: escalate
             },
             K::Sign => Action::Sign,
             K::Handle => Action::Handle { note: text },
-            K::ReportBack => Action::ReportBack {
-                result: text,
-                attachments: p.units.clone(),
-            },
-            K::VerifyPass => Action::VerifyPass {
-                attachments: p.units.clone(),
-            },
-            K::VerifyFail => Action::VerifyFail {
-                reason: text,
-                attachments: p.units.clone(),
-            },
+            K::ReportBack => Action::ReportBack { result: text, attachments: p.units.clone() },
+            K::VerifyPass => Action::VerifyPass { attachments: p.units.clone() },
+            K::VerifyFail => Action::VerifyFail { reason: text, attachments: p.units.clone() },
             K::FollowUp => Action::FollowUp { note: text },
-            K::Evaluate => Action::Evaluate {
-                rating,
-                comment: p.flag.then_some(text),
-            },
+            K::Evaluate => Action::Evaluate { rating, comment: p.flag.then_some(text) },
             K::Archive => Action::Archive,
             K::ReturnOrder => Action::ReturnOrder { reason: text },
-            K::ApproveReturn => Action::ApproveReturn {
-                reassign_to: p.flag.then_some(p.unit),
-            },
+            K::ApproveReturn => Action::ApproveReturn { reassign_to: p.flag.then_some(p.unit) },
             K::RejectReturn => Action::RejectReturn { reason: text },
-            K::Reassign => Action::Reassign {
-                lead_unit: p.unit,
-                assisting: p.units.clone(),
-                reason: text,
-            },
-            K::RequestExtension => Action::RequestExtension {
-                days: p.days,
-                reason: text,
-            },
+            K::Reassign => Action::Reassign { lead_unit: p.unit, assisting: p.units.clone(), reason: text },
+            K::RequestExtension => Action::RequestExtension { days: p.days, reason: text },
             K::ApproveExtension => Action::ApproveExtension,
             K::RefuseExtension => Action::RefuseExtension { reason: text },
             K::MarkOverdue => Action::MarkOverdue,
@@ -2528,20 +1987,9 @@ supervision system: escalate
     }
 
     fn steps() -> impl Strategy<Value = Vec<Step>> {
-        let step = (
-            prop::bool::weighted(0.85),
-            any::<usize>(),
-            0..ActorRole::ALL.len(),
-            0..ActionKind::ALL.len(),
-            payload(),
-        )
-            .prop_map(|(guided, pick, role, kind, payload)| Step {
-                guided,
-                pick,
-                role,
-                kind,
-                payload,
-            });
+        let step =
+            (prop::bool::weighted(0.85), any::<usize>(), 0..ActorRole::ALL.len(), 0..ActionKind::ALL.len(), payload())
+                .prop_map(|(guided, pick, role, kind, payload)| Step { guided, pick, role, kind, payload });
         prop::collection::vec(step, 0..80)
     }
 

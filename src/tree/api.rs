@@ -247,7 +247,11 @@ pub struct Located {
 /// Find the grid that contains a point (WGS84/CGCS2000 lon, lat).
 #[utoipa::path(get, path = "/api/v1/grids/locate", tag = "tree", params(LocateQuery), security(("bearer" = [])),
     responses((status = 200, body = Located), (status = 422, body = ErrorBody)))]
-async fn locate_grid(State(s): State<AppState>, user: CurrentUser, Query(q): Query<LocateQuery>) -> Result<Json<Located>> {
+async fn locate_grid(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<LocateQuery>,
+) -> Result<Json<Located>> {
     Ok(Json(Located { grid: store::locate_grid(&s.db, &user.scope(), q.lon, q.lat).await? }))
 }
 

@@ -68,15 +68,14 @@ fn node_from_row(row: &AnyRow, polygon: Option<String>) -> Result<Node> {
 /// One node with its polygon, if it is inside the scope.
 pub async fn get_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
     let (lo, hi) = scope.bounds();
-    let row = sqlx::query(&format!(
-        "select {NODE_COLS}, polygon from nodes where id = $1 and path >= $2 and path < $3"
-    ))
-    .bind(id)
-    .bind(lo)
-    .bind(hi)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or(Error::NotFound)?;
+    let row =
+        sqlx::query(&format!("select {NODE_COLS}, polygon from nodes where id = $1 and path >= $2 and path < $3"))
+            .bind(id)
+            .bind(lo)
+            .bind(hi)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
     let polygon: Option<String> = row.try_get("polygon")?;
     node_from_row(&row, polygon)
 }
@@ -84,11 +83,9 @@ pub async fn get_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
 /// The nodes at the top of a scope (usually one: the caller's own node).
 pub async fn scope_roots(db: &Db, scope: &Scope) -> Result<Vec<Node>> {
     if scope.path == "/" {
-        let rows = sqlx::query(&format!(
-            "select {NODE_COLS} from nodes where parent_id is null order by code"
-        ))
-        .fetch_all(&db.pool)
-        .await?;
+        let rows = sqlx::query(&format!("select {NODE_COLS} from nodes where parent_id is null order by code"))
+            .fetch_all(&db.pool)
+            .await?;
         return rows.iter().map(|r| node_from_row(r, None)).collect();
     }
     let rows = sqlx::query(&format!("select {NODE_COLS} from nodes where path = $1"))
@@ -332,8 +329,8 @@ async fn code_for_new(
     seq: Option<u32>,
 ) -> Result<String> {
     if let Some(level) = kind.region_level() {
-        let code = RegionCode::parse(code.ok_or_else(|| Error::invalid("node.code_required", "code"))?)
-            .field("code")?;
+        let code =
+            RegionCode::parse(code.ok_or_else(|| Error::invalid("node.code_required", "code"))?).field("code")?;
         if code.level() != level {
             return Err(Error::invalid("region_code.level_mismatch", "code"));
         }
@@ -590,9 +587,8 @@ pub struct MoveNode {
 /// of every descendant are rewritten by prefix in two set-based updates.
 pub async fn move_node(db: &Db, scope: &Scope, id: i64, mv: MoveNode) -> Result<Node> {
     let node = get_node(db, scope, id).await?;
-    let parent = get_node(db, scope, mv.parent_id)
-        .await
-        .map_err(|_| Error::invalid("node.parent_not_found", "parent_id"))?;
+    let parent =
+        get_node(db, scope, mv.parent_id).await.map_err(|_| Error::invalid("node.parent_not_found", "parent_id"))?;
     if node.kind.parent_kind() != Some(parent.kind) {
         return Err(Error::invalid("node.parent_kind_mismatch", "parent_id"));
     }
@@ -646,12 +642,11 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
     if !node.is_active() {
         return Ok(node);
     }
-    let active_children: i64 =
-        sqlx::query("select count(*) from nodes where parent_id = $1 and status = 'active'")
-            .bind(node.id)
-            .fetch_one(&db.pool)
-            .await?
-            .try_get(0)?;
+    let active_children: i64 = sqlx::query("select count(*) from nodes where parent_id = $1 and status = 'active'")
+        .bind(node.id)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
     if active_children > 0 {
         return Err(Error::Conflict {
             code: "node.has_active_children".into(),
@@ -659,11 +654,13 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
         });
     }
     let now = now_ms();
-    sqlx::query("update nodes set status = 'retired', retired_at = $1, updated_at = $1, version = version + 1 where id = $2")
-        .bind(now)
-        .bind(node.id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "update nodes set status = 'retired', retired_at = $1, updated_at = $1, version = version + 1 where id = $2",
+    )
+    .bind(now)
+    .bind(node.id)
+    .execute(&db.pool)
+    .await?;
     get_node(db, scope, id).await
 }
 
@@ -826,7 +823,12 @@ pub async fn feature_collection(db: &Db, scope: &Scope, id: i64, kinds: Option<&
     let mut nodes = vec![];
     match kinds {
         Some(k) => {
-            let mut q = SubtreeQuery { kinds: Some(k.to_string()), with_polygons: true, limit: Some(5000), ..Default::default() };
+            let mut q = SubtreeQuery {
+                kinds: Some(k.to_string()),
+                with_polygons: true,
+                limit: Some(5000),
+                ..Default::default()
+            };
             loop {
                 let page = subtree(db, scope, id, &q).await?;
                 nodes.extend(page.nodes);

@@ -24,17 +24,16 @@ assets! {
     "vendor/leaflet/images/layers.png" => "image/png",
     "vendor/leaflet/images/layers-2x.png" => "image/png",
     "css/app.css" => "text/css",
+    "favicon.svg" => "image/svg+xml",
     "js/app.js" => "text/javascript",
     "js/map.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
-        Some((_, mime, body)) => (
-            [(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=3600")],
-            *body,
-        )
-            .into_response(),
+        Some((_, mime, body)) => {
+            ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=3600")], *body).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -18,6 +18,7 @@ use crate::http::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/{*path}", get(assets::serve))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/", get(pages::home))

@@ -35,15 +35,11 @@ impl Shell {
 }
 
 /// A page that needs a login: anonymous browsers go to the login form.
-fn page_user(user: Option<CurrentUser>, uri: &Uri) -> std::result::Result<CurrentUser, Response> {
-    user.ok_or_else(|| to_login(uri))
-}
-
 macro_rules! login_or_redirect {
     ($user:expr, $uri:expr) => {
-        match page_user($user, &$uri) {
-            Ok(u) => u,
-            Err(r) => return Ok(r),
+        match $user {
+            Some(u) => u,
+            None => return Ok(to_login(&$uri)),
         }
     };
 }
@@ -259,7 +255,8 @@ async fn expand(
     for child in store::children(&s.db, scope, parent.id, false).await? {
         let on_path = chain.get(level + 1).map(|n| n.id) == Some(child.id);
         rows.push(TreeRow { node: child.clone(), indent: level + 1, open: on_path, current: child.id == current.id });
-        if on_path && level + 1 < chain.len() - 1 || (on_path && child.id == current.id && child.kind != NodeKind::Grid) {
+        if on_path && level + 1 < chain.len() - 1 || (on_path && child.id == current.id && child.kind != NodeKind::Grid)
+        {
             Box::pin(expand(s, scope, chain, level + 1, current, rows)).await?;
         }
     }
@@ -411,7 +408,10 @@ pub async fn portal_area(State(s): State<AppState>, uri: Uri, Path(id): Path<i64
 }
 
 /// The public map data of a community's grids (boundaries only).
-pub async fn portal_area_geojson(State(s): State<AppState>, Path(id): Path<i64>) -> Result<axum::Json<serde_json::Value>> {
+pub async fn portal_area_geojson(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<serde_json::Value>> {
     let scope = Scope::everything();
     let node = store::get_node(&s.db, &scope, id).await?;
     if node.kind != NodeKind::Community || !node.is_active() {

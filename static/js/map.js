@@ -4,9 +4,10 @@
 (function () {
   'use strict';
 
-  function colour(v, max) {
-    // Light to dark green by share of the maximum.
-    var f = max > 0 ? Math.min(1, v / max) : 0;
+  function colour(v, max, min) {
+    // Light to dark green across the range of values shown.
+    min = min || 0;
+    var f = max > min ? Math.max(0, Math.min(1, (v - min) / (max - min))) : 0;
     var stops = ['#e8f5e9', '#c8e6c9', '#a5d6a7', '#81c784', '#4caf50', '#2e7d32', '#1b5e20'];
     return stops[Math.min(stops.length - 1, Math.floor(f * (stops.length - 1) + 0.5))];
   }
@@ -49,19 +50,34 @@
     ctl.addTo(map);
   }
 
-  function legend(map, max) {
+  function legend(map, max, min) {
     var ctl = L.control({ position: 'topright' });
     ctl.onAdd = function () {
       var div = L.DomUtil.create('div', 'fq-legend');
       var html = '<b>户数</b>';
       [0, 0.33, 0.66, 1].forEach(function (f) {
-        var v = Math.round(max * f);
-        html += '<div><i style="background:' + colour(v, max) + '"></i>' + v + '</div>';
+        var v = Math.round(min + (max - min) * f);
+        html += '<div><i style="background:' + colour(v, max, min) + '"></i>' + v + '</div>';
       });
       div.innerHTML = html;
       return div;
     };
     ctl.addTo(map);
+  }
+
+  // Subdistrict boundaries drawn over the grid choropleth, with labels.
+  function outlines(map, node) {
+    fetch('/api/v1/nodes/' + node + '/geojson?kinds=subdistrict', { credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : { features: [] }; })
+      .then(function (fc) {
+        L.geoJSON(fc, {
+          interactive: false,
+          style: function () { return { color: '#1f4e8c', weight: 2.5, fill: false }; },
+          onEachFeature: function (f, l) {
+            l.bindTooltip(f.properties.name, { permanent: true, direction: 'center', className: 'fq-label' });
+          }
+        }).addTo(map);
+      });
   }
 
   function init(el) {
@@ -79,12 +95,18 @@
     fetch(src, { credentials: 'same-origin' })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (fc) {
-        var max = 0;
-        fc.features.forEach(function (f) { if (!f.properties.self) max = Math.max(max, f.properties.households || 0); });
+        var max = 0, min = Infinity;
+        fc.features.forEach(function (f) {
+          if (f.properties.self || f.geometry.type === 'Point') return;
+          max = Math.max(max, f.properties.households || 0);
+          min = Math.min(min, f.properties.households || 0);
+        });
+        if (!isFinite(min)) min = 0;
         var layer = L.geoJSON(fc, {
           style: function (f) {
             if (f.properties.self) return { color: '#c62828', weight: 3, fill: fc.features.length === 1, fillOpacity: 0.15 };
-            return { color: '#37474f', weight: 1, fillColor: colour(f.properties.households || 0, max), fillOpacity: 0.7 };
+            if (f.geometry.type === 'Point') return { color: '#0d47a1', weight: 1, fillColor: '#1e88e5', fillOpacity: 0.85 };
+            return { color: '#37474f', weight: 1, fillColor: colour(f.properties.households || 0, max, min), fillOpacity: 0.7 };
           },
           pointToLayer: function (f, latlng) {
             return L.circleMarker(latlng, { radius: 4, color: '#1565c0', weight: 1, fillOpacity: 0.8 });
@@ -101,7 +123,8 @@
         var bounds = layer.getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
         else map.setView([37.91, 112.63], 12);
-        if (mode === 'grids' || el.getAttribute('data-kind') !== 'grid') legend(map, max);
+        if (max > 0) legend(map, max, min);
+        if (mode === 'grids') outlines(map, node);
         graticule(map);
         el.setAttribute('data-loaded', fc.features.length);
       })

@@ -15,7 +15,8 @@ async fn demo_district(backend: Backend) {
     assert_eq!(summary.grid_leaders, 146);
     assert!((15_000..25_000).contains(&summary.buildings), "{}", summary.buildings);
 
-    let root_id: i64 = sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
+    let root_id: i64 =
+        sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
     let app = start(db, dir, backend, root_id).await;
     let token = app.login("admin", fengqiao::demo::DEMO_PASSWORD).await;
     let detail = app.get(&format!("/api/v1/nodes/{root_id}"), &token).await;

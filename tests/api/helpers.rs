@@ -100,8 +100,7 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, Option<tempfile::TempDir>
             sqlx::query(&format!("create schema {schema}")).execute(&admin.pool).await.unwrap();
             admin.pool.close().await;
             let sep = if pg_base_url().contains('?') { '&' } else { '?' };
-            let url: DbUrl =
-                format!("{}{sep}options=-c%20search_path%3D{schema}", pg_base_url()).parse().unwrap();
+            let url: DbUrl = format!("{}{sep}options=-c%20search_path%3D{schema}", pg_base_url()).parse().unwrap();
             let db = Db::connect(&url).await.unwrap();
             db::migrate(&db).await.unwrap();
             Some((db, None))
@@ -112,10 +111,8 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, Option<tempfile::TempDir>
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let (db, dir) = fresh_db(backend).await?;
     fengqiao::demo::init_root(&db, "140107", "杏花岭区", ADMIN, PASSWORD).await.unwrap();
-    let root_id: i64 = sqlx::query_scalar("select id from nodes where parent_id is null")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let root_id: i64 =
+        sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
     Some(start(db, dir, backend, root_id).await)
 }
 
@@ -128,11 +125,8 @@ pub async fn start(db: Db, dir: Option<tempfile::TempDir>, backend: Backend, roo
     let config = Config { cookie_secure: false, ..Config::default() };
     let state = AppState { db: db.clone(), config: Arc::new(config) };
     tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
     TestApp { addr, db, client, backend, root_id, _dir: dir }
 }
 
@@ -176,7 +170,12 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self
-            .call(Method::POST, "/api/v1/session", None, Some(serde_json::json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/session",
+                None,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "login {username}: {:?}", r.body);
         r.body["token"].as_str().unwrap().to_string()

@@ -61,9 +61,12 @@ both_backends!(the_portal_is_public_and_shows_grids, |app| {
     let comm = app
         .create(&token, serde_json::json!({"parent_id": sub["id"], "kind": "community", "name": "胜利西街社区", "code": "140107001001"}))
         .await;
-    app.create(&token, serde_json::json!({"parent_id": comm["id"], "kind": "grid", "name": "胜利西街社区第一网格",
-        "polygon": rect(112.56, 37.88, 112.57, 37.89)}))
-        .await;
+    app.create(
+        &token,
+        serde_json::json!({"parent_id": comm["id"], "kind": "grid", "name": "胜利西街社区第一网格",
+        "polygon": rect(112.56, 37.88, 112.57, 37.89)}),
+    )
+    .await;
     let home = app.call(Method::GET, "/portal/", None, None).await;
     assert!(home.body.as_str().unwrap().contains("巨轮街道"));
     let area = app.call(Method::GET, &format!("/portal/area/{}", comm["id"]), None, None).await;

@@ -3,14 +3,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 both_backends!(login_me_logout, |app| {
-    let bad = app
-        .call(Method::POST, "/api/v1/session", None, Some(json!({"username": ADMIN, "password": "wrong"})))
-        .await;
+    let bad =
+        app.call(Method::POST, "/api/v1/session", None, Some(json!({"username": ADMIN, "password": "wrong"}))).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bad.code(), "auth.login_failed");
-    let unknown = app
-        .call(Method::POST, "/api/v1/session", None, Some(json!({"username": "ghost", "password": "x"})))
-        .await;
+    let unknown =
+        app.call(Method::POST, "/api/v1/session", None, Some(json!({"username": "ghost", "password": "x"}))).await;
     assert_eq!(unknown.code(), "auth.login_failed", "unknown users look like wrong passwords");
 
     let token = app.admin().await;

@@ -5,11 +5,17 @@ use serde_json::json;
 /// A subdistrict, a community under it, and the ids.
 async fn small_tree(app: &TestApp, token: &str) -> (i64, i64) {
     let sub = app
-        .create(token, json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}))
+        .create(
+            token,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}),
+        )
         .await;
     assert_eq!(sub["code"], "140107001000", "short codes are stored as 12 digits");
     let comm = app
-        .create(token, json!({"parent_id": sub["id"], "kind": "community", "name": "胜利西街社区", "code": "140107001001"}))
+        .create(
+            token,
+            json!({"parent_id": sub["id"], "kind": "community", "name": "胜利西街社区", "code": "140107001001"}),
+        )
         .await;
     (sub["id"].as_i64().unwrap(), comm["id"].as_i64().unwrap())
 }
@@ -19,17 +25,29 @@ both_backends!(region_codes_are_checked_against_the_parent, |app| {
     let (sub, _) = small_tree(&app, &token).await;
     let before = app.count("nodes").await;
     let wrong = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": sub, "kind": "community", "name": "外区社区", "code": "140108001001"}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "外区社区", "code": "140108001001"}),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(wrong.code(), "region_code.parent_mismatch");
     assert_eq!(wrong.body["error"]["field"], "code");
     let level = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": sub, "kind": "community", "name": "错层", "code": "140107002"}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "错层", "code": "140107002"}),
+        )
         .await;
     assert_eq!(level.status, StatusCode::UNPROCESSABLE_ENTITY);
     let garbage = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": sub, "kind": "community", "name": "乱码", "code": "14010700100A"}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "乱码", "code": "14010700100A"}),
+        )
         .await;
     assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
     let kind = app
@@ -37,11 +55,19 @@ both_backends!(region_codes_are_checked_against_the_parent, |app| {
         .await;
     assert_eq!(kind.code(), "node.parent_kind_mismatch", "a grid must belong to a community");
     let empty = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": sub, "kind": "community", "name": "  ", "code": "140107001002"}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "  ", "code": "140107001002"}),
+        )
         .await;
     assert_eq!(empty.body["error"]["field"], "name");
     let dup = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": sub, "kind": "community", "name": "重复", "code": "140107001001"}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "重复", "code": "140107001001"}),
+        )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.code(), "node.code_taken");
@@ -52,28 +78,42 @@ both_backends!(grids_are_numbered_and_their_polygons_validated, |app| {
     let token = app.admin().await;
     let (_, comm) = small_tree(&app, &token).await;
     let g1 = app
-        .create(&token, json!({"parent_id": comm, "kind": "grid", "name": "胜利西街社区第一网格", "households": 420,
-            "polygon": rect(112.560, 37.880, 112.565, 37.884)}))
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "胜利西街社区第一网格", "households": 420,
+            "polygon": rect(112.560, 37.880, 112.565, 37.884)}),
+        )
         .await;
     assert_eq!(g1["code"], "140107001001001");
     assert_eq!(g1["grid_type"], "comprehensive");
     let area = g1["area_m2"].as_f64().unwrap();
     assert!((area - 440.0 * 444.0).abs() / area < 0.05, "area {area}");
     let g2 = app
-        .create(&token, json!({"parent_id": comm, "kind": "grid", "name": "第二网格", "grid_type": "dedicated",
-            "polygon": rect(112.565, 37.880, 112.570, 37.884)}))
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "第二网格", "grid_type": "dedicated",
+            "polygon": rect(112.565, 37.880, 112.570, 37.884)}),
+        )
         .await;
     assert_eq!(g2["code"], "140107001001002", "sharing an edge is not an overlap");
 
     let before = app.count("nodes").await;
     let overlap = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": comm, "kind": "grid", "name": "重叠网格",
-            "polygon": rect(112.562, 37.881, 112.567, 37.883)}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "重叠网格",
+            "polygon": rect(112.562, 37.881, 112.567, 37.883)}),
+        )
         .await;
     assert_eq!(overlap.code(), "polygon.overlaps_sibling");
     let open_ring = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": comm, "kind": "grid", "name": "未闭合",
-            "polygon": {"type": "Polygon", "coordinates": [[[112.6, 37.9], [112.61, 37.9], [112.61, 37.91]]]}}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "未闭合",
+            "polygon": {"type": "Polygon", "coordinates": [[[112.6, 37.9], [112.61, 37.9], [112.61, 37.91]]]}}),
+        )
         .await;
     assert_eq!(open_ring.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(open_ring.body["error"]["field"], "polygon");
@@ -83,15 +123,22 @@ both_backends!(grids_are_numbered_and_their_polygons_validated, |app| {
         .await;
     assert_eq!(bowtie.code(), "polygon.self_intersection");
     let far = app
-        .post("/api/v1/nodes", &token, json!({"parent_id": comm, "kind": "grid", "name": "在海外",
-            "polygon": rect(2.0, 48.0, 2.1, 48.1)}))
+        .post(
+            "/api/v1/nodes",
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "在海外",
+            "polygon": rect(2.0, 48.0, 2.1, 48.1)}),
+        )
         .await;
     assert_eq!(far.code(), "polygon.out_of_range");
     assert_eq!(app.count("nodes").await, before);
 
     let b1 = app
-        .create(&token, json!({"parent_id": g1["id"], "kind": "building", "name": "1号楼", "lon": 112.562, "lat": 37.882,
-            "households": 48, "attrs": {"floors": 6, "units": 2}}))
+        .create(
+            &token,
+            json!({"parent_id": g1["id"], "kind": "building", "name": "1号楼", "lon": 112.562, "lat": 37.882,
+            "households": 48, "attrs": {"floors": 6, "units": 2}}),
+        )
         .await;
     assert_eq!(b1["code"], "14010700100100100001");
 
@@ -144,10 +191,16 @@ both_backends!(moving_a_grid_rewrites_its_subtree_codes, |app| {
         .await["id"]
         .as_i64()
         .unwrap();
-    app.create(&token, json!({"parent_id": comm_b, "kind": "grid", "name": "B1", "polygon": rect(112.60, 37.90, 112.61, 37.91)}))
-        .await;
+    app.create(
+        &token,
+        json!({"parent_id": comm_b, "kind": "grid", "name": "B1", "polygon": rect(112.60, 37.90, 112.61, 37.91)}),
+    )
+    .await;
     let grid = app
-        .create(&token, json!({"parent_id": comm_a, "kind": "grid", "name": "A1", "polygon": rect(112.56, 37.88, 112.57, 37.89)}))
+        .create(
+            &token,
+            json!({"parent_id": comm_a, "kind": "grid", "name": "A1", "polygon": rect(112.56, 37.88, 112.57, 37.89)}),
+        )
         .await;
     let b = app.create(&token, json!({"parent_id": grid["id"], "kind": "building", "name": "1号楼"})).await;
     assert_eq!(b["code"], "14010700100100100001");
@@ -159,7 +212,11 @@ both_backends!(moving_a_grid_rewrites_its_subtree_codes, |app| {
     assert_eq!(stale.code(), "node.version_conflict");
 
     let moved = app
-        .post(&format!("/api/v1/nodes/{}/move", grid["id"]), &token, json!({"parent_id": comm_b, "version": grid["version"]}))
+        .post(
+            &format!("/api/v1/nodes/{}/move", grid["id"]),
+            &token,
+            json!({"parent_id": comm_b, "version": grid["version"]}),
+        )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     assert_eq!(moved.body["code"], "140107001007002", "renumbered after the community's existing grid");
@@ -169,9 +226,8 @@ both_backends!(moving_a_grid_rewrites_its_subtree_codes, |app| {
         building.body["ancestors"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(crumbs, ["杏花岭区", "巨轮街道", "北大街西社区", "A1"]);
 
-    let into_itself = app
-        .post(&format!("/api/v1/nodes/{sub}/move"), &token, json!({"parent_id": sub, "version": 1}))
-        .await;
+    let into_itself =
+        app.post(&format!("/api/v1/nodes/{sub}/move"), &token, json!({"parent_id": sub, "version": 1})).await;
     assert_eq!(into_itself.status, StatusCode::UNPROCESSABLE_ENTITY);
 });
 
@@ -179,7 +235,10 @@ both_backends!(nodes_with_data_are_retired_not_deleted, |app| {
     let token = app.admin().await;
     let (sub, comm) = small_tree(&app, &token).await;
     let grid = app
-        .create(&token, json!({"parent_id": comm, "kind": "grid", "name": "A1", "polygon": rect(112.56, 37.88, 112.57, 37.89)}))
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "A1", "polygon": rect(112.56, 37.88, 112.57, 37.89)}),
+        )
         .await;
     let del = app.call(Method::DELETE, &format!("/api/v1/nodes/{comm}"), Some(&token), None).await;
     assert_eq!(del.code(), "node.has_data");
@@ -193,7 +252,10 @@ both_backends!(nodes_with_data_are_retired_not_deleted, |app| {
     assert_eq!(with.body["nodes"].as_array().unwrap().len(), 1, "but are kept");
     // A new grid never reuses a retired grid's code.
     let g2 = app
-        .create(&token, json!({"parent_id": comm, "kind": "grid", "name": "A2", "polygon": rect(112.56, 37.88, 112.57, 37.89)}))
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "A2", "polygon": rect(112.56, 37.88, 112.57, 37.89)}),
+        )
         .await;
     assert_eq!(g2["code"], "140107001001002");
     let empty = app
@@ -224,12 +286,16 @@ both_backends!(subtree_lists_in_pages_and_scope_hides_other_areas, |app| {
             .await;
     }
     let other = app
-        .create(&token, json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}))
+        .create(
+            &token,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
         .await;
     let page1 = app.get(&format!("/api/v1/nodes/{}/subtree?kinds=grid&limit=3", app.root_id), &token).await;
     assert_eq!(page1.body["nodes"].as_array().unwrap().len(), 3);
     let next = page1.body["next"].as_str().unwrap().to_string();
-    let page2 = app.get(&format!("/api/v1/nodes/{}/subtree?kinds=grid&limit=3&after={next}", app.root_id), &token).await;
+    let page2 =
+        app.get(&format!("/api/v1/nodes/{}/subtree?kinds=grid&limit=3&after={next}", app.root_id), &token).await;
     assert_eq!(page2.body["nodes"].as_array().unwrap().len(), 2);
     assert!(page2.body["next"].is_null());
     let counts = app.get(&format!("/api/v1/nodes/{}", app.root_id), &token).await;
@@ -267,7 +333,11 @@ both_backends!(subtree_lists_in_pages_and_scope_hides_other_areas, |app| {
     let sub_tree = app.get(&format!("/api/v1/nodes/{comm}/subtree?kinds=grid"), &worker).await;
     assert_eq!(sub_tree.body["nodes"].as_array().unwrap().len(), 5);
     let write = app
-        .post("/api/v1/nodes", &worker, json!({"parent_id": comm, "kind": "grid", "name": "越权", "polygon": rect(112.7, 37.9, 112.71, 37.91)}))
+        .post(
+            "/api/v1/nodes",
+            &worker,
+            json!({"parent_id": comm, "kind": "grid", "name": "越权", "polygon": rect(112.7, 37.9, 112.71, 37.91)}),
+        )
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
 });
@@ -282,13 +352,21 @@ both_backends!(overlays_cover_nodes, |app| {
         .await;
     assert_eq!(zone.status, StatusCode::CREATED, "{:?}", zone.body);
     let no_centre = app
-        .post("/api/v1/overlays", &token, json!({"kind": "police_zone", "subtype": "major_zone", "name": "无中心所",
-            "anchor_node_id": app.root_id}))
+        .post(
+            "/api/v1/overlays",
+            &token,
+            json!({"kind": "police_zone", "subtype": "major_zone", "name": "无中心所",
+            "anchor_node_id": app.root_id}),
+        )
         .await;
     assert_eq!(no_centre.code(), "overlay.centre_station_required");
     let unit = app
-        .post("/api/v1/overlays", &token, json!({"kind": "combat_unit", "subtype": "compound", "name": "和平小区作战单元",
-            "anchor_node_id": comm, "leader": "张伟", "node_ids": [comm]}))
+        .post(
+            "/api/v1/overlays",
+            &token,
+            json!({"kind": "combat_unit", "subtype": "compound", "name": "和平小区作战单元",
+            "anchor_node_id": comm, "leader": "张伟", "node_ids": [comm]}),
+        )
         .await;
     assert_eq!(unit.status, StatusCode::CREATED);
     let list = app.get("/api/v1/overlays?kind=police_zone", &token).await;

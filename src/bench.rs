@@ -1,0 +1,171 @@
+//! `fengqiao bench`: measurements anyone can rerun on their machine. Each
+//! runs on realistic generated data (the demo district) on SQLite and, when
+//! reachable, PostgreSQL, and reports medians and tail percentiles.
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    db::{self, Db, DbUrl},
+    http::{AppState, Config},
+};
+
+/// Latency percentiles of a sample, in milliseconds.
+pub struct Stats {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub n: usize,
+}
+
+pub fn stats(mut ms: Vec<f64>) -> Stats {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    Stats { p50: at(0.5), p95: at(0.95), p99: at(0.99), n: ms.len() }
+}
+
+/// A fresh database for a benchmark: a temporary SQLite file, or a new
+/// schema in the given PostgreSQL database (dropped afterwards).
+pub struct Scratch {
+    pub db: Db,
+    pg_schema: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    pub async fn sqlite() -> anyhow::Result<Scratch> {
+        let dir = tempfile::tempdir()?;
+        let url: DbUrl = format!("sqlite://{}", dir.path().join("bench.db").display()).parse()?;
+        let db = Db::connect(&url).await?;
+        db::migrate(&db).await?;
+        Ok(Scratch { db, pg_schema: None, _dir: Some(dir) })
+    }
+
+    pub async fn postgres(base: &str) -> anyhow::Result<Scratch> {
+        let schema = format!("fq_bench_{}", &crate::auth::random_token()[..12]);
+        let admin = Db::connect(&base.parse()?).await?;
+        sqlx::query(&format!("create schema {schema}")).execute(&admin.pool).await?;
+        admin.pool.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url: DbUrl = format!("{base}{sep}options=-c%20search_path%3D{schema}").parse()?;
+        let db = Db::connect(&url).await?;
+        db::migrate(&db).await?;
+        Ok(Scratch { db, pg_schema: Some((base.to_string(), schema)), _dir: None })
+    }
+
+    pub async fn cleanup(self) -> anyhow::Result<()> {
+        self.db.pool.close().await;
+        if let Some((base, schema)) = self.pg_schema {
+            let admin = Db::connect(&base.parse()?).await?;
+            sqlx::query(&format!("drop schema {schema} cascade")).execute(&admin.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the server in this process on a free port; returns its base URL.
+pub async fn serve_in_process(db: Db) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState { db, config: Arc::new(Config { cookie_secure: false, ..Config::default() }) };
+    tokio::spawn(crate::http::serve(listener, state, std::future::pending()));
+    Ok(format!("http://{addr}"))
+}
+
+pub async fn api_login(client: &reqwest::Client, base: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    let r: serde_json::Value = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(r["token"].as_str().unwrap_or_default().to_string())
+}
+
+/// Demo build time and subtree-listing latency over HTTP on one backend.
+pub async fn tree_on(scratch: &Scratch, requests: usize) -> anyhow::Result<String> {
+    let db = &scratch.db;
+    let t0 = Instant::now();
+    let summary = crate::demo::build(db, 140107).await?;
+    let build_s = t0.elapsed().as_secs_f64();
+    let base = serve_in_process(db.clone()).await?;
+    let client = reqwest::Client::new();
+    let token = api_login(&client, &base, "admin", crate::demo::DEMO_PASSWORD).await?;
+    let id = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.pool).await };
+    let root = id("select id from nodes where parent_id is null").await?;
+    let sub = id("select id from nodes where code = '140107002000'").await?;
+    let comm = id("select id from nodes where code = '140107002001'").await?;
+    let cases = [
+        (format!("/api/v1/nodes/{root}/subtree?kinds=subdistrict,community,grid&limit=5000"), "区→街道/社区/网格"),
+        (format!("/api/v1/nodes/{root}/subtree?kinds=grid&with_polygons=true&limit=5000"), "区→全部网格含边界"),
+        (format!("/api/v1/nodes/{sub}/subtree?limit=5000"), "街道→全部下级(含楼栋)"),
+        (format!("/api/v1/nodes/{comm}/subtree"), "社区→网格与楼栋"),
+        (format!("/api/v1/nodes/{root}"), "区节点详情与计数"),
+    ];
+    let mut out = format!(
+        "### {}\n\n演示区县生成 {build_s:.2} s({} 个网格,{} 栋楼)\n\n| 查询 | 行数 | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
+        db.backend.name(),
+        summary.grids,
+        summary.buildings
+    );
+    for (path, label) in cases {
+        let url = format!("{base}{path}");
+        let mut rows = 0;
+        for _ in 0..5 {
+            let v: serde_json::Value = client.get(&url).bearer_auth(&token).send().await?.json().await?;
+            rows = v["nodes"].as_array().map(|a| a.len()).unwrap_or(1);
+        }
+        let mut ms = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let t = Instant::now();
+            let r = client.get(&url).bearer_auth(&token).send().await?;
+            let _ = r.bytes().await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let s = stats(ms);
+        out += &format!("| {label} | {rows} | {:.2} | {:.2} | {:.2} | {} |\n", s.p50, s.p95, s.p99, s.n);
+    }
+    Ok(out)
+}
+
+/// Time from starting `fengqiao demo --reset` to its first healthy answer.
+pub async fn demo_startup(runs: usize) -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let mut secs = vec![];
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut child = tokio::process::Command::new(&exe)
+            .args(["demo", "--reset", "--db", &db, "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let mut url = None;
+        while let Some(line) = lines.next_line().await? {
+            if let Some(i) = line.find("http://") {
+                url = Some(line[i..].trim_end_matches('/').to_string());
+                break;
+            }
+        }
+        let url = url.ok_or_else(|| anyhow::anyhow!("demo printed no URL"))?;
+        let client = reqwest::Client::new();
+        while client.get(format!("{url}/healthz")).send().await.map(|r| !r.status().is_success()).unwrap_or(true) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        secs.push(t0.elapsed().as_secs_f64());
+        child.kill().await?;
+    }
+    let s = stats(secs.iter().map(|s| s * 1000.0).collect());
+    Ok(format!(
+        "### fengqiao demo: start to serving (SQLite, --reset, {} runs)\n\nmedian {:.2} s, max {:.2} s (runs: {})\n",
+        s.n,
+        s.p50 / 1000.0,
+        secs.iter().cloned().fold(0.0, f64::max),
+        secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+    ))
+}
