@@ -2,7 +2,7 @@
 //! runs on realistic generated data (the demo district) on SQLite and, when
 //! reachable, PostgreSQL, and reports medians and tail percentiles.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use crate::{
     db::{self, Db, DbUrl},
@@ -66,7 +66,7 @@ impl Scratch {
 pub async fn serve_in_process(db: Db) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = AppState { db, config: Arc::new(Config { cookie_secure: false, ..Config::default() }) };
+    let state = AppState::new(db, Config { cookie_secure: false, ..Config::default() }).await?;
     tokio::spawn(crate::http::serve(listener, state, std::future::pending()));
     Ok(format!("http://{addr}"))
 }

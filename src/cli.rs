@@ -1,6 +1,6 @@
 //! Command line: `fengqiao serve | demo | migrate | init`.
 
-use std::{path::PathBuf, sync::Arc, time::Instant};
+use std::{path::PathBuf, time::Instant};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -70,6 +70,9 @@ pub struct WebArgs {
     pub insecure_cookies: bool,
     #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Escalate work orders to the next level when their handling deadline passes.
+    #[arg(long, env = "FENGQIAO_ESCALATE_OVERDUE")]
+    pub escalate_overdue: bool,
 }
 
 #[derive(Args, Debug)]
@@ -143,8 +146,11 @@ async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
         Config { cookie_secure: !web.insecure_cookies, tile_url: web.tile_url.clone(), data_dir: web.data_dir.clone() };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
+    let state = AppState::new(db, config).await?;
+    let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
+    tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
     println!("枫桥已启动: http://{addr}/");
-    http::serve(listener, AppState { db, config: Arc::new(config) }, http::shutdown_signal()).await?;
+    http::serve(listener, state, http::shutdown_signal()).await?;
     Ok(())
 }
 

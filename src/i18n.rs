@@ -74,3 +74,24 @@ mod coverage {
         }
     }
 }
+
+#[cfg(test)]
+mod order_coverage {
+    use crate::orders::machine::{ActionKind, ActorRole, Level, MachineError, Rating, State};
+
+    /// Every label and error code of the work-order machine has catalogue text.
+    #[test]
+    fn order_labels_and_codes_have_messages() {
+        let keys = State::ALL
+            .iter()
+            .map(|s| s.label_key())
+            .chain(ActionKind::ALL.iter().map(|a| a.label_key()))
+            .chain(ActorRole::ALL.iter().map(|a| a.label_key()))
+            .chain(Level::ALL.iter().map(|a| a.label_key()))
+            .chain(Rating::ALL.iter().map(|a| a.label_key()))
+            .chain(MachineError::CODES.iter().copied());
+        for key in keys {
+            assert!(super::has(key), "catalogue lacks {key}");
+        }
+    }
+}

@@ -55,6 +55,8 @@ pub struct CurrentUser {
     pub display_name: String,
     pub node_id: i64,
     pub node_name: String,
+    /// The unit (centre, grid or department) whose work orders this user handles.
+    pub unit_id: Option<i64>,
     #[serde(skip)]
     pub node_path: String,
     pub roles: Vec<RoleGrant>,
@@ -121,7 +123,7 @@ pub async fn load_session(db: &Db, token: &str) -> Result<Option<(CurrentUser, S
     let now = now_ms();
     let row = sqlx::query(
         "select s.user_id, s.kind, s.csrf_token, s.last_seen_at, s.expires_at, u.username, u.display_name, \
-         u.node_id, u.must_change_password, u.disabled, n.path, n.name as node_name \
+         u.node_id, u.unit_id, u.must_change_password, u.disabled, n.path, n.name as node_name \
          from sessions s join users u on u.id = s.user_id join nodes n on n.id = u.node_id \
          where s.token_hash = $1",
     )
@@ -158,6 +160,7 @@ pub async fn load_session(db: &Db, token: &str) -> Result<Option<(CurrentUser, S
         display_name: row.try_get("display_name")?,
         node_id: row.try_get("node_id")?,
         node_name: row.try_get("node_name")?,
+        unit_id: row.try_get("unit_id")?,
         node_path: row.try_get("path")?,
         roles,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,

@@ -220,6 +220,8 @@ struct Gen {
     nodes: Batch,
     members: Batch,
     users: Batch,
+    units: Batch,
+    next_unit: i64,
     roles: Batch,
     summary: DemoSummary,
 }
@@ -375,13 +377,38 @@ impl Gen {
         name
     }
 
-    fn user(&mut self, id: i64, username: &str, display: &str, node_id: i64, hash: &str, roles: &[&str]) {
+    /// A unit that receives work orders; returns its id.
+    fn unit(&mut self, kind: &str, code: String, name: &str, node_id: i64) -> i64 {
+        self.next_unit += 1;
+        self.units.push(vec![
+            V::I(Some(self.next_unit)),
+            V::S(Some(kind.into())),
+            V::S(Some(code)),
+            V::S(Some(name.into())),
+            V::I(Some(node_id)),
+            V::I(Some(self.now)),
+        ]);
+        self.next_unit
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn user(
+        &mut self,
+        id: i64,
+        username: &str,
+        display: &str,
+        node_id: i64,
+        unit: Option<i64>,
+        hash: &str,
+        roles: &[&str],
+    ) {
         self.users.push(vec![
             V::I(Some(id)),
             V::S(Some(username.into())),
             V::S(Some(display.into())),
             V::S(Some(hash.into())),
             V::I(Some(node_id)),
+            V::I(unit),
             V::I(Some(0)),
             V::I(Some(self.now)),
             V::I(Some(self.now)),
@@ -401,6 +428,16 @@ fn community_short(name: &str) -> String {
 const CN_NUM: [&str; 20] = [
     "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三", "十四", "十五", "十六", "十七",
     "十八", "十九", "二十",
+];
+const DEPARTMENTS: [(&str, &str); 8] = [
+    ("police", "杏花岭公安分局"),
+    ("urban_mgmt", "区城市管理局"),
+    ("housing", "区住房和城乡建设局"),
+    ("market", "区市场监督管理局"),
+    ("civil_affairs", "区民政局"),
+    ("health", "区卫生健康局"),
+    ("emergency", "区应急管理局"),
+    ("fire", "区消防救援大队"),
 ];
 const COMPOUND_HEADS: &[&str] = &[
     "和平", "胜利", "新华", "杏花", "桃园", "育才", "建设", "富力", "阳光", "锦绣", "星河", "枫林", "柳溪", "朝阳",
@@ -463,12 +500,15 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
                 "display_name",
                 "password_hash",
                 "node_id",
+                "unit_id",
                 "must_change_password",
                 "created_at",
                 "updated_at",
             ],
         ),
         roles: Batch::new("user_roles", &["user_id", "role_code", "node_id"]),
+        units: Batch::new("units", &["id", "kind", "code", "name", "node_id", "created_at"]),
+        next_unit: 0,
         summary: DemoSummary::default(),
     };
     let mut next_user = 1i64;
@@ -486,17 +526,26 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
         None,
         serde_json::json!({"centre": "杏花岭区综治中心", "urban_rural": "111"}),
     )?;
-    g.user(next_user, "admin", "系统管理员", root.id, &hash, &["admin"]);
+    g.user(next_user, "admin", "系统管理员", root.id, None, &hash, &["admin"]);
     next_user += 1;
+    let district_centre = g.unit("centre", format!("centre:{}", district_code.as_str()), "杏花岭区综治中心", root.id);
     g.user(
         next_user,
         "zhongxin",
         "区综治中心值班长",
         root.id,
+        Some(district_centre),
         &hash,
         &["shift_lead", "dispatcher", "acceptor", "leader"],
     );
     next_user += 1;
+    // Functional departments (职能部门) that take dispatched matters, each
+    // with one handler account `bm_<key>`.
+    for (key, name) in DEPARTMENTS {
+        let unit = g.unit("department", format!("dept:{key}"), name, root.id);
+        g.user(next_user, &format!("bm_{key}"), name, root.id, Some(unit), &hash, &["dept_handler"]);
+        next_user += 1;
+    }
 
     // Subdistrict tiles are proportional to their grid counts.
     let sub_weights: Vec<f64> = subs
@@ -527,13 +576,15 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
         g.summary.subdistricts += 1;
         let sub_short = sub.name.trim_end_matches("街道").trim_end_matches('镇').to_string();
         station_nodes.push((format!("{sub_short}派出所"), snode.id));
+        let centre = g.unit("centre", format!("centre:{}", code.as_str()), &format!("{}综治中心", sub.name), snode.id);
         g.user(
             next_user,
             &format!("jd{}", sub.code),
             &format!("{}综治中心", sub.name),
             snode.id,
+            Some(centre),
             &hash,
-            &["acceptor", "dispatcher"],
+            &["acceptor", "dispatcher", "shift_lead"],
         );
         next_user += 1;
 
@@ -562,7 +613,21 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
             let leader_uid = next_user;
             next_user += 1;
             let leader_name = g.person(cnode.id, "grid_leader", Some(leader_uid));
-            g.user(leader_uid, &format!("sq{}", comm.code), &leader_name, cnode.id, &hash, &["grid_leader"]);
+            let centre = g.unit(
+                "centre",
+                format!("centre:{}", ccode.as_str()),
+                &format!("{}综治中心", community_short(&comm.name)),
+                cnode.id,
+            );
+            g.user(
+                leader_uid,
+                &format!("sq{}", comm.code),
+                &leader_name,
+                cnode.id,
+                Some(centre),
+                &hash,
+                &["grid_leader", "acceptor"],
+            );
             if village {
                 overlays.push((
                     "combat_unit".into(),
@@ -620,7 +685,8 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
                     let uid = next_user;
                     next_user += 1;
                     let wname = g.person(gnode.id, "grid_worker", Some(uid));
-                    g.user(uid, &format!("wg{gcode}"), &wname, gnode.id, &hash, &["grid_worker"]);
+                    let unit = g.unit("grid", format!("grid:{gcode}"), &name, gnode.id);
+                    g.user(uid, &format!("wg{gcode}"), &wname, gnode.id, Some(unit), &hash, &["grid_worker"]);
                     worker_slots = worker_slots.saturating_sub(1);
                 } else {
                     // The community's 总网格长 also serves as this grid's worker.
@@ -660,6 +726,7 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
 
     let mut tx = db.pool.begin().await?;
     g.nodes.flush(&mut tx).await?;
+    g.units.flush(&mut tx).await?;
     g.users.flush(&mut tx).await?;
     g.roles.flush(&mut tx).await?;
     g.members.flush(&mut tx).await?;
@@ -689,7 +756,7 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
     g.summary.overlays = overlays.len();
     if db.backend == Backend::Postgres {
         // Explicit ids were inserted; move the identity sequences past them.
-        for t in ["nodes", "users"] {
+        for t in ["nodes", "users", "units"] {
             sqlx::query(&format!("select setval(pg_get_serial_sequence('{t}', 'id'), (select max(id) from {t}))"))
                 .execute(&mut *tx)
                 .await?;

@@ -23,7 +23,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::db::Db;
+use crate::{db::Db, orders::clock::Clock};
 
 /// Runtime settings that are not the database.
 #[derive(Clone, Debug)]
@@ -45,6 +45,27 @@ impl Default for Config {
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// The working-day clock; replaced when administrators edit the calendar.
+    clock: Arc<std::sync::RwLock<Arc<Clock>>>,
+}
+
+impl AppState {
+    /// Loads what the state needs from the database (the holiday calendar).
+    pub async fn new(db: Db, config: Config) -> crate::error::Result<AppState> {
+        let clock = crate::orders::calendar::load_clock(&db).await?;
+        Ok(AppState { db, config: Arc::new(config), clock: Arc::new(std::sync::RwLock::new(Arc::new(clock))) })
+    }
+
+    pub fn clock(&self) -> Arc<Clock> {
+        self.clock.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuilds the clock after a calendar change.
+    pub async fn reload_clock(&self) -> crate::error::Result<()> {
+        let clock = crate::orders::calendar::load_clock(&self.db).await?;
+        *self.clock.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(clock);
+        Ok(())
+    }
 }
 
 /// The client's address, for sessions and (later) throttling and audit.
@@ -99,6 +120,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .merge(crate::auth::api::router())
         .merge(crate::tree::api::router())
+        .merge(crate::orders::api::router())
         .split_for_parts()
 }
 

@@ -3,8 +3,6 @@
 //! When PostgreSQL is not reachable, the PostgreSQL half says so loudly
 //! and is skipped.
 
-use std::sync::Arc;
-
 use fengqiao::{
     db::{self, Db, DbUrl},
     http::{AppState, Config},
@@ -75,6 +73,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub root_id: i64,
+    /// The server's state, to drive the deadline timers step by step.
+    pub state_for_timers: AppState,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -123,11 +123,12 @@ pub async fn start(db: Db, dir: Option<tempfile::TempDir>, backend: Backend, roo
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let config = Config { cookie_secure: false, ..Config::default() };
-    let state = AppState { db: db.clone(), config: Arc::new(config) };
+    let state = AppState::new(db.clone(), config).await.unwrap();
+    let state_clone = state.clone();
     tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-    TestApp { addr, db, client, backend, root_id, _dir: dir }
+    TestApp { addr, db, client, backend, root_id, state_for_timers: state_clone, _dir: dir }
 }
 
 pub struct Resp {

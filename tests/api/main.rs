@@ -5,6 +5,7 @@ mod helpers;
 
 mod demo;
 mod ops;
+mod orders;
 mod pages;
 mod session;
 mod tree;

@@ -1,0 +1,441 @@
+//! HTTP API of work orders under `/api/v1/`: staff queues and actions,
+//! the dispatch catalogue, the holiday calendar, and the resident portal's
+//! report, track and evaluate.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    Json,
+};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    calendar::{self, Day},
+    clock::{CalendarEntry, DayKind},
+    machine::{Action, ActionKind},
+    store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Reporter},
+    units::{self, Suggestion, Unit},
+};
+use crate::{
+    auth::CurrentUser,
+    error::{Error, ErrorBody, Result},
+    http::AppState,
+    tree::store::Scope,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders, create_order))
+        .routes(routes!(queue_counts))
+        .routes(routes!(get_order))
+        .routes(routes!(act))
+        .routes(routes!(bulk_dispatch))
+        .routes(routes!(list_units))
+        .routes(routes!(list_categories))
+        .routes(routes!(get_calendar, import_calendar))
+        .routes(routes!(set_day, delete_day))
+        .routes(routes!(portal_report))
+        .routes(routes!(portal_track))
+        .routes(routes!(portal_act))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Orders in your scope, by queue (待受理, 待派单, 待签收, 办理中, 已超期, 督办 …).
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = 422, body = ErrorBody)))]
+async fn list_orders(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<OrderList>> {
+    let page = store::list(&s.db, &s.clock(), &user, &q).await?;
+    Ok(Json(OrderList { orders: page.orders, total: page.total, page: page.page, per_page: page.per_page }))
+}
+
+/// Report a matter as staff (网格员巡查, 热线, 上级交办 …).
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = NewOrder, security(("bearer" = [])),
+    responses((status = 201, body = OrderView), (status = 422, body = ErrorBody)))]
+async fn create_order(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Json(input): Json<NewOrder>,
+) -> Result<(StatusCode, Json<OrderView>)> {
+    let reporter = Reporter { user: Some(&user), scope: user.scope() };
+    Ok((StatusCode::CREATED, Json(store::create(&s.db, &s.clock(), reporter, input).await?)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueCount {
+    pub queue: String,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+/// Counts of every queue in your scope.
+#[utoipa::path(get, path = "/api/v1/orders/counts", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Vec<QueueCount>)))]
+async fn queue_counts(State(s): State<AppState>, user: CurrentUser) -> Result<Json<Vec<QueueCount>>> {
+    let counts = store::queue_counts(&s.db, &user).await?;
+    Ok(Json(
+        counts.into_iter().map(|(q, n)| QueueCount { queue: q.as_str().into(), label: q.label(), count: n }).collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderDetail {
+    pub order: OrderView,
+    pub events: Vec<EventView>,
+    /// Exactly the actions you may take now.
+    #[schema(value_type = Vec<String>)]
+    pub allowed_actions: Vec<ActionKind>,
+    /// The dispatch catalogue's suggestion.
+    pub suggestion: Suggestion,
+}
+
+/// One order with its timeline and the actions you may take.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody)))]
+async fn get_order(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<OrderDetail>> {
+    let order = store::get(&s.db, &s.clock(), &user, id).await?;
+    let events = store::events(&s.db, order.id).await?;
+    let allowed_actions = store::allowed(Some(&user), &order);
+    let suggestion = units::suggest(&s.db, &order).await?;
+    Ok(Json(OrderDetail { order, events, allowed_actions, suggestion }))
+}
+
+/// Take an action (受理, 派单, 签收, 反馈, 核查, 退单, 延期, 挂账, 上报 …).
+/// A stale `version` answers 409 with what changed.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/actions", tag = "orders", params(("id" = i64, Path)),
+    request_body = ActRequest, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn act(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Json(req): Json<ActRequest>,
+) -> Result<Json<OrderView>> {
+    let clock = s.clock();
+    let order = store::get(&s.db, &clock, &user, id).await?;
+    Ok(Json(store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VersionedId {
+    pub id: i64,
+    pub version: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkDispatch {
+    pub orders: Vec<VersionedId>,
+    pub lead_unit: i64,
+    #[serde(default)]
+    pub assisting: Vec<i64>,
+    pub override_reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    pub id: i64,
+    pub ok: bool,
+    /// The error code when not ok.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Dispatch several orders to one unit (each succeeds or fails on its own).
+#[utoipa::path(post, path = "/api/v1/orders/bulk-dispatch", tag = "orders", request_body = BulkDispatch,
+    security(("bearer" = [])), responses((status = 200, body = Vec<BulkResult>)))]
+async fn bulk_dispatch(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Json(b): Json<BulkDispatch>,
+) -> Result<Json<Vec<BulkResult>>> {
+    if b.orders.len() > 200 {
+        return Err(Error::invalid("order.bulk_too_many", "orders"));
+    }
+    let clock = s.clock();
+    let mut out = vec![];
+    for o in b.orders {
+        let action = Action::Dispatch {
+            lead_unit: b.lead_unit,
+            assisting: b.assisting.clone(),
+            override_reason: b.override_reason.clone(),
+        };
+        let r = async {
+            let order = store::get(&s.db, &clock, &user, o.id).await?;
+            store::act(&s.db, &clock, Actor::User(&user), &order, &ActRequest { version: o.version, action }).await
+        }
+        .await;
+        out.push(match r {
+            Ok(_) => BulkResult { id: o.id, ok: true, code: None, message: None },
+            Err(e) => BulkResult { id: o.id, ok: false, code: Some(e.code().to_string()), message: Some(e.message()) },
+        });
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnitQuery {
+    /// Include the grids and centre of this community.
+    pub community: Option<i64>,
+}
+
+/// Units a dispatcher can choose: departments, centres and a community's grids.
+#[utoipa::path(get, path = "/api/v1/units", tag = "orders", params(UnitQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Unit>)))]
+async fn list_units(
+    State(s): State<AppState>,
+    _user: CurrentUser,
+    Query(q): Query<UnitQuery>,
+) -> Result<Json<Vec<Unit>>> {
+    Ok(Json(units::choices(&s.db, q.community).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Category {
+    pub code: String,
+    pub parent_code: Option<String>,
+    pub name: String,
+    /// The department the matter belongs to, if any.
+    pub owner_unit: Option<String>,
+}
+
+pub async fn categories(db: &crate::db::Db) -> Result<Vec<Category>> {
+    use sqlx::Row;
+    let rows = sqlx::query("select code, parent_code, name, owner_unit from categories order by sort, code")
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Category {
+                code: r.try_get(0)?,
+                parent_code: r.try_get(1)?,
+                name: r.try_get(2)?,
+                owner_unit: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// The category catalogue (平安建设, 社情民意, 公共服务, 应急处置 and sub-categories). Public.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "orders", responses((status = 200, body = Vec<Category>)))]
+async fn list_categories(State(s): State<AppState>) -> Result<Json<Vec<Category>>> {
+    Ok(Json(categories(&s.db).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct YearQuery {
+    pub year: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CalendarView {
+    pub days: Vec<Day>,
+    /// Years the clock has data for; other years fall back to Monday–Friday.
+    pub covered_years: Vec<i32>,
+}
+
+/// Statutory holidays and make-up working days (节假日与调休).
+#[utoipa::path(get, path = "/api/v1/calendar", tag = "calendar", params(YearQuery), security(("bearer" = [])),
+    responses((status = 200, body = CalendarView)))]
+async fn get_calendar(
+    State(s): State<AppState>,
+    _user: CurrentUser,
+    Query(q): Query<YearQuery>,
+) -> Result<Json<CalendarView>> {
+    let days = calendar::entries(&s.db, q.year).await?;
+    let covered_years = s.clock().calendar().covered_years().into_iter().collect();
+    Ok(Json(CalendarView { days, covered_years }))
+}
+
+/// Import a year's arrangement: CSV `date,kind,name` or an iCal feed, as the request body.
+#[utoipa::path(post, path = "/api/v1/calendar", tag = "calendar", request_body(content = String, content_type = "text/plain"),
+    security(("bearer" = [])), responses((status = 200, body = CalendarView), (status = 422, body = ErrorBody)))]
+async fn import_calendar(State(s): State<AppState>, user: CurrentUser, body: String) -> Result<Json<CalendarView>> {
+    user.require_admin()?;
+    let entries = calendar::parse_import(&body)?;
+    calendar::upsert(&s.db, &entries).await?;
+    s.reload_clock().await?;
+    get_calendar(State(s), user, Query(YearQuery { year: None })).await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DayInput {
+    /// `holiday` or `workday`
+    pub kind: String,
+    pub name: String,
+}
+
+fn parse_day(day: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| Error::invalid("calendar.bad_date", "day"))
+}
+
+/// Set one day as a holiday or a make-up working day.
+#[utoipa::path(put, path = "/api/v1/calendar/{day}", tag = "calendar", params(("day" = String, Path)),
+    request_body = DayInput, security(("bearer" = [])), responses((status = 204), (status = 422, body = ErrorBody)))]
+async fn set_day(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Path(day): Path<String>,
+    Json(d): Json<DayInput>,
+) -> Result<StatusCode> {
+    user.require_admin()?;
+    let date = parse_day(&day)?;
+    let kind = DayKind::parse(&d.kind).ok_or_else(|| Error::invalid("calendar.bad_kind", "kind"))?;
+    let name =
+        crate::domain::codes::BoundedText::<50>::parse(&d.name).map_err(|_| Error::invalid("text.empty", "name"))?;
+    calendar::upsert(&s.db, &[CalendarEntry::new(date, kind, name.as_str())]).await?;
+    s.reload_clock().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a day's override (it follows the plain weekday rule again).
+#[utoipa::path(delete, path = "/api/v1/calendar/{day}", tag = "calendar", params(("day" = String, Path)),
+    security(("bearer" = [])), responses((status = 204), (status = 422, body = ErrorBody)))]
+async fn delete_day(State(s): State<AppState>, user: CurrentUser, Path(day): Path<String>) -> Result<StatusCode> {
+    user.require_admin()?;
+    calendar::remove(&s.db, parse_day(&day)?).await?;
+    s.reload_clock().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResidentReport {
+    pub category_code: String,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    /// The community (社区/村) when there is no point.
+    pub node_id: Option<i64>,
+    /// Leave empty to report anonymously.
+    pub name: Option<String>,
+    /// Kept private.
+    pub contact: Option<String>,
+}
+
+/// What a resident sees of an order: no staff names or phone numbers, no
+/// other residents' data.
+#[derive(Serialize, ToSchema)]
+pub struct PublicOrder {
+    pub tracking_code: String,
+    pub title: String,
+    pub category_name: String,
+    pub state: String,
+    pub state_label: &'static str,
+    pub created_at: i64,
+    pub version: i64,
+    pub timeline: Vec<PublicStep>,
+    /// Actions the reporter may take now (`evaluate`, `withdraw`).
+    #[schema(value_type = Vec<String>)]
+    pub allowed_actions: Vec<ActionKind>,
+    pub rating: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicStep {
+    pub at: i64,
+    pub label: &'static str,
+    pub state_label: &'static str,
+    /// Public text: results and replies; staff-internal reasons are omitted.
+    pub note: Option<String>,
+}
+
+pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder> {
+    let events = store::events(&s.db, order.id).await?;
+    let timeline = events
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e.action.as_str(),
+                "handle" | "urge" | "supervise" | "mark_overdue" | "request_extension" | "refuse_extension"
+            )
+        })
+        .map(|e| PublicStep {
+            at: e.at,
+            label: if e.action == "create" { crate::i18n::t("order.action.create") } else { e.action_label },
+            state_label: e.to_state_label,
+            note: match e.action.as_str() {
+                "report_back" | "reject" | "evaluate" | "withdraw" | "conclude" => e.reason,
+                _ => None,
+            },
+        })
+        .collect();
+    Ok(PublicOrder {
+        tracking_code: order.tracking_code.clone(),
+        title: order.title.clone(),
+        category_name: order.category_name.clone(),
+        state: order.state.as_str().into(),
+        state_label: order.state_label,
+        created_at: order.created_at,
+        version: order.version,
+        timeline,
+        allowed_actions: store::allowed(None, order),
+        rating: order.rating.clone(),
+    })
+}
+
+/// Report a problem as a resident (居民提单). No login; returns the tracking code.
+#[utoipa::path(post, path = "/api/v1/portal/orders", tag = "portal", request_body = ResidentReport,
+    responses((status = 201, body = PublicOrder), (status = 422, body = ErrorBody)))]
+async fn portal_report(
+    State(s): State<AppState>,
+    Json(r): Json<ResidentReport>,
+) -> Result<(StatusCode, Json<PublicOrder>)> {
+    let input = NewOrder {
+        source: store::Source::Resident,
+        category_code: r.category_code,
+        urgency: None,
+        title: r.title,
+        description: r.description,
+        address: r.address,
+        lon: r.lon,
+        lat: r.lat,
+        node_id: r.node_id,
+        reporter_name: r.name.filter(|n| !n.trim().is_empty()),
+        reporter_contact: r.contact,
+    };
+    let order = store::create(&s.db, &s.clock(), Reporter { user: None, scope: Scope::everything() }, input).await?;
+    Ok((StatusCode::CREATED, Json(public_view(&s, &order).await?)))
+}
+
+/// Follow a report by its tracking code.
+#[utoipa::path(get, path = "/api/v1/portal/orders/{code}", tag = "portal", params(("code" = String, Path)),
+    responses((status = 200, body = PublicOrder), (status = 404, body = ErrorBody)))]
+async fn portal_track(State(s): State<AppState>, Path(code): Path<String>) -> Result<Json<PublicOrder>> {
+    let order = store::get_by_tracking_code(&s.db, &s.clock(), &code).await?;
+    Ok(Json(public_view(&s, &order).await?))
+}
+
+/// As the reporter, by tracking code: evaluate (评单) or withdraw.
+#[utoipa::path(post, path = "/api/v1/portal/orders/{code}/actions", tag = "portal", params(("code" = String, Path)),
+    request_body = ActRequest, responses((status = 200, body = PublicOrder), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn portal_act(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Json(req): Json<ActRequest>,
+) -> Result<Json<PublicOrder>> {
+    let clock = s.clock();
+    let order = store::get_by_tracking_code(&s.db, &clock, &code).await?;
+    if !matches!(req.action, Action::Evaluate { .. } | Action::Withdraw { .. }) {
+        return Err(Error::Forbidden);
+    }
+    let after = store::act(&s.db, &clock, Actor::Resident, &order, &req).await?;
+    Ok(Json(public_view(&s, &after).await?))
+}

@@ -1,0 +1,935 @@
+//! Storage of work orders. An order row caches the state derived from its
+//! append-only events; every action goes through the pure state machine
+//! and is written with an optimistic version check, so two people acting at
+//! once never both succeed and no update is lost.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::ToSchema;
+
+use super::{
+    clock::{Clock, LimitKind, TimeLimit, Warning},
+    machine::{self, Action, ActionKind, ActorRole, ClockEffect, Level, Order, State},
+};
+use crate::{
+    auth::CurrentUser,
+    db::{now_ms, Db},
+    domain::codes::BoundedText,
+    error::{on_unique, Error, Result, ResultExt},
+    tree::store::{self as tree, Scope},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// 居民提单
+    Resident,
+    /// 网格员巡查
+    Patrol,
+    /// 12345 热线
+    Hotline,
+    /// 视频告警
+    Video,
+    /// 上级交办
+    Assigned,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Resident => "resident",
+            Source::Patrol => "patrol",
+            Source::Hotline => "hotline",
+            Source::Video => "video",
+            Source::Assigned => "assigned",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Normal,
+    Urgent,
+}
+
+/// What the API and pages show of an order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: i64,
+    pub tracking_code: String,
+    pub source: String,
+    pub category_code: String,
+    pub category_name: String,
+    pub urgency: String,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub node_id: i64,
+    pub node_name: String,
+    #[schema(value_type = String)]
+    pub level: Level,
+    #[schema(value_type = String)]
+    pub state: State,
+    pub state_label: &'static str,
+    pub lead_unit_id: Option<i64>,
+    pub lead_unit_name: Option<String>,
+    pub reporter_name: Option<String>,
+    pub deadline_kind: Option<String>,
+    pub deadline_at: Option<i64>,
+    /// `normal`, `yellow` (80% of the limit used) or `red` (overdue).
+    pub warning: String,
+    pub paused: bool,
+    pub overdue: bool,
+    pub rating: Option<String>,
+    /// Send back with every action.
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+    #[serde(skip)]
+    pub facts: Order,
+    #[serde(skip)]
+    pub reporter_user_id: Option<i64>,
+    #[serde(skip)]
+    pub deadline_start: Option<i64>,
+    #[serde(skip)]
+    pub node_path: String,
+    /// The deadline column as stored: `sign:working_hours`, `handle:working_days`…
+    #[serde(skip)]
+    pub deadline_raw: Option<String>,
+    #[serde(skip)]
+    pub paused_at: Option<i64>,
+}
+
+impl OrderView {
+    pub fn warning_label(&self) -> &'static str {
+        crate::i18n::t(&format!("order.warning.{}", self.warning))
+    }
+}
+
+const ORDER_COLS: &str = "o.id, o.tracking_code, o.source, o.category_code, c.name as category_name, o.urgency, \
+    o.title, o.description, o.address, o.lon, o.lat, o.node_id, n.name as node_name, o.node_path, o.level, o.state, \
+    o.lead_unit_id, u.name as lead_unit_name, o.reporter_user_id, o.reporter_name, o.facts, o.deadline_kind, \
+    o.deadline_start, o.deadline_at, o.paused_at, o.overdue, o.rating, o.version, o.created_at, o.updated_at, o.closed_at";
+const ORDER_FROM: &str = "orders o join categories c on c.code = o.category_code join nodes n on n.id = o.node_id \
+    left join units u on u.id = o.lead_unit_id";
+
+fn ms_to_utc(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn limit_kind(kind: &str) -> LimitKind {
+    match kind {
+        "working_hours" => LimitKind::WorkingHours,
+        "calendar_hours" => LimitKind::CalendarHours,
+        _ => LimitKind::WorkingDays,
+    }
+}
+
+fn order_from_row(row: &AnyRow, clock: &Clock, now: i64) -> Result<OrderView> {
+    let facts: String = row.try_get("facts")?;
+    let facts: Order = serde_json::from_str(&facts).map_err(anyhow::Error::from)?;
+    let deadline_at: Option<i64> = row.try_get("deadline_at")?;
+    let deadline_start: Option<i64> = row.try_get("deadline_start")?;
+    let deadline_kind: Option<String> = row.try_get("deadline_kind")?;
+    let paused_at: Option<i64> = row.try_get("paused_at")?;
+    let limit_unit: Option<String> = deadline_kind.as_deref().map(|k| k.split(':').nth(1).unwrap_or("").to_string());
+    let warning = match (deadline_start, deadline_at) {
+        (Some(s), Some(d)) => {
+            let at = paused_at.unwrap_or(now);
+            match clock.warning(
+                ms_to_utc(s),
+                ms_to_utc(d),
+                ms_to_utc(at),
+                limit_kind(limit_unit.as_deref().unwrap_or("")),
+            ) {
+                Warning::Normal => "normal",
+                Warning::Yellow => "yellow",
+                Warning::Red => "red",
+            }
+        }
+        _ => "normal",
+    };
+    Ok(OrderView {
+        id: row.try_get("id")?,
+        tracking_code: row.try_get("tracking_code")?,
+        source: row.try_get("source")?,
+        category_code: row.try_get("category_code")?,
+        category_name: row.try_get("category_name")?,
+        urgency: row.try_get("urgency")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        address: row.try_get("address")?,
+        lon: row.try_get("lon")?,
+        lat: row.try_get("lat")?,
+        node_id: row.try_get("node_id")?,
+        node_name: row.try_get("node_name")?,
+        level: facts.level,
+        state: facts.state,
+        state_label: crate::i18n::t(facts.state.label_key()),
+        lead_unit_id: row.try_get("lead_unit_id")?,
+        lead_unit_name: row.try_get("lead_unit_name")?,
+        reporter_name: row.try_get("reporter_name")?,
+        deadline_kind: deadline_kind.map(|k| k.split(':').next().unwrap_or("").to_string()),
+        deadline_at,
+        warning: warning.to_string(),
+        paused: paused_at.is_some(),
+        overdue: row.try_get::<i64, _>("overdue")? != 0,
+        rating: row.try_get("rating")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        closed_at: row.try_get("closed_at")?,
+        reporter_user_id: row.try_get("reporter_user_id")?,
+        deadline_start,
+        node_path: row.try_get("node_path")?,
+        deadline_raw: row.try_get("deadline_kind")?,
+        paused_at,
+        facts,
+    })
+}
+
+/// Who may see an order: its place is in the caller's subtree, or it was
+/// dispatched to the caller's unit.
+fn scope_sql(first: usize) -> String {
+    format!("((o.node_path >= ${} and o.node_path < ${}) or o.lead_unit_id = ${})", first, first + 1, first + 2)
+}
+
+pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<OrderView> {
+    let (lo, hi) = user.scope().bounds();
+    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1 and {}", scope_sql(2)))
+        .bind(id)
+        .bind(lo)
+        .bind(hi)
+        .bind(user.unit_id.unwrap_or(-1))
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    order_from_row(&row, clock, now_ms())
+}
+
+/// For the system (timers): no scope.
+pub async fn get_unscoped(db: &Db, clock: &Clock, id: i64) -> Result<OrderView> {
+    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    order_from_row(&row, clock, now_ms())
+}
+
+pub async fn get_by_tracking_code(db: &Db, clock: &Clock, code: &str) -> Result<OrderView> {
+    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.tracking_code = $1"))
+        .bind(code.trim().to_uppercase())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    order_from_row(&row, clock, now_ms())
+}
+
+/// The staff queues (工作台): each is a filter over state and flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Queue {
+    PendingAccept,
+    PendingDispatch,
+    PendingSign,
+    Handling,
+    PendingReview,
+    PendingVerify,
+    PendingEvaluation,
+    Overdue,
+    Supervision,
+    Mine,
+    All,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 11] = [
+        Queue::PendingAccept,
+        Queue::PendingDispatch,
+        Queue::PendingSign,
+        Queue::Handling,
+        Queue::PendingReview,
+        Queue::PendingVerify,
+        Queue::PendingEvaluation,
+        Queue::Overdue,
+        Queue::Supervision,
+        Queue::Mine,
+        Queue::All,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::PendingAccept => "pending_accept",
+            Queue::PendingDispatch => "pending_dispatch",
+            Queue::PendingSign => "pending_sign",
+            Queue::Handling => "handling",
+            Queue::PendingReview => "pending_review",
+            Queue::PendingVerify => "pending_verify",
+            Queue::PendingEvaluation => "pending_evaluation",
+            Queue::Overdue => "overdue",
+            Queue::Supervision => "supervision",
+            Queue::Mine => "mine",
+            Queue::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Queue> {
+        Queue::ALL.into_iter().find(|q| q.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        crate::i18n::t(&format!("order.queue.{}", self.as_str()))
+    }
+
+    /// The SQL condition; `$unit` is the caller's unit for "mine".
+    fn condition(self, unit_param: usize) -> String {
+        match self {
+            Queue::PendingAccept => "o.state = 'pending_accept'".into(),
+            Queue::PendingDispatch => "o.state = 'pending_dispatch'".into(),
+            Queue::PendingSign => "o.state = 'pending_sign'".into(),
+            Queue::Handling => "o.state = 'handling'".into(),
+            Queue::PendingReview => "o.state = 'return_requested'".into(),
+            Queue::PendingVerify => "o.state = 'pending_verify'".into(),
+            Queue::PendingEvaluation => "o.state = 'pending_evaluation'".into(),
+            Queue::Overdue => "o.overdue = 1 and o.state in ('pending_sign','handling')".into(),
+            Queue::Supervision => "o.state = 'supervision'".into(),
+            Queue::Mine => format!("o.lead_unit_id = ${unit_param} and o.state in ('pending_sign','handling')"),
+            Queue::All => "1 = 1".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Queue name, e.g. `pending_dispatch`; default `all`.
+    pub queue: Option<String>,
+    /// Category code prefix, e.g. `03` or `0303`.
+    pub category: Option<String>,
+    /// Text in the title, or a tracking code.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+pub struct Page {
+    pub orders: Vec<OrderView>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> Result<Page> {
+    let queue = match q.queue.as_deref() {
+        None | Some("") => Queue::All,
+        Some(s) => Queue::parse(s).ok_or_else(|| Error::invalid("order.queue_unknown", "queue"))?,
+    };
+    let (lo, hi) = user.scope().bounds();
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 200);
+    let page = q.page.unwrap_or(1).max(1);
+    let category = q.category.clone().unwrap_or_default();
+    let text = q.q.clone().unwrap_or_default().trim().to_string();
+    let filter = format!(
+        "{} and {} and ($5 = '' or o.category_code like $5 || '%') and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
+        scope_sql(1),
+        queue.condition(4)
+    );
+    let unit = user.unit_id.unwrap_or(-1);
+    let total: i64 = sqlx::query(&format!("select count(*) from orders o where {filter}"))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(unit)
+        .bind(unit)
+        .bind(&category)
+        .bind(&text)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let rows = sqlx::query(&format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where {filter} order by o.created_at desc, o.id desc limit $7 offset $8"
+    ))
+    .bind(&lo)
+    .bind(&hi)
+    .bind(unit)
+    .bind(unit)
+    .bind(&category)
+    .bind(&text)
+    .bind(per_page)
+    .bind((page - 1) * per_page)
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
+}
+
+/// Counts per queue for the caller, in one pass over the scope.
+pub async fn queue_counts(db: &Db, user: &CurrentUser) -> Result<Vec<(Queue, i64)>> {
+    let (lo, hi) = user.scope().bounds();
+    let unit = user.unit_id.unwrap_or(-1);
+    let rows = sqlx::query(&format!(
+        "select o.state, cast(sum(case when o.overdue = 1 and o.state in ('pending_sign','handling') then 1 else 0 end) as bigint) as overdue, \
+         cast(sum(case when o.lead_unit_id = $3 and o.state in ('pending_sign','handling') then 1 else 0 end) as bigint) as mine, \
+         count(*) as n from orders o where {} group by o.state",
+        scope_sql(1)
+    ))
+    .bind(&lo)
+    .bind(&hi)
+    .bind(unit)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut by_state = std::collections::HashMap::new();
+    let (mut overdue, mut mine, mut all) = (0, 0, 0);
+    for r in rows {
+        let s: String = r.try_get("state")?;
+        let n: i64 = r.try_get("n")?;
+        overdue += r.try_get::<i64, _>("overdue")?;
+        mine += r.try_get::<i64, _>("mine")?;
+        all += n;
+        by_state.insert(s, n);
+    }
+    let st = |s: &str| by_state.get(s).copied().unwrap_or(0);
+    Ok(Queue::ALL
+        .into_iter()
+        .map(|q| {
+            let n = match q {
+                Queue::Overdue => overdue,
+                Queue::Mine => mine,
+                Queue::All => all,
+                Queue::PendingReview => st("return_requested"),
+                other => st(other.as_str()),
+            };
+            (q, n)
+        })
+        .collect())
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub seq: i64,
+    pub at: i64,
+    pub actor_name: String,
+    pub actor_role: String,
+    pub action: String,
+    pub action_label: &'static str,
+    pub from_state: String,
+    pub to_state: String,
+    pub to_state_label: &'static str,
+    pub reason: Option<String>,
+}
+
+pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
+    let rows = sqlx::query(
+        "select seq, at, actor_name, actor_role, action, from_state, to_state, reason from order_events \
+         where order_id = $1 order by seq",
+    )
+    .bind(order_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let action: String = r.try_get("action")?;
+            let to: String = r.try_get("to_state")?;
+            Ok(EventView {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                actor_name: r.try_get("actor_name")?,
+                actor_role: r.try_get("actor_role")?,
+                action_label: crate::i18n::t(&format!("order.action.{action}")),
+                action,
+                from_state: r.try_get("from_state")?,
+                to_state_label: crate::i18n::t(&format!("order.state.{to}")),
+                to_state: to,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewOrder {
+    pub source: Source,
+    pub category_code: String,
+    pub urgency: Option<Urgency>,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    /// WGS84/CGCS2000; the grid is found from the point.
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    /// Where the matter is, when there is no point (a community, grid or building).
+    pub node_id: Option<i64>,
+    pub reporter_name: Option<String>,
+    /// Kept private: never shown on the portal or to other residents.
+    pub reporter_contact: Option<String>,
+}
+
+/// 12 characters from an alphabet without look-alikes (0/O, 1/I/L): about
+/// 60 bits, so codes cannot be guessed.
+pub fn tracking_code() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::thread_rng();
+    (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn level_of(kind: crate::tree::NodeKind) -> Level {
+    use crate::tree::NodeKind as K;
+    match kind {
+        K::Province | K::City | K::District => Level::District,
+        K::Subdistrict => Level::Subdistrict,
+        K::Community | K::Grid | K::Building => Level::Community,
+    }
+}
+
+pub struct Reporter<'a> {
+    pub user: Option<&'a CurrentUser>,
+    /// For anonymous residents: the public part of the tree.
+    pub scope: Scope,
+}
+
+/// Records a new order in 待受理 with its first event.
+pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOrder) -> Result<OrderView> {
+    let title = BoundedText::<100>::parse(&input.title).field("title")?;
+    let description = input.description.trim();
+    if description.is_empty() {
+        return Err(Error::invalid("text.empty", "description"));
+    }
+    if description.chars().count() > 4000 {
+        return Err(Error::invalid("text.too_long", "description"));
+    }
+    let address = BoundedText::<200>::parse(&input.address).field("address")?;
+    let reporter_name =
+        input.reporter_name.as_deref().map(BoundedText::<50>::parse).transpose().field("reporter_name")?;
+    let contact = input.reporter_contact.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if contact.is_some_and(|c| c.chars().count() > 50) {
+        return Err(Error::invalid("text.too_long", "reporter_contact"));
+    }
+    let category: Option<String> =
+        sqlx::query("select code from categories where code = $1 and parent_code is not null")
+            .bind(&input.category_code)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    let category = category.ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?;
+    // Where is it? A point resolves to its grid; otherwise the given node.
+    let node = match (input.lon, input.lat, input.node_id) {
+        (Some(lon), Some(lat), _) => tree::locate_grid(db, &reporter.scope, lon, lat)
+            .await?
+            .ok_or_else(|| Error::invalid("order.outside_area", "lon"))?,
+        (_, _, Some(id)) => tree::get_node(db, &reporter.scope, id)
+            .await
+            .map_err(|_| Error::invalid("node.parent_not_found", "node_id"))?,
+        _ => return Err(Error::invalid("order.location_required", "lon")),
+    };
+    let level = level_of(node.kind);
+    let facts = Order::new(level);
+    let now = now_ms();
+    let reporter_role = "reporter";
+    let (actor_id, actor_name) = match reporter.user {
+        Some(u) => (Some(u.id), u.display_name.clone()),
+        None => (
+            None,
+            reporter_name
+                .as_ref()
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_else(|| crate::i18n::t("order.anonymous").to_string()),
+        ),
+    };
+    let mut tx = db.pool.begin().await?;
+    let mut code = tracking_code();
+    let id: i64 = loop {
+        let r = sqlx::query(
+            "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
+             node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18) returning id",
+        )
+        .bind(&code)
+        .bind(input.source.as_str())
+        .bind(&category)
+        .bind(if input.urgency == Some(Urgency::Urgent) { "urgent" } else { "normal" })
+        .bind(title.as_str())
+        .bind(description)
+        .bind(address.as_str())
+        .bind(input.lon)
+        .bind(input.lat)
+        .bind(node.id)
+        .bind(&node.path)
+        .bind(level.as_str())
+        .bind(facts.state.as_str())
+        .bind(actor_id)
+        .bind(reporter_name.as_ref().map(|n| n.as_str().to_string()))
+        .bind(contact)
+        .bind(serde_json::to_string(&facts).map_err(anyhow::Error::from)?)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        match r {
+            Ok(row) => break row.try_get(0)?,
+            Err(e) => match on_unique(e, "order.code_taken") {
+                // A tracking-code collision is astronomically rare; draw again.
+                Error::Conflict { .. } => code = tracking_code(),
+                e => return Err(e),
+            },
+        }
+    };
+    sqlx::query(
+        "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
+         values ($1, 1, $2, $3, $4, $5, 'create', '', $6, null, '{}')",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(actor_id)
+    .bind(actor_name)
+    .bind(reporter_role)
+    .bind(facts.state.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1"))
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    order_from_row(&row, clock, now)
+}
+
+/// The machine roles a user can act in on this order.
+pub fn actor_roles(user: Option<&CurrentUser>, order: &OrderView) -> Vec<ActorRole> {
+    let Some(user) = user else { return vec![ActorRole::Reporter] };
+    let mut roles = vec![];
+    if order.reporter_user_id == Some(user.id) {
+        roles.push(ActorRole::Reporter);
+    }
+    if user.has_role("acceptor") {
+        roles.push(ActorRole::Acceptor);
+    }
+    if user.has_role("dispatcher") || user.has_role("grid_leader") {
+        roles.push(ActorRole::Dispatcher);
+    }
+    if user.unit_id.is_some() && user.unit_id == order.lead_unit_id {
+        roles.push(ActorRole::Handler);
+    }
+    if user.has_role("acceptor") || user.has_role("shift_lead") || user.has_role("grid_leader") {
+        roles.push(ActorRole::Verifier);
+    }
+    if user.has_role("shift_lead") || user.has_role("leader") {
+        roles.push(ActorRole::Supervisor);
+    }
+    roles.dedup();
+    roles
+}
+
+/// Actions the user may take now, for buttons and the API.
+pub fn allowed(user: Option<&CurrentUser>, order: &OrderView) -> Vec<ActionKind> {
+    let mut kinds: Vec<ActionKind> = actor_roles(user, order)
+        .into_iter()
+        .flat_map(|r| machine::allowed_actions(&order.facts, r))
+        .filter(|k| *k != ActionKind::MarkOverdue)
+        .collect();
+    kinds.sort_by_key(|k| ActionKind::ALL.iter().position(|x| x == k));
+    kinds.dedup();
+    kinds
+}
+
+/// An actor for one action: a person or the system.
+pub enum Actor<'a> {
+    User(&'a CurrentUser),
+    /// A resident acting through the tracking code.
+    Resident,
+    System,
+}
+
+impl Actor<'_> {
+    fn id_and_name(&self) -> (Option<i64>, String) {
+        match self {
+            Actor::User(u) => (Some(u.id), u.display_name.clone()),
+            Actor::Resident => (None, crate::i18n::t("order.role.reporter").to_string()),
+            Actor::System => (None, crate::i18n::t("order.role.system").to_string()),
+        }
+    }
+}
+
+fn machine_error(e: machine::MachineError) -> Error {
+    let code = e.code().to_string();
+    match e.class() {
+        machine::ErrorClass::Forbidden => Error::Forbidden,
+        machine::ErrorClass::Conflict => Error::Conflict { code, detail: None },
+        machine::ErrorClass::Invalid => Error::Invalid { code, field: e.field().map(str::to_string), detail: None },
+    }
+}
+
+async fn unit_kind(db: &Db, id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query("select kind from units where id = $1 and status = 'active'")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| r.try_get::<String, _>(0))
+        .transpose()?)
+}
+
+/// Checks the parts of an action that need the database: the units exist,
+/// department matters are not pushed down without a reason, merge targets.
+async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result<()> {
+    let (lead, assisting, override_reason) = match action {
+        Action::Dispatch { lead_unit, assisting, override_reason } => {
+            (Some(*lead_unit), assisting.clone(), override_reason.clone())
+        }
+        Action::Reassign { lead_unit, assisting, .. } => (Some(*lead_unit), assisting.clone(), Some(String::new())),
+        // The unit's return reason, reviewed by the dispatcher, is the reason.
+        Action::ApproveReturn { reassign_to: Some(u) } => (Some(*u), vec![], Some("退单".to_string())),
+        Action::Merge { into } => {
+            let ok: Option<String> = sqlx::query("select state from orders where id = $1")
+                .bind(into)
+                .fetch_optional(&db.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            return match ok {
+                Some(s) if *into != order.id && !matches!(s.as_str(), "rejected" | "withdrawn" | "merged") => Ok(()),
+                _ => Err(Error::invalid("order.merge_target_invalid", "into")),
+            };
+        }
+        _ => return Ok(()),
+    };
+    let Some(lead) = lead else { return Ok(()) };
+    let kind = unit_kind(db, lead).await?.ok_or_else(|| Error::invalid("order.unit_unknown", "lead_unit"))?;
+    for a in &assisting {
+        unit_kind(db, *a).await?.ok_or_else(|| Error::invalid("order.unit_unknown", "assisting"))?;
+    }
+    // 国办函〔2025〕66号: a department's matter is not pushed down to a
+    // community centre or a grid unless the dispatcher says why.
+    let owner: Option<String> = sqlx::query("select owner_unit from categories where code = $1")
+        .bind(&order.category_code)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let pushed_down = kind == "grid" || (kind == "centre" && lead_is_community_centre(db, lead).await?);
+    if owner.is_some() && pushed_down && override_reason.as_deref().map(str::trim).unwrap_or("").is_empty() {
+        return Err(Error::invalid("order.functional_push_down", "override_reason"));
+    }
+    Ok(())
+}
+
+async fn lead_is_community_centre(db: &Db, unit: i64) -> Result<bool> {
+    let kind: String = sqlx::query("select n.kind from units u join nodes n on n.id = u.node_id where u.id = $1")
+        .bind(unit)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    Ok(kind == "community")
+}
+
+/// The time limit for a deadline kind, from the order's category.
+async fn limit_for(db: &Db, order: &OrderView, kind: &str) -> Result<TimeLimit> {
+    let col = match kind {
+        "sign" => "sign_limit",
+        "evaluate" => "evaluate_limit",
+        _ if order.urgency == "urgent" => "urgent_handle_limit",
+        _ => "handle_limit",
+    };
+    let text: String = sqlx::query(&format!("select {col} from categories where code = $1"))
+        .bind(&order.category_code)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
+}
+
+fn unit_name(limit: &TimeLimit) -> &'static str {
+    match limit.kind() {
+        LimitKind::WorkingDays => "working_days",
+        LimitKind::WorkingHours => "working_hours",
+        LimitKind::CalendarHours => "calendar_hours",
+    }
+}
+
+/// The deadline columns after a transition.
+struct Deadline {
+    kind: Option<String>,
+    start: Option<i64>,
+    at: Option<i64>,
+    paused_at: Option<i64>,
+    overdue: bool,
+}
+
+async fn next_deadline(
+    db: &Db,
+    clock: &Clock,
+    order: &OrderView,
+    effect: ClockEffect,
+    new: &Order,
+    now: i64,
+) -> Result<Deadline> {
+    let unit = order.deadline_raw.as_deref().and_then(|k| k.split(':').nth(1)).unwrap_or("working_days");
+    let current = Deadline {
+        kind: order.deadline_raw.clone(),
+        start: order.deadline_start,
+        at: order.deadline_at,
+        paused_at: None,
+        overdue: new.overdue,
+    };
+    let start = |kind: &'static str| async move {
+        let limit = limit_for(db, order, kind).await?;
+        let due = limit.due(clock, ms_to_utc(now)).timestamp_millis();
+        Ok::<_, Error>(Deadline {
+            kind: Some(format!("{kind}:{}", unit_name(&limit))),
+            start: Some(now),
+            at: Some(due),
+            paused_at: None,
+            overdue: false,
+        })
+    };
+    Ok(match effect {
+        ClockEffect::StartSign => start("sign").await?,
+        ClockEffect::StartHandle => start("handle").await?,
+        ClockEffect::Pause => Deadline { paused_at: Some(now), ..current },
+        ClockEffect::Resume => match (order.paused_at, current.at) {
+            (Some(p), Some(at)) => {
+                let kind = limit_kind(unit);
+                let moved = clock.extend_for_pause(ms_to_utc(at), ms_to_utc(p), ms_to_utc(now), kind);
+                Deadline { at: Some(moved.timestamp_millis()), paused_at: None, ..current }
+            }
+            _ => Deadline { paused_at: None, ..current },
+        },
+        ClockEffect::Extend => {
+            let days = new.extension_days.saturating_sub(order.facts.extension_days);
+            match current.at {
+                Some(at) => Deadline {
+                    at: Some(clock.due_after_working_days(ms_to_utc(at), days).timestamp_millis()),
+                    overdue: false,
+                    ..current
+                },
+                None => current,
+            }
+        }
+        ClockEffect::Stop if new.state == State::PendingEvaluation => start("evaluate").await?,
+        ClockEffect::Stop => Deadline { kind: None, start: None, at: None, paused_at: None, overdue: false },
+        ClockEffect::None => Deadline { paused_at: order.paused_at, ..current },
+    })
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct ActRequest {
+    /// The `version` you read; a stale one answers 409 naming what changed.
+    pub version: i64,
+    /// The action and its data, e.g. `{"action":"dispatch","lead_unit":3}`.
+    #[schema(value_type = Object)]
+    pub action: Action,
+}
+
+/// Applies one action to an order: the machine decides if it is allowed,
+/// the version check decides who wins a race, and the order row, its event
+/// and its deadline are written in one transaction.
+pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, req: &ActRequest) -> Result<OrderView> {
+    let kind = req.action.kind();
+    let roles: Vec<ActorRole> = match &actor {
+        Actor::User(u) => actor_roles(Some(u), order),
+        Actor::Resident => vec![ActorRole::Reporter],
+        Actor::System => vec![ActorRole::System],
+    };
+    let role = kind.roles().iter().copied().find(|r| roles.contains(r)).ok_or(Error::Forbidden)?;
+    if req.version != order.version {
+        return Err(version_conflict(db, order.id).await);
+    }
+    let transition = machine::apply(&order.facts, role, &req.action).map_err(machine_error)?;
+    check_references(db, order, &req.action).await?;
+    let now = now_ms();
+    let new = &transition.new_order;
+    let deadline = next_deadline(db, clock, order, transition.clock, new, now).await?;
+    let closed_at = if new.state.is_terminal() || new.state == State::PendingEvaluation {
+        order.closed_at.or(Some(now))
+    } else {
+        None
+    };
+    let (actor_id, actor_name) = actor.id_and_name();
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query(
+        "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, deadline_kind = $5, deadline_start = $6, \
+         deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, closed_at = $11, version = version + 1, updated_at = $12 \
+         where id = $13 and version = $14",
+    )
+    .bind(new.state.as_str())
+    .bind(new.level.as_str())
+    .bind(new.lead_unit)
+    .bind(serde_json::to_string(new).map_err(anyhow::Error::from)?)
+    .bind(&deadline.kind)
+    .bind(deadline.start)
+    .bind(deadline.at)
+    .bind(deadline.paused_at)
+    .bind(deadline.overdue as i64)
+    .bind(new.rating.map(|r| r.as_str()))
+    .bind(closed_at)
+    .bind(now)
+    .bind(order.id)
+    .bind(req.version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        drop(tx);
+        return Err(version_conflict(db, order.id).await);
+    }
+    sqlx::query(
+        "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
+         values ($1, (select coalesce(max(seq), 0) + 1 from order_events where order_id = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(order.id)
+    .bind(now)
+    .bind(actor_id)
+    .bind(actor_name)
+    .bind(role.as_str())
+    .bind(kind.as_str())
+    .bind(transition.from.as_str())
+    .bind(transition.to.as_str())
+    .bind(req.action.text())
+    .bind(serde_json::to_string(&req.action).map_err(anyhow::Error::from)?)
+    .execute(&mut *tx)
+    .await?;
+    if matches!(kind, ActionKind::Supervise | ActionKind::Urge | ActionKind::MarkOverdue) {
+        let notice = match kind {
+            ActionKind::Supervise => "supervise",
+            ActionKind::Urge => "urge",
+            _ => "overdue",
+        };
+        sqlx::query("insert into order_notices (order_id, unit_id, kind, note, created_at) values ($1,$2,$3,$4,$5)")
+            .bind(order.id)
+            .bind(new.lead_unit)
+            .bind(notice)
+            .bind(req.action.text())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1"))
+        .bind(order.id)
+        .fetch_one(&db.pool)
+        .await?;
+    order_from_row(&row, clock, now)
+}
+
+/// A 409 that says what changed: the latest event on the order.
+async fn version_conflict(db: &Db, order_id: i64) -> Error {
+    let last =
+        sqlx::query("select actor_name, action, at from order_events where order_id = $1 order by seq desc limit 1")
+            .bind(order_id)
+            .fetch_optional(&db.pool)
+            .await;
+    let detail = match last {
+        Ok(Some(r)) => {
+            let who: String = r.try_get("actor_name").unwrap_or_default();
+            let action: String = r.try_get("action").unwrap_or_default();
+            let at: i64 = r.try_get("at").unwrap_or_default();
+            let when = ms_to_utc(at).with_timezone(&super::clock::CHINA_STANDARD_TIME).format("%m-%d %H:%M:%S");
+            Some(format!("{who} 于 {when} {}", crate::i18n::t(&format!("order.action.{action}"))))
+        }
+        _ => None,
+    };
+    Error::Conflict { code: "order.version_conflict".into(), detail }
+}

@@ -1,0 +1,374 @@
+//! The closed loop of work orders through the HTTP API, on both backends.
+
+use crate::{both_backends, helpers::*};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// A community with one grid, and the people who work the loop.
+pub struct Loop {
+    pub community: i64,
+    pub grid: i64,
+    pub grid_unit: i64,
+    pub community_unit: i64,
+    pub dept_unit: i64,
+    pub other_grid_unit: i64,
+    /// 社区: 受理 / 派单 / 核查
+    pub centre: String,
+    pub worker: String,
+    pub dept: String,
+    /// 区: 值班长
+    pub lead: String,
+}
+
+async fn unit(app: &TestApp, kind: &str, code: &str, name: &str, node: i64) -> i64 {
+    sqlx::query_scalar("insert into units (kind, code, name, node_id, created_at) values ($1,$2,$3,$4,0) returning id")
+        .bind(kind)
+        .bind(code)
+        .bind(name)
+        .bind(node)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn person(app: &TestApp, username: &str, node: i64, unit: i64, roles: &[&str]) -> String {
+    let hash = fengqiao::auth::password::hash(PASSWORD.into()).await;
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let id = fengqiao::auth::create_user(
+        &mut conn,
+        fengqiao::auth::NewUser {
+            username,
+            display_name: username,
+            password_hash: &hash,
+            node_id: node,
+            roles,
+            must_change_password: false,
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("update users set unit_id = $1 where id = $2").bind(unit).bind(id).execute(&mut *conn).await.unwrap();
+    drop(conn);
+    app.login(username, PASSWORD).await
+}
+
+pub async fn setup(app: &TestApp) -> Loop {
+    let admin = app.admin().await;
+    let sub = app
+        .create(
+            &admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let community = app
+        .create(&admin, json!({"parent_id": sub, "kind": "community", "name": "黑龙潭社区", "code": "140107002001"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let grid = app
+        .create(&admin, json!({"parent_id": community, "kind": "grid", "name": "第一网格", "polygon": rect(112.60, 37.90, 112.61, 37.91)}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let grid2 = app
+        .create(&admin, json!({"parent_id": community, "kind": "grid", "name": "第二网格", "polygon": rect(112.61, 37.90, 112.62, 37.91)}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let community_unit = unit(app, "centre", "centre:140107002001", "黑龙潭社区综治中心", community).await;
+    let grid_unit = unit(app, "grid", "grid:1", "第一网格", grid).await;
+    let other_grid_unit = unit(app, "grid", "grid:2", "第二网格", grid2).await;
+    let dept_unit = unit(app, "department", "dept:urban_mgmt", "区城市管理局", app.root_id).await;
+    let district_unit = unit(app, "centre", "centre:140107", "区综治中心", app.root_id).await;
+    Loop {
+        community,
+        grid,
+        grid_unit,
+        community_unit,
+        dept_unit,
+        other_grid_unit,
+        centre: person(app, "sq", community, community_unit, &["grid_leader", "acceptor"]).await,
+        worker: person(app, "wg", grid, grid_unit, &["grid_worker"]).await,
+        dept: person(app, "bm", app.root_id, dept_unit, &["dept_handler"]).await,
+        lead: person(app, "zx", app.root_id, district_unit, &["shift_lead", "dispatcher", "acceptor"]).await,
+    }
+}
+
+pub fn report(category: &str) -> Value {
+    json!({"category_code": category, "title": "小区路灯不亮", "description": "3号楼前的两盏路灯一周不亮了,晚上很黑。",
+        "address": "黑龙潭社区3号楼前", "lon": 112.605, "lat": 37.905, "name": "刘女士", "contact": "13900001111"})
+}
+
+/// Acts on an order as a staff member, returning the response.
+pub async fn act(app: &TestApp, token: &str, id: i64, action: Value) -> Resp {
+    let version = app.get(&format!("/api/v1/orders/{id}"), token).await.body["order"]["version"].as_i64().unwrap();
+    app.post(&format!("/api/v1/orders/{id}/actions"), token, json!({"version": version, "action": action})).await
+}
+
+pub async fn act_ok(app: &TestApp, token: &str, id: i64, action: Value) -> Value {
+    let r = act(app, token, id, action.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{action}: {:?}", r.body);
+    r.body
+}
+
+/// A staff-reported order id in 待受理.
+pub async fn staff_order(app: &TestApp, l: &Loop, category: &str) -> i64 {
+    let mut body = report(category);
+    body["source"] = json!("patrol");
+    let r = app.post("/api/v1/orders", &l.worker, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_i64().unwrap()
+}
+
+async fn to_handling(app: &TestApp, l: &Loop, category: &str, unit: i64, handler: &str) -> i64 {
+    let id = staff_order(app, l, category).await;
+    act_ok(app, &l.centre, id, json!({"action": "accept"})).await;
+    act_ok(app, &l.centre, id, json!({"action": "dispatch", "lead_unit": unit})).await;
+    act_ok(app, handler, id, json!({"action": "sign"})).await;
+    id
+}
+
+both_backends!(a_resident_report_goes_round_the_whole_loop, |app| {
+    let l = setup(&app).await;
+    // 居民提单 on the portal, without logging in.
+    let r = app.call(Method::POST, "/api/v1/portal/orders", None, Some(report("0303"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let code = r.body["tracking_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 12);
+    assert_eq!(r.body["state"], "pending_accept");
+
+    // The community centre sees it in 待受理 and accepts it.
+    let queue = app.get("/api/v1/orders?queue=pending_accept", &l.centre).await;
+    assert_eq!(queue.body["total"], 1);
+    let id = queue.body["orders"][0]["id"].as_i64().unwrap();
+    assert_eq!(queue.body["orders"][0]["node_name"], "第一网格", "the point was resolved to its grid");
+    let detail = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await;
+    let allowed: Vec<&str> =
+        detail.body["allowed_actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(allowed.contains(&"accept") && allowed.contains(&"reject"), "{allowed:?}");
+    assert!(!allowed.contains(&"sign"), "only allowed actions are offered");
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+
+    // The catalogue suggests the community centre for 路灯 (a 城管 matter is
+    // suggested to the department); dispatch to the grid with a reason.
+    let d = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await;
+    assert_eq!(d.body["suggestion"]["functional"], true);
+    let refused = act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit})).await;
+    assert_eq!(refused.code(), "order.functional_push_down", "{:?}", refused.body);
+    let o = act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "dispatch", "lead_unit": l.grid_unit,
+        "override_reason": "网格员可现场报修,城管局协办"}),
+    )
+    .await;
+    assert_eq!(o["state"], "pending_sign");
+    assert_eq!(o["deadline_kind"], "sign");
+    assert!(o["deadline_at"].as_i64().unwrap() > o["updated_at"].as_i64().unwrap());
+
+    // The grid worker signs, handles and reports back.
+    let mine = app.get("/api/v1/orders?queue=mine", &l.worker).await;
+    assert_eq!(mine.body["total"], 1);
+    act_ok(&app, &l.worker, id, json!({"action": "sign"})).await;
+    act_ok(&app, &l.worker, id, json!({"action": "handle", "note": "已联系物业电工"})).await;
+    let o = act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "已更换两盏路灯,恢复照明"})).await;
+    assert_eq!(o["state"], "pending_verify");
+
+    // The centre verifies on site: 办结.
+    let o = act_ok(&app, &l.centre, id, json!({"action": "verify_pass"})).await;
+    assert_eq!(o["state"], "pending_evaluation");
+    assert!(o["closed_at"].is_i64());
+
+    // The resident follows the code and rates it.
+    let t = app.call(Method::GET, &format!("/api/v1/portal/orders/{}", code.to_lowercase()), None, None).await;
+    assert_eq!(t.status, StatusCode::OK);
+    assert_eq!(t.body["allowed_actions"], json!(["evaluate"]));
+    let text = t.body.to_string();
+    assert!(text.contains("已更换两盏路灯"), "the result is public");
+    assert!(
+        !text.contains("网格员可现场报修") && !text.contains("\"wg\"") && !text.contains("13900001111"),
+        "no staff-internal notes, staff names or contact numbers: {text}"
+    );
+    let v = t.body["version"].as_i64().unwrap();
+    let e = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/portal/orders/{code}/actions"),
+            None,
+            Some(json!({"version": v, "action": {"action": "evaluate", "rating": "satisfied", "comment": "很及时"}})),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    assert_eq!(e.body["state"], "closed");
+    assert_eq!(e.body["rating"], "satisfied");
+
+    // Every step is an event; the row is their fold.
+    let events: i64 = sqlx::query_scalar("select count(*) from order_events where order_id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 8, "create, accept, dispatch, sign, handle, report back, verify, evaluate");
+    let replayed: Vec<(String, String)> =
+        sqlx::query_as("select actor_role, data from order_events where order_id = $1 and seq > 1 order by seq")
+            .bind(id)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    let steps = replayed
+        .into_iter()
+        .map(|(role, data)| (serde_json::from_value(json!(role)).unwrap(), serde_json::from_str(&data).unwrap()));
+    let order = fengqiao::orders::machine::replay(fengqiao::orders::machine::Level::Community, steps).unwrap();
+    assert_eq!(order.state, fengqiao::orders::machine::State::Closed);
+});
+
+both_backends!(return_and_reassign, |app| {
+    let l = setup(&app).await;
+    let id = staff_order(&app, &l, "0306").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    act_ok(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.dept_unit})).await;
+    let o =
+        act_ok(&app, &l.dept, id, json!({"action": "return_order", "reason": "不属于本局职责,应由社区协调物业处理"}))
+            .await;
+    assert_eq!(o["state"], "return_requested");
+    let o = act_ok(&app, &l.centre, id, json!({"action": "approve_return", "reassign_to": l.community_unit})).await;
+    assert_eq!(o["state"], "pending_sign", "{o}");
+    assert_eq!(o["lead_unit_id"], l.community_unit);
+    // The department no longer sees it in its queue.
+    assert_eq!(app.get("/api/v1/orders?queue=mine", &l.dept).await.body["total"], 0);
+});
+
+both_backends!(extension_moves_the_deadline_by_working_days, |app| {
+    let l = setup(&app).await;
+    let id = to_handling(&app, &l, "0309", l.grid_unit, &l.worker).await;
+    let before =
+        app.get(&format!("/api/v1/orders/{id}"), &l.worker).await.body["order"]["deadline_at"].as_i64().unwrap();
+    let empty = act(&app, &l.worker, id, json!({"action": "request_extension", "days": 2, "reason": "  "})).await;
+    assert_eq!(empty.code(), "order.reason_required");
+    act_ok(&app, &l.worker, id, json!({"action": "request_extension", "days": 2, "reason": "需等待配件到货"})).await;
+    let o = act_ok(&app, &l.centre, id, json!({"action": "approve_extension"})).await;
+    let after = o["deadline_at"].as_i64().unwrap();
+    let clock = fengqiao::orders::clock::Clock::builtin();
+    let to = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    assert_eq!(clock.working_days_between(to(before), to(after)), 2, "two working days later");
+});
+
+both_backends!(rework_then_reopen_then_supervision, |app| {
+    let l = setup(&app).await;
+    let id = to_handling(&app, &l, "0309", l.grid_unit, &l.worker).await;
+    act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "已处理"})).await;
+    let o = act_ok(&app, &l.centre, id, json!({"action": "verify_fail", "reason": "现场核查未修复"})).await;
+    assert_eq!(o["state"], "handling", "返工");
+    act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "已彻底修复"})).await;
+    act_ok(&app, &l.centre, id, json!({"action": "verify_pass"})).await;
+    let code: String = sqlx::query_scalar("select tracking_code from orders where id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let rate = |v: i64| json!({"version": v, "action": {"action": "evaluate", "rating": "dissatisfied", "comment": "还是不亮"}});
+    let v = app.call(Method::GET, &format!("/api/v1/portal/orders/{code}"), None, None).await.body["version"]
+        .as_i64()
+        .unwrap();
+    let r = app.call(Method::POST, &format!("/api/v1/portal/orders/{code}/actions"), None, Some(rate(v))).await;
+    assert_eq!(r.body["state"], "handling", "重办 once");
+    act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "更换线路"})).await;
+    act_ok(&app, &l.centre, id, json!({"action": "verify_pass"})).await;
+    let v = app.call(Method::GET, &format!("/api/v1/portal/orders/{code}"), None, None).await.body["version"]
+        .as_i64()
+        .unwrap();
+    let r = app.call(Method::POST, &format!("/api/v1/portal/orders/{code}/actions"), None, Some(rate(v))).await;
+    assert_eq!(r.body["state"], "supervision", "then to supervision");
+    assert_eq!(app.get("/api/v1/orders?queue=supervision", &l.lead).await.body["total"], 1);
+});
+
+both_backends!(overdue_orders_escalate_once, |app| {
+    let l = setup(&app).await;
+    let id = to_handling(&app, &l, "0309", l.grid_unit, &l.worker).await;
+    sqlx::query("update orders set deadline_at = $1 where id = $2")
+        .bind(fengqiao::db::now_ms() - 1000)
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let rules = fengqiao::orders::timers::Rules { escalate_overdue: true };
+    // Two nodes polling at the same moment: the deadline fires once.
+    let (a, b) = tokio::join!(
+        fengqiao::orders::timers::tick(&app.state_for_timers, rules),
+        fengqiao::orders::timers::tick(&app.state_for_timers, rules)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 2, "mark_overdue + escalate, once");
+    assert_eq!(fengqiao::orders::timers::tick(&app.state_for_timers, rules).await.unwrap(), 0);
+    let o = app.get(&format!("/api/v1/orders/{id}"), &l.lead).await;
+    assert_eq!(o.body["order"]["state"], "pending_dispatch");
+    assert_eq!(o.body["order"]["level"], "subdistrict");
+    let actions: Vec<String> = sqlx::query_scalar("select action from order_events where order_id = $1 order by seq")
+        .bind(id)
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(actions.iter().filter(|a| *a == "mark_overdue").count(), 1);
+    let notices: i64 =
+        sqlx::query_scalar("select count(*) from order_notices where order_id = $1 and kind = 'overdue'")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(notices, 1, "the overdue raised one notice");
+});
+
+both_backends!(two_people_acting_at_once_one_wins, |app| {
+    let l = setup(&app).await;
+    let id = staff_order(&app, &l, "0309").await;
+    let v = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body["order"]["version"].as_i64().unwrap();
+    let accept = json!({"version": v, "action": {"action": "accept"}});
+    let reject = json!({"version": v, "action": {"action": "reject", "reason": "重复反映"}});
+    let path = format!("/api/v1/orders/{id}/actions");
+    let (a, b) = tokio::join!(app.post(&path, &l.centre, accept), app.post(&path, &l.lead, reject));
+    let statuses = [a.status, b.status];
+    assert!(statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::CONFLICT), "{statuses:?}");
+    let loser = if a.status == StatusCode::CONFLICT { &a } else { &b };
+    assert_eq!(loser.code(), "order.version_conflict");
+    assert!(loser.body["error"]["message"].as_str().unwrap().contains("于"), "names what changed: {:?}", loser.body);
+    let events: i64 = sqlx::query_scalar("select count(*) from order_events where order_id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "exactly one of the two actions was recorded");
+});
+
+both_backends!(orders_are_scoped_and_validated, |app| {
+    let l = setup(&app).await;
+    let before = app.count("orders").await;
+    let mut bad = report("0303");
+    bad["lon"] = json!(112.9);
+    let r = app.call(Method::POST, "/api/v1/portal/orders", None, Some(bad)).await;
+    assert_eq!(r.code(), "order.outside_area");
+    let r = app.call(Method::POST, "/api/v1/portal/orders", None, Some(report("9999"))).await;
+    assert_eq!(r.code(), "order.category_unknown");
+    let mut empty = report("0303");
+    empty["title"] = json!(" ");
+    assert_eq!(
+        app.call(Method::POST, "/api/v1/portal/orders", None, Some(empty)).await.body["error"]["field"],
+        "title"
+    );
+    assert_eq!(app.count("orders").await, before, "rejected reports store nothing");
+
+    let id = staff_order(&app, &l, "0303").await;
+    // The other grid's worker is outside the order's place: it is "not found".
+    let other = person(&app, "wg2", l.grid + 1, l.other_grid_unit, &["grid_worker"]).await;
+    let r = app.get(&format!("/api/v1/orders/{id}"), &other).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A worker may not accept.
+    let r = act(&app, &l.worker, id, json!({"action": "accept"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/portal/orders/NOSUCHCODE12", "x").await.status, StatusCode::NOT_FOUND);
+    let counts = app.get("/api/v1/orders/counts", &l.centre).await;
+    let pending = counts.body.as_array().unwrap().iter().find(|c| c["queue"] == "pending_accept").unwrap();
+    assert_eq!(pending["count"], 1);
+    let _ = l.community;
+});
