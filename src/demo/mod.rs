@@ -6,6 +6,7 @@
 //! are numbered west to east, north to south as local rules ask.
 
 mod names;
+pub mod orders;
 
 use std::fmt;
 
@@ -26,6 +27,8 @@ pub const DEMO_PASSWORD: &str = "Fengqiao@2026";
 const DISTRICT_RECT: Rect = Rect { x0: 112.555, y0: 37.855, x1: 112.715, y1: 37.965 };
 const TARGET_GRIDS: usize = 897;
 const TARGET_WORKERS: usize = 886;
+/// Work orders over the last year in the demo.
+const DEMO_ORDERS: usize = 4000;
 
 pub const LOGINS: &str = "演示账号(密码均为 Fengqiao@2026):
   admin              系统管理员(杏花岭区)
@@ -239,6 +242,7 @@ pub struct DemoSummary {
     pub users: usize,
     pub overlays: usize,
     pub households: i64,
+    pub orders: usize,
 }
 
 impl fmt::Display for DemoSummary {
@@ -246,7 +250,7 @@ impl fmt::Display for DemoSummary {
         write!(
             f,
             "杏花岭区:{} 个街道/乡镇,{} 个社区、{} 个村,{} 个网格,{} 栋楼,{} 户;\
-             总网格长 {} 名,网格员 {} 名,楼栋长 {} 名;账号 {} 个;作战单元与防区 {} 个",
+             总网格长 {} 名,网格员 {} 名,楼栋长 {} 名;账号 {} 个;作战单元与防区 {} 个;近一年工单 {} 件",
             self.subdistricts,
             self.communities - self.villages,
             self.villages,
@@ -257,7 +261,8 @@ impl fmt::Display for DemoSummary {
             self.grid_workers,
             self.building_stewards,
             self.users,
-            self.overlays
+            self.overlays,
+            self.orders
         )
     }
 }
@@ -763,6 +768,7 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
         }
     }
     tx.commit().await?;
+    g.summary.orders = orders::generate(db, &mut g.rng, DEMO_ORDERS).await?;
     Ok(g.summary)
 }
 

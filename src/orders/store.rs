@@ -107,6 +107,10 @@ pub struct OrderView {
 }
 
 impl OrderView {
+    pub fn source_label(&self) -> &'static str {
+        crate::i18n::t(&format!("order.source.{}", self.source))
+    }
+
     pub fn warning_label(&self) -> &'static str {
         crate::i18n::t(&format!("order.warning.{}", self.warning))
     }

@@ -27,6 +27,7 @@ assets! {
     "favicon.svg" => "image/svg+xml",
     "js/app.js" => "text/javascript",
     "js/map.js" => "text/javascript",
+    "js/locate.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -3,6 +3,7 @@
 //! default; all text comes from the message catalogue through `t()`.
 
 mod assets;
+pub mod orders;
 mod pages;
 
 use askama::Template;
@@ -25,6 +26,16 @@ pub fn router() -> Router<AppState> {
         .route("/tree", get(pages::tree_root))
         .route("/tree/{id}", get(pages::tree_node))
         .route("/map", get(pages::map))
+        .route("/orders", get(orders::list))
+        .route("/orders/bulk", post(orders::bulk))
+        .route("/orders/{id}", get(orders::detail))
+        .route("/orders/{id}/act", post(orders::act))
+        .route("/m/tasks", get(orders::mobile_tasks))
+        .route("/m/orders/{id}", get(orders::mobile_order))
+        .route("/m/report", get(orders::mobile_report_form).post(orders::mobile_report))
+        .route("/portal/report", get(orders::portal_report_form).post(orders::portal_report))
+        .route("/portal/track", get(orders::portal_track_form))
+        .route("/portal/track/{code}", get(orders::portal_track).post(orders::portal_track_act))
         .route("/m/", get(pages::mobile_home))
         .route("/m/buildings", get(pages::mobile_buildings))
         .route("/m/me", get(pages::mobile_me))

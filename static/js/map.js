@@ -120,6 +120,11 @@
             l.bindTooltip(p.name, { sticky: true });
           }
         }).addTo(map);
+        var pt = (el.getAttribute('data-point') || '').split(',');
+        if (pt.length === 2 && pt[0] && pt[1]) {
+          L.circleMarker([+pt[1], +pt[0]], { radius: 8, color: '#b71c1c', weight: 2, fillColor: '#e53935', fillOpacity: 0.9 })
+            .addTo(map).bindTooltip('事发位置');
+        }
         var bounds = layer.getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
         else map.setView([37.91, 112.63], 12);
