@@ -287,7 +287,8 @@ impl ActForm {
     }
 }
 
-/// htmx target: success reloads the page; an error shows in place.
+/// htmx target: success sends the browser to `target` (HX-Redirect on a
+/// 200, since the XHR would silently follow a 303); an error shows in place.
 fn act_outcome(result: Result<String>) -> Response {
     match result {
         Ok(target) => {
@@ -295,7 +296,7 @@ fn act_outcome(result: Result<String>) -> Response {
             if let Ok(v) = target.parse() {
                 h.insert("HX-Redirect", v);
             }
-            (h, Redirect::to(&target)).into_response()
+            (h, Html(format!("<a href=\"{0}\">{0}</a>", askama_escape(&target)))).into_response()
         }
         Err(e) => {
             if e.status().is_server_error() {

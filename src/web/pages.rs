@@ -130,6 +130,7 @@ struct HomePage {
     root: Node,
     counts: SubtreeCounts,
     rows: Vec<ChildRow>,
+    queues: Vec<(crate::orders::store::Queue, i64)>,
 }
 
 pub async fn home(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
@@ -144,7 +145,8 @@ pub async fn home(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri
             rows.push(ChildRow { node, counts });
         }
     }
-    Ok(render(&HomePage { shell: Shell { user, active: "home" }, root, counts, rows }))
+    let queues = crate::orders::store::queue_counts(&s.db, &user).await?;
+    Ok(render(&HomePage { shell: Shell { user, active: "home" }, root, counts, rows, queues }))
 }
 
 /// One line of the tree panel: the path to the current node is expanded.

@@ -5,53 +5,13 @@
 // Screenshots of each screen are written to ../../screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { start, login as loginAt, shots } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shots = join(here, '..', '..', 'screenshots');
-const bin = process.env.FENGQIAO_BIN || join(here, '..', '..', 'target', 'debug', 'fengqiao');
-let server, base, browser, dir;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'fq-browser-'));
-  server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 120000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
-      if (m) { clearTimeout(timer); resolve(m[0]); }
-    });
-    server.on('exit', (code) => reject(new Error('server exited ' + code + ': ' + out)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function login(page, user) {
-  await page.goto(base + '/login');
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', 'Fengqiao@2026');
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
-}
+let app, base, browser;
+before(async () => { app = await start(); base = app.base; browser = app.browser; });
+after(async () => { await app?.stop(); });
+const login = (page, user) => loginAt(base, page, user);
 
 test('administrator opens the grid tree and sees a grid drawn with its members', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
