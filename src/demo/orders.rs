@@ -414,6 +414,8 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 _ => "working_days",
             }
         };
+        // "胜利西街社区第三网格" → "胜利西街社区"; dedicated grids keep their unit's name.
+        let prefix = grid.6.split('第').next().unwrap_or("").trim_end_matches("专属网格").to_string();
         let closed = sim
             .events
             .iter()
