@@ -2,7 +2,7 @@
 //! runs on realistic generated data (the demo district) on SQLite and, when
 //! reachable, PostgreSQL, and reports medians and tail percentiles.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use crate::{
     db::{self, Db, DbUrl},
@@ -66,7 +66,7 @@ impl Scratch {
 pub async fn serve_in_process(db: Db) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(db, Config { cookie_secure: false, ..Config::default() }).await?;
+    let state = AppState::new(db, Config { cookie_secure: false, bench_endpoints: true, ..Config::default() }).await?;
     tokio::spawn(crate::http::serve(listener, state, std::future::pending()));
     Ok(format!("http://{addr}"))
 }
@@ -167,5 +167,179 @@ pub async fn demo_startup(runs: usize) -> anyhow::Result<String> {
         s.p50 / 1000.0,
         secs.iter().cloned().fold(0.0, f64::max),
         secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// One bench client: its own grid unit, so it signs what it dispatches.
+struct OrderClient {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    unit: i64,
+    grid: i64,
+}
+
+impl OrderClient {
+    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let r = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await?;
+        let status = r.status();
+        let v: serde_json::Value = r.json().await?;
+        anyhow::ensure!(status.is_success(), "{path}: {status} {v}");
+        Ok(v)
+    }
+
+    /// The six transitions of one order after its creation.
+    fn steps(&self) -> [serde_json::Value; 6] {
+        use serde_json::json;
+        [
+            json!({"action": "accept"}),
+            json!({"action": "dispatch", "lead_unit": self.unit}),
+            json!({"action": "sign"}),
+            json!({"action": "report_back", "result": "已处理完毕"}),
+            json!({"action": "verify_pass"}),
+            json!({"action": "evaluate", "rating": "satisfied"}),
+        ]
+    }
+
+    async fn create(&self) -> anyhow::Result<(i64, i64)> {
+        let o = self
+            .post(
+                "/api/v1/orders",
+                serde_json::json!({"source": "patrol", "category_code": "0309", "title": "单元门对讲机损坏",
+                    "description": "3号楼2单元对讲机无法使用", "address": "3号楼2单元", "node_id": self.grid}),
+            )
+            .await?;
+        Ok((o["id"].as_i64().unwrap_or_default(), o["version"].as_i64().unwrap_or_default()))
+    }
+}
+
+/// Full-lifecycle throughput over HTTP, latency at half that load, and the
+/// plain-insert ceiling of the same server, on one backend.
+pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyhow::Result<String> {
+    use std::time::Duration;
+    let db = &scratch.db;
+    crate::demo::build(db, 140107).await?;
+    // Bench users: every role of the loop, each bound to one grid's unit.
+    let hash = crate::auth::password::hash(crate::demo::DEMO_PASSWORD.into()).await;
+    let grids: Vec<(i64, i64)> =
+        sqlx::query_as("select u.id, u.node_id from units u where u.kind = 'grid' order by u.id limit $1")
+            .bind(clients as i64)
+            .fetch_all(&db.pool)
+            .await?;
+    let base = serve_in_process(db.clone()).await?;
+    let mut cs = vec![];
+    for (i, (unit, grid)) in grids.iter().enumerate() {
+        let name = format!("bench{i}");
+        let mut conn = db.pool.acquire().await?;
+        let id = crate::auth::create_user(
+            &mut conn,
+            crate::auth::NewUser {
+                username: &name,
+                display_name: &name,
+                password_hash: &hash,
+                node_id: *grid,
+                roles: &["acceptor", "dispatcher"],
+                must_change_password: false,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        sqlx::query("update users set unit_id = $1 where id = $2").bind(unit).bind(id).execute(&mut *conn).await?;
+        drop(conn);
+        let client = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
+        let token = api_login(&client, &base, &name, crate::demo::DEMO_PASSWORD).await?;
+        cs.push(Arc::new(OrderClient { client, base: base.clone(), token, unit: *unit, grid: *grid }));
+    }
+
+    // Phase 1: as fast as possible.
+    let run = |pace: Option<Duration>| {
+        let cs = cs.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = vec![];
+            let n = cs.len() as u32;
+            for (i, c) in cs.into_iter().enumerate() {
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = vec![];
+                    // Stagger the clients so paced requests arrive evenly, not in bursts.
+                    let mut next = Instant::now() + pace.map(|p| p * i as u32 / n).unwrap_or_default();
+                    'outer: while Instant::now() < deadline {
+                        let (id, mut version) = c.create().await?;
+                        for step in c.steps() {
+                            if let Some(p) = pace {
+                                next += p;
+                                tokio::time::sleep_until(next.into()).await;
+                            }
+                            if Instant::now() >= deadline {
+                                break 'outer;
+                            }
+                            let t = Instant::now();
+                            let o = c
+                                .post(
+                                    &format!("/api/v1/orders/{id}/actions"),
+                                    serde_json::json!({"version": version, "action": step}),
+                                )
+                                .await?;
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                            version = o["version"].as_i64().unwrap_or_default();
+                        }
+                    }
+                    Ok::<_, anyhow::Error>(lat)
+                }));
+            }
+            let mut all = vec![];
+            for t in tasks {
+                all.extend(t.await??);
+            }
+            Ok::<_, anyhow::Error>(all)
+        }
+    };
+    let t0 = Instant::now();
+    let full = run(None).await?;
+    let rate = full.len() as f64 / t0.elapsed().as_secs_f64();
+    let full_stats = stats(full);
+
+    // Phase 2: half that load, paced per client.
+    let per_client = Duration::from_secs_f64(clients as f64 / (rate / 2.0));
+    let t1 = Instant::now();
+    let half = run(Some(per_client)).await?;
+    let half_rate = half.len() as f64 / t1.elapsed().as_secs_f64();
+    let half_stats = stats(half);
+
+    // Reference: one plain single-row insert per request, same clients.
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t2 = Instant::now();
+    let mut tasks = vec![];
+    for c in cs.iter().cloned() {
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let r = c.client.post(format!("{}/bench/insert", c.base)).body("x").send().await?;
+                anyhow::ensure!(r.status().is_success(), "bench insert failed: {}", r.status());
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>(n)
+        }));
+    }
+    let mut inserts = 0u64;
+    for t in tasks {
+        inserts += t.await??;
+    }
+    let ceiling = inserts as f64 / t2.elapsed().as_secs_f64();
+    Ok(format!(
+        "### {} — {clients} clients, {seconds} s per phase\n\n\
+         | measure | value |\n|---|---|\n\
+         | full-lifecycle transitions/s (max) | {rate:.0} |\n\
+         | latency at max load p50 / p99 ms | {:.2} / {:.2} |\n\
+         | at half load: transitions/s | {half_rate:.0} |\n\
+         | at half load: p50 / p99 ms | {:.2} / {:.2} |\n\
+         | reference: plain single-row insert endpoint, requests/s | {ceiling:.0} |\n\
+         | ratio transitions / inserts | {:.2} |\n",
+        db.backend.name(),
+        full_stats.p50,
+        full_stats.p99,
+        half_stats.p50,
+        half_stats.p99,
+        rate / ceiling
     ))
 }

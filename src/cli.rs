@@ -49,6 +49,12 @@ pub struct BenchArgs {
     /// Repetitions for whole-program timings.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Seconds per measured phase (orders).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent HTTP clients (orders).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
 }
 
 #[derive(Args, Debug)]
@@ -142,8 +148,12 @@ async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&web.listen)
         .await
         .map_err(|e| anyhow::anyhow!("无法监听 {}: {e}", web.listen))?;
-    let config =
-        Config { cookie_secure: !web.insecure_cookies, tile_url: web.tile_url.clone(), data_dir: web.data_dir.clone() };
+    let config = Config {
+        cookie_secure: !web.insecure_cookies,
+        tile_url: web.tile_url.clone(),
+        data_dir: web.data_dir.clone(),
+        bench_endpoints: false,
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
     let state = AppState::new(db, config).await?;
@@ -189,6 +199,20 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     use crate::bench;
     match a.what.as_str() {
         "demo" => println!("{}", bench::demo_startup(a.runs).await?),
+        "orders" => {
+            let s = bench::Scratch::sqlite().await?;
+            println!("{}", bench::orders_on(&s, a.seconds, a.clients).await?);
+            s.cleanup().await?;
+            if !a.sqlite_only {
+                match bench::Scratch::postgres(&a.pg).await {
+                    Ok(s) => {
+                        println!("{}", bench::orders_on(&s, a.seconds, a.clients).await?);
+                        s.cleanup().await?;
+                    }
+                    Err(e) => println!("PostgreSQL SKIPPED: {e}"),
+                }
+            }
+        }
         "tree" => {
             let s = bench::Scratch::sqlite().await?;
             println!("{}", bench::tree_on(&s, a.requests).await?);
@@ -204,7 +228,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 Err(e) => println!("PostgreSQL SKIPPED: {e}"),
             }
         }
-        other => anyhow::bail!("unknown benchmark `{other}`; try `tree` or `demo`"),
+        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders` or `demo`"),
     }
     Ok(())
 }

@@ -128,6 +128,10 @@ impl DbUrl {
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
+    /// SQLite allows one writer at a time. Queuing writers here, in the
+    /// process, replaces SQLite's busy-wait (sleep and retry) with a fair
+    /// hand-over, which keeps write latency flat under concurrency.
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl fmt::Debug for Db {
@@ -137,6 +141,14 @@ impl fmt::Debug for Db {
 }
 
 impl Db {
+    /// Hold the returned guard for the whole of a write transaction.
+    pub async fn write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+
     /// Connects and fails with a message a person can act on.
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
@@ -164,7 +176,7 @@ impl Db {
                     .await
                     .map_err(|e| anyhow::anyhow!("无法打开 SQLite 数据库 {}: {e}", path.display()))?;
                 sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
-                Ok(Db { pool, backend: Backend::Sqlite })
+                Ok(Db { pool, backend: Backend::Sqlite, writer: Some(Default::default()) })
             }
             DbUrl::Postgres { url: raw } => {
                 // The Any driver sends a NULL with a placeholder type, and a
@@ -184,7 +196,7 @@ impl Db {
                     .connect_with(opts)
                     .await
                     .map_err(|e| anyhow::anyhow!("无法连接 PostgreSQL 数据库 {}: {e}", redact(raw)))?;
-                Ok(Db { pool, backend: Backend::Postgres })
+                Ok(Db { pool, backend: Backend::Postgres, writer: None })
             }
         }
     }

@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{header, request::Parts, HeaderValue},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::Response,
     routing::get,
@@ -33,12 +33,25 @@ pub struct Config {
     /// Optional map tile URL template (e.g. 天地图); none means plain background.
     pub tile_url: Option<String>,
     pub data_dir: PathBuf,
+    /// Serve `POST /bench/insert` (one plain row insert), the reference of
+    /// `fengqiao bench orders`. Off except in benchmarks.
+    pub bench_endpoints: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cookie_secure: true, tile_url: None, data_dir: PathBuf::from("data") }
+        Config { cookie_secure: true, tile_url: None, data_dir: PathBuf::from("data"), bench_endpoints: false }
     }
+}
+
+/// The benchmark's ceiling: the cheapest durable write this server can do.
+async fn bench_insert(State(s): State<AppState>, body: String) -> Result<StatusCode, crate::error::Error> {
+    sqlx::query("insert into bench_rows (payload, created_at) values ($1, $2)")
+        .bind(body)
+        .bind(crate::db::now_ms())
+        .execute(&s.db.pool)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Clone)]
@@ -128,8 +141,14 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
     let csp = content_security_policy(state.config.tile_url.as_deref());
+    let bench = if state.config.bench_endpoints {
+        Router::new().route("/bench/insert", axum::routing::post(bench_insert))
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(api)
+        .merge(bench)
         .route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .merge(crate::web::router())
         .fallback(crate::web::not_found)

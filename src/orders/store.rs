@@ -547,6 +547,7 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
                 .unwrap_or_else(|| crate::i18n::t("order.anonymous").to_string()),
         ),
     };
+    let _writer = db.write_lock().await;
     let mut tx = db.pool.begin().await?;
     let mut code = tracking_code();
     let id: i64 = loop {
@@ -853,6 +854,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         None
     };
     let (actor_id, actor_name) = actor.id_and_name();
+    let _writer = db.write_lock().await;
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
         "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, deadline_kind = $5, deadline_start = $6, \
