@@ -21,7 +21,8 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core"), migration!(2, "0002_orders")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_core"), migration!(2, "0002_orders"), migration!(3, "0003_order_counts")];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
 /// nodes starting at once from racing; SQLite serialises writers anyway.

@@ -486,5 +486,6 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             .await?;
     }
     tx.commit().await?;
+    crate::orders::store::rebuild_counts(db).await?;
     Ok(count)
 }

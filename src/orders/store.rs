@@ -346,16 +346,27 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
         queue.condition(4)
     );
     let unit = user.unit_id.unwrap_or(-1);
-    let total: i64 = sqlx::query(&format!("select count(*) from orders o where {filter}"))
-        .bind(&lo)
-        .bind(&hi)
-        .bind(unit)
-        .bind(unit)
-        .bind(&category)
-        .bind(&text)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
+    // Without filters the kept counts answer; with them, count at most
+    // 10,000 matches (the pager shows "10000+" beyond).
+    let unfiltered = category.is_empty() && text.is_empty() && queue != Queue::Mine;
+    let kept = if unfiltered {
+        queue_counts(db, user).await?.into_iter().find(|(q, _)| *q == queue).map(|(_, n)| n)
+    } else {
+        None
+    };
+    let total: i64 = match kept {
+        Some(n) => n,
+        None => sqlx::query(&format!("select count(*) from (select 1 from orders o where {filter} limit 10000) t"))
+            .bind(&lo)
+            .bind(&hi)
+            .bind(unit)
+            .bind(unit)
+            .bind(&category)
+            .bind(&text)
+            .fetch_one(&db.pool)
+            .await?
+            .try_get(0)?,
+    };
     let rows = sqlx::query(&format!(
         "select {ORDER_COLS} from {ORDER_FROM} where {filter} order by o.created_at desc, o.id desc limit $7 offset $8"
     ))
@@ -374,37 +385,29 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     Ok(Page { orders, total, page, per_page })
 }
 
-/// Counts per queue for the caller, in one pass over the scope.
+/// Counts per queue for the caller: the kept counts of their node, and
+/// their unit's own work from the lead-unit index.
 pub async fn queue_counts(db: &Db, user: &CurrentUser) -> Result<Vec<(Queue, i64)>> {
-    let (lo, hi) = user.scope().bounds();
-    let unit = user.unit_id.unwrap_or(-1);
-    let rows = sqlx::query(&format!(
-        "select o.state, cast(sum(case when o.overdue = 1 and o.state in ('pending_sign','handling') then 1 else 0 end) as bigint) as overdue, \
-         cast(sum(case when o.lead_unit_id = $3 and o.state in ('pending_sign','handling') then 1 else 0 end) as bigint) as mine, \
-         count(*) as n from orders o where {} group by o.state",
-        scope_sql(1)
-    ))
-    .bind(&lo)
-    .bind(&hi)
-    .bind(unit)
-    .fetch_all(&db.pool)
-    .await?;
+    let rows = sqlx::query("select state, n from order_counts where node_id = $1")
+        .bind(user.node_id)
+        .fetch_all(&db.pool)
+        .await?;
     let mut by_state = std::collections::HashMap::new();
-    let (mut overdue, mut mine, mut all) = (0, 0, 0);
     for r in rows {
-        let s: String = r.try_get("state")?;
-        let n: i64 = r.try_get("n")?;
-        overdue += r.try_get::<i64, _>("overdue")?;
-        mine += r.try_get::<i64, _>("mine")?;
-        all += n;
-        by_state.insert(s, n);
+        by_state.insert(r.try_get::<String, _>("state")?, r.try_get::<i64, _>("n")?);
     }
+    let mine: i64 =
+        sqlx::query("select count(*) from orders where lead_unit_id = $1 and state in ('pending_sign','handling')")
+            .bind(user.unit_id.unwrap_or(-1))
+            .fetch_one(&db.pool)
+            .await?
+            .try_get(0)?;
     let st = |s: &str| by_state.get(s).copied().unwrap_or(0);
+    let all: i64 = by_state.iter().filter(|(k, _)| k.as_str() != "overdue").map(|(_, v)| v).sum();
     Ok(Queue::ALL
         .into_iter()
         .map(|q| {
             let n = match q {
-                Queue::Overdue => overdue,
                 Queue::Mine => mine,
                 Queue::All => all,
                 Queue::PendingReview => st("return_requested"),
@@ -585,6 +588,7 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
             },
         }
     };
+    bump_counts(&mut tx, &node.path, &[(facts.state.as_str(), 1)]).await?;
     sqlx::query(
         "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
          values ($1, 1, $2, $3, $4, $5, 'create', '', $6, null, '{}')",
@@ -603,6 +607,54 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
         .fetch_one(&db.pool)
         .await?;
     order_from_row(&row, clock, now)
+}
+
+/// Adds `delta` to the queue counts of `state` for the node at `path` and
+/// all its ancestors, in the caller's transaction.
+async fn bump_counts(tx: &mut sqlx::AnyConnection, path: &str, changes: &[(&str, i64)]) -> Result<()> {
+    let ids: Vec<i64> = path.split('/').filter_map(|s| s.parse().ok()).collect();
+    let mut sql = String::from("insert into order_counts (node_id, state, n) values ");
+    let mut n = 0;
+    for id in &ids {
+        for (state, delta) in changes {
+            if n > 0 {
+                sql.push(',');
+            }
+            // Ids and deltas are numbers and states a fixed vocabulary.
+            sql.push_str(&format!("({id}, '{state}', {delta})"));
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    sql.push_str(" on conflict (node_id, state) do update set n = order_counts.n + excluded.n");
+    sqlx::query(&sql).execute(&mut *tx).await?;
+    Ok(())
+}
+
+fn counts_overdue(state: State, overdue: bool) -> bool {
+    overdue && matches!(state, State::PendingSign | State::Handling)
+}
+
+/// Recomputes every queue count from the orders (after bulk loads).
+pub async fn rebuild_counts(db: &Db) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("delete from order_counts").execute(&mut *tx).await?;
+    for (filter, state, group) in [
+        ("1 = 1", "o.state", ", o.state"),
+        ("o.overdue = 1 and o.state in ('pending_sign','handling')", "'overdue'", ""),
+    ] {
+        sqlx::query(&format!(
+            "insert into order_counts (node_id, state, n) select n.id, {state}, count(*) from nodes n \
+             join orders o on o.node_path >= n.path and o.node_path < substr(n.path, 1, length(n.path) - 1) || '0' \
+             where n.kind not in ('building') and {filter} group by n.id{group}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The machine roles a user can act in on this order.
@@ -897,6 +949,17 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     .bind(serde_json::to_string(&req.action).map_err(anyhow::Error::from)?)
     .execute(&mut *tx)
     .await?;
+    let mut changes: Vec<(&str, i64)> = vec![];
+    if transition.from != transition.to {
+        changes.push((transition.from.as_str(), -1));
+        changes.push((transition.to.as_str(), 1));
+    }
+    let was = counts_overdue(transition.from, order.overdue);
+    let is = counts_overdue(transition.to, deadline.overdue);
+    if was != is {
+        changes.push(("overdue", if is { 1 } else { -1 }));
+    }
+    bump_counts(&mut tx, &order.node_path, &changes).await?;
     if matches!(kind, ActionKind::Supervise | ActionKind::Urge | ActionKind::MarkOverdue) {
         let notice = match kind {
             ActionKind::Supervise => "supervise",

@@ -283,6 +283,19 @@ both_backends!(rework_then_reopen_then_supervision, |app| {
     let r = app.call(Method::POST, &format!("/api/v1/portal/orders/{code}/actions"), None, Some(rate(v))).await;
     assert_eq!(r.body["state"], "supervision", "then to supervision");
     assert_eq!(app.get("/api/v1/orders?queue=supervision", &l.lead).await.body["total"], 1);
+
+    // The kept queue counts equal a recount from the orders.
+    let snapshot = || async {
+        sqlx::query_as::<_, (i64, String, i64)>(
+            "select node_id, state, n from order_counts where n <> 0 order by node_id, state",
+        )
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+    };
+    let kept = snapshot().await;
+    fengqiao::orders::store::rebuild_counts(&app.db).await.unwrap();
+    assert_eq!(kept, snapshot().await);
 });
 
 both_backends!(overdue_orders_escalate_once, |app| {
