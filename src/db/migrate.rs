@@ -21,7 +21,7 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core"), migration!(101, "0101_privacy_audit")];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
 /// nodes starting at once from racing; SQLite serialises writers anyway.

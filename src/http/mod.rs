@@ -23,7 +23,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::db::Db;
+use crate::{crypto::Crypto, db::Db};
 
 /// Runtime settings that are not the database.
 #[derive(Clone, Debug)]
@@ -45,6 +45,8 @@ impl Default for Config {
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Encryption of personal data at rest (SM4-GCM, HMAC-SM3 blind indexes).
+    pub crypto: Crypto,
 }
 
 /// The client's address, for sessions and (later) throttling and audit.
@@ -99,6 +101,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .merge(crate::auth::api::router())
         .merge(crate::tree::api::router())
+        .merge(crate::audit::api::router())
         .split_for_parts()
 }
 

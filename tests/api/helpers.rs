@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use fengqiao::{
+    crypto::Crypto,
     db::{self, Db, DbUrl},
     http::{AppState, Config},
 };
@@ -72,6 +73,8 @@ async fn pg_available() -> bool {
 pub struct TestApp {
     pub addr: String,
     pub db: Db,
+    /// The server's key ring (in memory, fresh per test).
+    pub crypto: Crypto,
     pub client: reqwest::Client,
     pub backend: Backend,
     pub root_id: i64,
@@ -117,17 +120,27 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn start(db: Db, dir: Option<tempfile::TempDir>, backend: Backend, root_id: i64) -> TestApp {
+    start_with(db, Crypto::ephemeral(), dir, backend, root_id).await
+}
+
+pub async fn start_with(
+    db: Db,
+    crypto: Crypto,
+    dir: Option<tempfile::TempDir>,
+    backend: Backend,
+    root_id: i64,
+) -> TestApp {
     if std::env::var("FQ_TEST_LOG").is_ok() {
         fengqiao::telemetry::init(false);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let config = Config { cookie_secure: false, ..Config::default() };
-    let state = AppState { db: db.clone(), config: Arc::new(config) };
+    let state = AppState { db: db.clone(), config: Arc::new(config), crypto: crypto.clone() };
     tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-    TestApp { addr, db, client, backend, root_id, _dir: dir }
+    TestApp { addr, db, crypto, client, backend, root_id, _dir: dir }
 }
 
 pub struct Resp {
