@@ -270,7 +270,8 @@ pub async fn verify(db: &Db) -> Result<VerifyReport> {
     let cp = checkpoint(&mut conn).await?;
     let (start_id, start_hash) = cp.clone().unwrap_or((0, GENESIS.to_string()));
     let mut expect = Expect { id: start_id + 1, prev_hash: start_hash.clone(), seen_prev: false };
-    let mut report = VerifyReport { checked: 0, from_checkpoint: cp.map(|c| c.0), head: (start_id, start_hash), problem: None };
+    let mut report =
+        VerifyReport { checked: 0, from_checkpoint: cp.map(|c| c.0), head: (start_id, start_hash), problem: None };
     // Keyset paging by id; the first page also sees ids at or below the
     // checkpoint, which must not exist.
     let mut after = i64::MIN;
@@ -338,8 +339,10 @@ pub async fn prune(db: &Db, days: i64) -> std::result::Result<PruneReport, Prune
         .await
         .map_err(crate::error::Error::from)?;
     let Some(boundary) = boundary else { return Ok(PruneReport::default()) };
-    let (last_id, last_hash): (i64, String) =
-        (boundary.try_get(0).map_err(crate::error::Error::from)?, boundary.try_get(1).map_err(crate::error::Error::from)?);
+    let (last_id, last_hash): (i64, String) = (
+        boundary.try_get(0).map_err(crate::error::Error::from)?,
+        boundary.try_get(1).map_err(crate::error::Error::from)?,
+    );
     let pruned = sqlx::query("delete from audit_log where id <= $1")
         .bind(last_id)
         .execute(&mut *tx)

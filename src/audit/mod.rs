@@ -93,7 +93,13 @@ impl Actor {
 
     /// The command line, run by an operator on the server.
     pub fn system(command: &str) -> Actor {
-        Actor { user_id: None, username: format!("system:{command}"), roles: String::new(), node_id: None, client_addr: None }
+        Actor {
+            user_id: None,
+            username: format!("system:{command}"),
+            roles: String::new(),
+            node_id: None,
+            client_addr: None,
+        }
     }
 }
 

@@ -42,9 +42,13 @@ fn present(v: &Option<String>) -> Option<&str> {
 
 /// Midnight at the start of a CST day, in epoch ms.
 fn day_start_ms(day: &str, field: &str) -> Result<i64> {
-    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| Error::invalid("audit.date_invalid", field))?;
+    let d =
+        chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| Error::invalid("audit.date_invalid", field))?;
     let t = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-    Ok(t.and_local_timezone(super::cst()).single().ok_or_else(|| Error::invalid("audit.date_invalid", field))?.timestamp_millis())
+    Ok(t.and_local_timezone(super::cst())
+        .single()
+        .ok_or_else(|| Error::invalid("audit.date_invalid", field))?
+        .timestamp_millis())
 }
 
 enum Arg {
@@ -125,10 +129,10 @@ pub async fn search(db: &Db, f: &AuditFilter) -> Result<Page> {
     let (cond, args) = where_clause(f)?;
     let per_page = f.per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = f.page.unwrap_or(1).max(1);
-    let total: i64 =
-        bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args).fetch_one(&db.pool).await.and_then(
-            |r| sqlx::Row::try_get(&r, 0),
-        )?;
+    let total: i64 = bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args)
+        .fetch_one(&db.pool)
+        .await
+        .and_then(|r| sqlx::Row::try_get(&r, 0))?;
     let n = args.len();
     let sql = format!(
         "select {} from audit_log{cond} order by id desc limit ${} offset ${}",
@@ -136,7 +140,8 @@ pub async fn search(db: &Db, f: &AuditFilter) -> Result<Page> {
         n + 1,
         n + 2
     );
-    let rows = bind_all(sqlx::query(&sql), &args).bind(per_page).bind((page - 1) * per_page).fetch_all(&db.pool).await?;
+    let rows =
+        bind_all(sqlx::query(&sql), &args).bind(per_page).bind((page - 1) * per_page).fetch_all(&db.pool).await?;
     let entries = rows.iter().map(chain::entry_from_row).collect::<Result<_>>()?;
     Ok(Page { entries, total, page, per_page })
 }
@@ -146,10 +151,10 @@ pub async fn search(db: &Db, f: &AuditFilter) -> Result<Page> {
 /// formula defused with a leading apostrophe.
 pub async fn export_csv(db: &Db, f: &AuditFilter) -> Result<String> {
     let (cond, args) = where_clause(f)?;
-    let total: i64 =
-        bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args).fetch_one(&db.pool).await.and_then(
-            |r| sqlx::Row::try_get(&r, 0),
-        )?;
+    let total: i64 = bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args)
+        .fetch_one(&db.pool)
+        .await
+        .and_then(|r| sqlx::Row::try_get(&r, 0))?;
     if total > MAX_EXPORT {
         return Err(Error::invalid_detail("audit.export_too_large", "from", MAX_EXPORT.to_string()));
     }
@@ -235,7 +240,8 @@ mod tests {
         assert!(matches!(args[2], Arg::I(ms) if ms == 1_767_196_800_000));
         let bad = AuditFilter { from: Some("2026-13-01".into()), ..Default::default() };
         assert!(where_clause(&bad).is_err());
-        let reversed = AuditFilter { from: Some("2026-02-01".into()), to: Some("2026-01-01".into()), ..Default::default() };
+        let reversed =
+            AuditFilter { from: Some("2026-02-01".into()), to: Some("2026-01-01".into()), ..Default::default() };
         assert_eq!(where_clause(&reversed).err().map(|e| e.code().to_string()), Some("audit.range_reversed".into()));
     }
 }

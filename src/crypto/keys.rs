@@ -108,9 +108,8 @@ impl KeySource {
     pub(super) fn load_or_create(&self) -> Result<KeyRing, CryptoError> {
         match self {
             KeySource::Memory(k) => Ok((**k).clone()),
-            KeySource::Env(json) => {
-                serde_json::from_str(json).map_err(|e| CryptoError::Keys(format!("FENGQIAO_KEYS 不是有效的密钥JSON:{e}")))
-            }
+            KeySource::Env(json) => serde_json::from_str(json)
+                .map_err(|e| CryptoError::Keys(format!("FENGQIAO_KEYS 不是有效的密钥JSON:{e}"))),
             KeySource::File(path) if path.exists() => read_file(path),
             KeySource::File(path) => {
                 let keys = KeyRing::generate();
@@ -136,8 +135,7 @@ impl KeySource {
 fn read_file(path: &Path) -> Result<KeyRing, CryptoError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CryptoError::Keys(format!("无法读取密钥文件 {}:{e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| CryptoError::Keys(format!("密钥文件 {} 格式错误:{e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| CryptoError::Keys(format!("密钥文件 {} 格式错误:{e}", path.display())))
 }
 
 /// Writes the key file readable by its owner only. A new file is created

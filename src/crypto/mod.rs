@@ -66,6 +66,8 @@ impl Field {
 
 /// The ciphers built from one key ring.
 struct Ring {
+    /// The ring as loaded, kept so that in-memory rings can rotate too.
+    keys: KeyRing,
     active: String,
     ciphers: HashMap<String, Sm4Gcm>,
     index_key: Vec<u8>,
@@ -81,7 +83,7 @@ impl Ring {
         if !ciphers.contains_key(&keys.active) {
             return Err(CryptoError::Keys(format!("当前密钥 {} 不在密钥列表中", keys.active)));
         }
-        Ok(Ring { active: keys.active.clone(), ciphers, index_key: keys.decoded_index_key()? })
+        Ok(Ring { keys: keys.clone(), active: keys.active.clone(), ciphers, index_key: keys.decoded_index_key()? })
     }
 }
 
@@ -232,7 +234,8 @@ impl Crypto {
     /// Adds a new active key, persists it, and returns its id. Old keys stay
     /// in the ring so existing ciphertexts still open.
     pub fn add_active_key(&self) -> Result<String, CryptoError> {
-        let mut keys = self.0.source.load_or_create()?;
+        // A key file may have been rotated by another process since loading.
+        let mut keys = if self.0.source.is_file() { self.0.source.load_or_create()? } else { self.ring().keys.clone() };
         let id = keys.add_key();
         self.0.source.save(&keys)?;
         self.install(&keys)?;
@@ -318,6 +321,9 @@ mod tests {
         let old_id = c.active_key_id();
         let new_id = c.add_active_key().unwrap();
         assert_ne!(old_id, new_id);
+        let newest = c.add_active_key().unwrap();
+        assert!(![old_id.as_str(), new_id.as_str()].contains(&newest.as_str()), "ids never repeat");
+        let new_id = newest;
         let new = c.encrypt(Field::MEMBER_MOBILE, "13800138000").unwrap();
         assert_eq!(Crypto::key_id_of(&new), Some(new_id.as_str()));
         assert_eq!(c.decrypt(Field::MEMBER_MOBILE, &old).unwrap(), "13800138000");

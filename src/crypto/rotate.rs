@@ -89,10 +89,12 @@ pub async fn reencrypt_column(db: &Db, crypto: &Crypto, col: &EncryptedColumn) -
 pub async fn seal_pending(db: &Db, crypto: &Crypto) -> anyhow::Result<u64> {
     let mut total = 0;
     loop {
-        let rows = sqlx::query("select id, mobile_plain from node_members where mobile_plain is not null order by id limit $1")
-            .bind(BATCH)
-            .fetch_all(&db.pool)
-            .await?;
+        let rows = sqlx::query(
+            "select id, mobile_plain from node_members where mobile_plain is not null order by id limit $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&db.pool)
+        .await?;
         if rows.is_empty() {
             break;
         }

@@ -94,7 +94,8 @@ async fn create_node(
 ) -> Result<(StatusCode, Json<Node>)> {
     user.require_admin()?;
     let node = store::create_node(&s.db, &user.scope(), input).await?;
-    let detail = serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name, "parent_id": node.parent_id});
+    let detail =
+        serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name, "parent_id": node.parent_id});
     audited(&s, &user, addr, action::NODE_CREATE, Object::new("node", node.id), detail).await?;
     Ok((StatusCode::CREATED, Json(node)))
 }

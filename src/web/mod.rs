@@ -2,6 +2,7 @@
 //! resident portal (`/portal/`) and the map (`/map`). Templates escape by
 //! default; all text comes from the message catalogue through `t()`.
 
+mod admin;
 mod assets;
 mod pages;
 
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/tree", get(pages::tree_root))
         .route("/tree/{id}", get(pages::tree_node))
         .route("/map", get(pages::map))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/m/", get(pages::mobile_home))
         .route("/m/buildings", get(pages::mobile_buildings))
         .route("/m/me", get(pages::mobile_me))

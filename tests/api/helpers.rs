@@ -198,6 +198,31 @@ impl TestApp {
         self.login(ADMIN, PASSWORD).await
     }
 
+    /// The SQLite database file and its write-ahead log (SQLite only).
+    pub fn sqlite_files(&self) -> Vec<std::path::PathBuf> {
+        let dir = self._dir.as_ref().expect("an SQLite test app").path();
+        vec![dir.join("t.db"), dir.join("t.db-wal")]
+    }
+
+    /// Creates a user bound to a node with the given roles; the password is `PASSWORD`.
+    pub async fn add_user(&self, username: &str, node_id: i64, roles: &[&str]) {
+        let hash = fengqiao::auth::password::hash(PASSWORD.to_string()).await;
+        let mut conn = self.db.pool.acquire().await.unwrap();
+        fengqiao::auth::create_user(
+            &mut conn,
+            fengqiao::auth::NewUser {
+                username,
+                display_name: username,
+                password_hash: &hash,
+                node_id,
+                roles,
+                must_change_password: false,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&self.db.pool).await.unwrap()
     }

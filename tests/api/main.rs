@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod audit;
 mod demo;
 mod ops;
 mod pages;
+mod privacy;
 mod session;
 mod tree;

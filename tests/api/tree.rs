@@ -3,7 +3,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// A subdistrict, a community under it, and the ids.
-async fn small_tree(app: &TestApp, token: &str) -> (i64, i64) {
+pub async fn small_tree(app: &TestApp, token: &str) -> (i64, i64) {
     let sub = app
         .create(
             token,
