@@ -20,7 +20,7 @@ let server, base, browser, dir;
 before(async () => {
   mkdirSync(shots, { recursive: true });
   dir = mkdtempSync(join(tmpdir(), 'fq-browser-'));
-  server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--listen', '127.0.0.1:0'], {
+  server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--data-dir', dir, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   base = await new Promise((resolve, reject) => {
