@@ -5,6 +5,8 @@
 use std::{sync::Arc, time::Instant};
 
 use crate::{
+    audit,
+    crypto::Crypto,
     db::{self, Db, DbUrl},
     http::{AppState, Config},
 };
@@ -63,10 +65,11 @@ impl Scratch {
 }
 
 /// Starts the server in this process on a free port; returns its base URL.
-pub async fn serve_in_process(db: Db) -> anyhow::Result<String> {
+pub async fn serve_in_process(db: Db, crypto: Crypto) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(db, Config { cookie_secure: false, bench_endpoints: true, ..Config::default() }).await?;
+    let state =
+        AppState::new(db, Config { cookie_secure: false, bench_endpoints: true, ..Config::default() }, crypto).await?;
     tokio::spawn(crate::http::serve(listener, state, std::future::pending()));
     Ok(format!("http://{addr}"))
 }
@@ -86,10 +89,11 @@ pub async fn api_login(client: &reqwest::Client, base: &str, user: &str, passwor
 /// Demo build time and subtree-listing latency over HTTP on one backend.
 pub async fn tree_on(scratch: &Scratch, requests: usize) -> anyhow::Result<String> {
     let db = &scratch.db;
+    let crypto = Crypto::ephemeral();
     let t0 = Instant::now();
-    let summary = crate::demo::build(db, 140107).await?;
+    let summary = crate::demo::build(db, &crypto, 140107).await?;
     let build_s = t0.elapsed().as_secs_f64();
-    let base = serve_in_process(db.clone()).await?;
+    let base = serve_in_process(db.clone(), crypto).await?;
     let client = reqwest::Client::new();
     let token = api_login(&client, &base, "admin", crate::demo::DEMO_PASSWORD).await?;
     let id = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.pool).await };
@@ -218,7 +222,8 @@ impl OrderClient {
 pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyhow::Result<String> {
     use std::time::Duration;
     let db = &scratch.db;
-    crate::demo::build(db, 140107).await?;
+    let crypto = Crypto::ephemeral();
+    crate::demo::build(db, &crypto, 140107).await?;
     // Bench users: every role of the loop, each bound to one grid's unit.
     let hash = crate::auth::password::hash(crate::demo::DEMO_PASSWORD.into()).await;
     let grids: Vec<(i64, i64)> =
@@ -226,7 +231,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
             .bind(clients as i64)
             .fetch_all(&db.pool)
             .await?;
-    let base = serve_in_process(db.clone()).await?;
+    let base = serve_in_process(db.clone(), crypto).await?;
     let mut cs = vec![];
     for (i, (unit, grid)) in grids.iter().enumerate() {
         let name = format!("bench{i}");
@@ -341,5 +346,58 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         half_stats.p50,
         half_stats.p99,
         rate / ceiling
+    ))
+}
+
+/// Audit log appends per second: one writer, then four concurrent writers
+/// (appends serialise on the chain head), then the time to verify it all.
+pub async fn audit_on(scratch: &Scratch, n: usize) -> anyhow::Result<String> {
+    let db = &scratch.db;
+    let actor = audit::Actor {
+        user_id: Some(1),
+        username: "bench".into(),
+        roles: "admin".into(),
+        node_id: Some(1),
+        client_addr: Some("127.0.0.1".into()),
+    };
+    let append = |db: Db, actor: audit::Actor, i: usize| async move {
+        let object = Some(audit::Object::new("node", i));
+        let detail = serde_json::json!({"fields": ["name", "households"], "version": i});
+        audit::record(&db, &actor, audit::action::NODE_UPDATE, object, None, detail).await
+    };
+    let t0 = Instant::now();
+    for i in 0..n {
+        append(db.clone(), actor.clone(), i).await?;
+    }
+    let serial = n as f64 / t0.elapsed().as_secs_f64();
+
+    let writers = 4;
+    let t1 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let (db, actor) = (db.clone(), actor.clone());
+        tasks.spawn(async move {
+            for i in (w..n).step_by(writers) {
+                append(db.clone(), actor.clone(), i).await?;
+            }
+            Ok::<_, crate::error::Error>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let concurrent = n as f64 / t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let report = audit::verify(db).await?;
+    let verify_s = t2.elapsed().as_secs_f64();
+    anyhow::ensure!(report.ok() && report.checked == 2 * n as u64, "chain broken after benchmark: {report}");
+    Ok(format!(
+        "### {} audit log\n\n| case | entries | entries/s |\n|---|---|---|\n\
+         | 1 writer | {n} | {serial:.0} |\n| {writers} concurrent writers | {n} | {concurrent:.0} |\n\
+         | verify whole chain | {} | {:.0} |\n",
+        db.backend.name(),
+        2 * n,
+        (2 * n) as f64 / verify_s
     ))
 }

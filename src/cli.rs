@@ -1,10 +1,12 @@
-//! Command line: `fengqiao serve | demo | migrate | init`.
+//! Command line: `fengqiao serve | demo | migrate | init | bench | keys | audit`.
 
 use std::{path::PathBuf, time::Instant};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
+    audit,
+    crypto::{self, Crypto},
     db::{self, Db, DbUrl},
     http::{self, AppState, Config},
 };
@@ -31,11 +33,49 @@ pub enum Command {
     Init(InitArgs),
     /// Run a benchmark on generated data (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Manage the keys that encrypt personal data.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check and maintain the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate a new active key and re-encrypt every encrypted column with it.
+    Rotate(KeysArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Directory of the default key file (`keys.json`); FENGQIAO_KEY_FILE overrides.
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit non-zero at the first changed, removed or inserted entry.
+    Verify(DbArgs),
+    /// Delete entries older than N days (at least 180), keeping the chain verifiable.
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub older_than_days: i64,
 }
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `tree` (demo build, subtree latency), `demo` (start to serving).
+    /// What to measure: `tree` (demo build, subtree latency), `demo` (start to serving),
+    /// `audit` (audit log appends per second).
     pub what: String,
     /// PostgreSQL database to measure in (a scratch schema is created and dropped).
     #[arg(long, env = "FENGQIAO_BENCH_PG", default_value = "postgres://postgres@127.0.0.1:5432/test")]
@@ -124,7 +164,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => {
             let db = open(&a.db.db).await?;
-            serve(db, &a.web).await
+            let crypto = open_crypto(&db, &a.web.data_dir).await?;
+            serve(db, crypto, &a.web).await
         }
         Command::Migrate(a) => {
             let db = open(&a.db).await?;
@@ -134,7 +175,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(a) => init(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Bench(a) => bench(a).await,
+        Command::Keys(KeysCommand::Rotate(a)) => rotate_keys(a).await,
+        Command::Audit(AuditCommand::Verify(a)) => verify_audit(a).await,
+        Command::Audit(AuditCommand::Prune(a)) => prune_audit(a).await,
     }
+}
+
+/// Loads the key ring and seals any personal data still in plain text
+/// (rows from before encryption existed).
+async fn open_crypto(db: &Db, data_dir: &std::path::Path) -> anyhow::Result<Crypto> {
+    let crypto = Crypto::from_env(data_dir)?;
+    crypto::rotate::seal_pending(db, &crypto).await?;
+    Ok(crypto)
+}
+
+async fn rotate_keys(a: KeysArgs) -> anyhow::Result<()> {
+    let db = open(&a.db.db).await?;
+    let crypto = open_crypto(&db, &a.data_dir).await?;
+    let old = crypto.active_key_id();
+    let report = crypto::rotate::rotate(&db, &crypto).await?;
+    let columns: serde_json::Map<String, serde_json::Value> =
+        report.columns.iter().map(|(c, n)| (c.clone(), (*n).into())).collect();
+    audit::record(
+        &db,
+        &audit::Actor::system("keys rotate"),
+        audit::action::KEYS_ROTATE,
+        Some(audit::Object::new("key_ring", &report.new_key_id)),
+        None,
+        serde_json::json!({"old_key_id": old, "new_key_id": report.new_key_id, "reencrypted": columns}),
+    )
+    .await?;
+    println!("{report}");
+    println!("请备份新的密钥文件;旧密钥仍保留在密钥环中,可在确认无误后人工移除。");
+    Ok(())
+}
+
+async fn verify_audit(a: DbArgs) -> anyhow::Result<()> {
+    let db = open(&a.db).await?;
+    let report = audit::verify(&db).await?;
+    println!("{report}");
+    if !report.ok() {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+async fn prune_audit(a: PruneArgs) -> anyhow::Result<()> {
+    let db = open(&a.db.db).await?;
+    let report = audit::prune(&db, a.older_than_days).await?;
+    if let Some(last) = report.last_pruned_id {
+        audit::record(
+            &db,
+            &audit::Actor::system("audit prune"),
+            audit::action::AUDIT_PRUNE,
+            Some(audit::Object::new("audit_log", last)),
+            None,
+            serde_json::json!({"older_than_days": a.older_than_days, "pruned": report.pruned, "last_pruned_id": last}),
+        )
+        .await?;
+        println!("已清理 {} 条 {} 天前的审计日志(至 #{last}),校验断点已记录", report.pruned, a.older_than_days);
+    } else {
+        println!("没有早于 {} 天的审计日志,无需清理", a.older_than_days);
+    }
+    Ok(())
 }
 
 async fn open(url: &str) -> anyhow::Result<Db> {
@@ -144,7 +247,7 @@ async fn open(url: &str) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
+async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&web.listen)
         .await
         .map_err(|e| anyhow::anyhow!("无法监听 {}: {e}", web.listen))?;
@@ -156,7 +259,7 @@ async fn serve(db: Db, web: &WebArgs) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
-    let state = AppState::new(db, config).await?;
+    let state = AppState::new(db, config, crypto).await?;
     let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
     tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
     println!("枫桥已启动: http://{addr}/");
@@ -180,11 +283,12 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     }
     let db = Db::connect(&url).await?;
     db::migrate(&db).await?;
+    let crypto = open_crypto(&db, &a.web.data_dir).await?;
     if crate::demo::is_built(&db).await? {
         println!("使用已有的演示数据库 {url}(如需重建请加 --reset)");
     } else {
         println!("正在生成演示区县:杏花岭区 …");
-        let summary = crate::demo::build(&db, a.seed).await?;
+        let summary = crate::demo::build(&db, &crypto, a.seed).await?;
         println!("{summary}");
     }
     println!("{}", crate::demo::LOGINS);
@@ -192,7 +296,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     if a.no_serve {
         return Ok(());
     }
-    serve(db, &a.web).await
+    serve(db, crypto, &a.web).await
 }
 
 async fn bench(a: BenchArgs) -> anyhow::Result<()> {
@@ -228,7 +332,22 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 Err(e) => println!("PostgreSQL SKIPPED: {e}"),
             }
         }
-        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders` or `demo`"),
+        "audit" => {
+            let n = a.requests.max(1000);
+            let s = bench::Scratch::sqlite().await?;
+            println!("{}", bench::audit_on(&s, n).await?);
+            s.cleanup().await?;
+            if !a.sqlite_only {
+                match bench::Scratch::postgres(&a.pg).await {
+                    Ok(s) => {
+                        println!("{}", bench::audit_on(&s, n).await?);
+                        s.cleanup().await?;
+                    }
+                    Err(e) => println!("PostgreSQL SKIPPED: {e}"),
+                }
+            }
+        }
+        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders`, `demo` or `audit`"),
     }
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! `auth` users and sessions, `demo` the generated demo district. `http`
 //! assembles the router; `db` chooses and migrates the storage backend.
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;

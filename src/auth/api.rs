@@ -38,7 +38,7 @@ async fn create_session(
     ClientAddr(addr): ClientAddr,
     Json(c): Json<Credentials>,
 ) -> Result<(StatusCode, Json<SessionCreated>)> {
-    let done = super::login(&state.db, &c.username, &c.password, "api", addr).await?;
+    let done = super::login_audited(&state.db, &c.username, &c.password, "api", addr).await?;
     let (user, _) = super::load_session(&state.db, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
     Ok((StatusCode::CREATED, Json(SessionCreated { token: done.token, idle_timeout_s: super::IDLE_MS / 1000, user })))
 }
@@ -46,8 +46,12 @@ async fn create_session(
 /// End the current session (log out).
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn delete_session(State(state): State<AppState>, user: CurrentUser) -> Result<StatusCode> {
-    super::logout(&state.db, &user).await?;
+async fn delete_session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<StatusCode> {
+    super::logout_audited(&state.db, &user, addr).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -298,3 +298,56 @@ pub async fn logout(db: &Db, user: &CurrentUser) -> Result<()> {
     sqlx::query("delete from sessions where token_hash = $1").bind(&user.token_hash).execute(&db.pool).await?;
     Ok(())
 }
+
+/// Logs in and records the outcome in the audit log: a success with the
+/// session kind, a failure with the name that was typed (never the
+/// password).
+pub async fn login_audited(
+    db: &Db,
+    username: &str,
+    password: &str,
+    kind: &str,
+    addr: Option<String>,
+) -> Result<LoggedIn> {
+    use crate::audit::{action, record, Actor, Object};
+    match login(db, username, password, kind, addr.clone()).await {
+        Ok(done) => {
+            let actor = Actor { user_id: Some(done.user_id), ..Actor::anonymous(username, addr) };
+            let actor = with_roles(db, actor).await?;
+            let object = Some(Object::new("user", done.user_id));
+            record(db, &actor, action::LOGIN, object, None, serde_json::json!({"kind": kind})).await?;
+            Ok(done)
+        }
+        Err(Error::LoginFailed) => {
+            let actor = Actor::anonymous(username, addr);
+            record(db, &actor, action::LOGIN_FAILED, None, None, serde_json::json!({"kind": kind})).await?;
+            Err(Error::LoginFailed)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Fills in the roles and node of a logged-in actor.
+async fn with_roles(db: &Db, mut actor: crate::audit::Actor) -> Result<crate::audit::Actor> {
+    let Some(id) = actor.user_id else { return Ok(actor) };
+    let row = sqlx::query("select username, node_id from users where id = $1").bind(id).fetch_one(&db.pool).await?;
+    actor.username = row.try_get(0)?;
+    actor.node_id = Some(row.try_get(1)?);
+    let roles: Vec<String> = sqlx::query("select role_code from user_roles where user_id = $1 order by role_code")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    actor.roles = roles.join(",");
+    Ok(actor)
+}
+
+pub async fn logout_audited(db: &Db, user: &CurrentUser, addr: Option<String>) -> Result<()> {
+    use crate::audit::{action, record, Actor, Object};
+    logout(db, user).await?;
+    let object = Some(Object::new("user", user.id));
+    record(db, &Actor::user(user, addr), action::LOGOUT, object, None, serde_json::json!({})).await?;
+    Ok(())
+}

@@ -15,8 +15,9 @@ use sqlx::Row;
 
 use crate::{
     auth::{self, password},
+    crypto::Crypto,
     db::{now_ms, Backend, Db, DbUrl},
-    domain::codes::{BuildingCode, GridCode, RegionCode},
+    domain::codes::{BuildingCode, GridCode, MobilePhone, RegionCode},
     geo::polygon::GridPolygon,
 };
 pub use names::NameGen;
@@ -202,7 +203,8 @@ const MEMBER_COLS: &[&str] = &[
     "political_status",
     "birth_date",
     "education",
-    "mobile",
+    "mobile_enc",
+    "mobile_idx",
     "phone",
     "user_id",
     "started_at",
@@ -217,6 +219,7 @@ struct NodeRow {
 
 struct Gen {
     rng: StdRng,
+    crypto: Crypto,
     names: NameGen,
     next_id: i64,
     now: i64,
@@ -357,6 +360,8 @@ impl Gen {
         .copied()
         .unwrap_or("139");
         let mobile = format!("{prefix}{:08}", rng.gen_range(0..100_000_000u32));
+        let mobile = MobilePhone::parse(&mobile).expect("generated numbers are valid");
+        let sealed = self.crypto.seal_mobile(&mobile).expect("the key ring was checked when loaded");
         let phone = rng.gen_bool(0.3).then(|| format!("0351-{}", rng.gen_range(2_000_000..8_000_000)));
         self.members.push(vec![
             V::I(Some(node_id)),
@@ -367,7 +372,8 @@ impl Gen {
             V::S(Some(political.into())),
             V::S(Some(birth)),
             V::S(Some(education.into())),
-            V::S(Some(mobile)),
+            V::S(Some(sealed.enc)),
+            V::S(Some(sealed.idx)),
             V::S(phone),
             V::I(user_id),
             V::I(Some(self.now - rng.gen_range(30..2000) * 86_400_000)),
@@ -465,7 +471,7 @@ const DEDICATED: &[&str] = &[
 ];
 
 /// Builds the demo district into an empty, migrated database.
-pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
+pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSummary> {
     let regions = regions();
     let district = regions.iter().find(|r| r.level == "district").ok_or_else(|| anyhow::anyhow!("no district"))?;
     let subs: Vec<&Region> = regions.iter().filter(|r| r.level == "subdistrict").collect();
@@ -492,6 +498,7 @@ pub async fn build(db: &Db, seed: u64) -> anyhow::Result<DemoSummary> {
     let hash = password::hash(DEMO_PASSWORD.to_string()).await;
     let mut g = Gen {
         rng,
+        crypto: crypto.clone(),
         names: NameGen::default(),
         next_id: 1,
         now: now_ms(),

@@ -23,7 +23,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{db::Db, orders::clock::Clock};
+use crate::{crypto::Crypto, db::Db, orders::clock::Clock};
 
 /// Runtime settings that are not the database.
 #[derive(Clone, Debug)]
@@ -58,15 +58,17 @@ async fn bench_insert(State(s): State<AppState>, body: String) -> Result<StatusC
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Encryption of personal data at rest (SM4-GCM, HMAC-SM3 blind indexes).
+    pub crypto: Crypto,
     /// The working-day clock; replaced when administrators edit the calendar.
     clock: Arc<std::sync::RwLock<Arc<Clock>>>,
 }
 
 impl AppState {
     /// Loads what the state needs from the database (the holiday calendar).
-    pub async fn new(db: Db, config: Config) -> crate::error::Result<AppState> {
+    pub async fn new(db: Db, config: Config, crypto: Crypto) -> crate::error::Result<AppState> {
         let clock = crate::orders::calendar::load_clock(&db).await?;
-        Ok(AppState { db, config: Arc::new(config), clock: Arc::new(std::sync::RwLock::new(Arc::new(clock))) })
+        Ok(AppState { db, config: Arc::new(config), crypto, clock: Arc::new(std::sync::RwLock::new(Arc::new(clock))) })
     }
 
     pub fn clock(&self) -> Arc<Clock> {
@@ -134,6 +136,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::auth::api::router())
         .merge(crate::tree::api::router())
         .merge(crate::orders::api::router())
+        .merge(crate::audit::api::router())
         .split_for_parts()
 }
 

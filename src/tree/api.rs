@@ -16,10 +16,25 @@ use super::{
     store::{self, MoveNode, NewMember, NewNode, NodePatch, SubtreeQuery},
 };
 use crate::{
+    audit::{self, action, Actor, Object},
     auth::CurrentUser,
-    error::{ErrorBody, Result},
-    http::AppState,
+    domain::codes::MobilePhone,
+    error::{ErrorBody, Result, ResultExt},
+    http::{AppState, ClientAddr},
 };
+
+/// Records a successful write by the caller.
+async fn audited(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    act: &str,
+    object: Object,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit::record(&s.db, &Actor::user(user, addr), act, Some(object), None, detail).await?;
+    Ok(())
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,10 +89,14 @@ async fn list_nodes(
 async fn create_node(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Json(input): Json<NewNode>,
 ) -> Result<(StatusCode, Json<Node>)> {
     user.require_admin()?;
     let node = store::create_node(&s.db, &user.scope(), input).await?;
+    let detail =
+        serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name, "parent_id": node.parent_id});
+    audited(&s, &user, addr, action::NODE_CREATE, Object::new("node", node.id), detail).await?;
     Ok((StatusCode::CREATED, Json(node)))
 }
 
@@ -118,19 +137,33 @@ async fn get_node(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i
 async fn update_node(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
     Json(patch): Json<NodePatch>,
 ) -> Result<Json<Node>> {
     user.require_admin()?;
-    Ok(Json(store::update_node(&s.db, &user.scope(), id, patch).await?))
+    let fields = changed_fields(&patch);
+    let node = store::update_node(&s.db, &user.scope(), id, patch).await?;
+    let detail = serde_json::json!({"fields": fields, "version": node.version});
+    audited(&s, &user, addr, action::NODE_UPDATE, Object::new("node", id), detail).await?;
+    Ok(Json(node))
 }
 
 /// Delete a node that nothing refers to; a node with data must be retired.
 #[utoipa::path(delete, path = "/api/v1/nodes/{id}", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_node(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<StatusCode> {
+async fn delete_node(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
     user.require_admin()?;
-    store::delete_node(&s.db, &user.scope(), id).await?;
+    let scope = user.scope();
+    let node = store::get_node(&s.db, &scope, id).await?;
+    store::delete_node(&s.db, &scope, id).await?;
+    let detail = serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name});
+    audited(&s, &user, addr, action::NODE_DELETE, Object::new("node", id), detail).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,19 +174,34 @@ async fn delete_node(State(s): State<AppState>, user: CurrentUser, Path(id): Pat
 async fn move_node(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
     Json(mv): Json<MoveNode>,
 ) -> Result<Json<Node>> {
     user.require_admin()?;
-    Ok(Json(store::move_node(&s.db, &user.scope(), id, mv).await?))
+    let scope = user.scope();
+    let before = store::get_node(&s.db, &scope, id).await?;
+    let node = store::move_node(&s.db, &scope, id, mv).await?;
+    let detail = serde_json::json!({"from_parent_id": before.parent_id, "to_parent_id": node.parent_id,
+        "old_code": before.code, "new_code": node.code});
+    audited(&s, &user, addr, action::NODE_MOVE, Object::new("node", id), detail).await?;
+    Ok(Json(node))
 }
 
 /// Retire a node (kept with its history, hidden from listings).
 #[utoipa::path(post, path = "/api/v1/nodes/{id}/retire", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Node), (status = 409, body = ErrorBody)))]
-async fn retire_node(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<Node>> {
+async fn retire_node(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+) -> Result<Json<Node>> {
     user.require_admin()?;
-    Ok(Json(store::retire_node(&s.db, &user.scope(), id).await?))
+    let node = store::retire_node(&s.db, &user.scope(), id).await?;
+    let detail = serde_json::json!({"code": node.code, "name": node.name});
+    audited(&s, &user, addr, action::NODE_RETIRE, Object::new("node", id), detail).await?;
+    Ok(Json(node))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -201,11 +249,34 @@ pub struct MemberList {
     pub members: Vec<Member>,
 }
 
-/// Current members of a node (网格长, 网格员, 楼栋长).
-#[utoipa::path(get, path = "/api/v1/nodes/{id}/members", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = MemberList), (status = 404, body = ErrorBody)))]
-async fn list_members(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<MemberList>> {
-    Ok(Json(MemberList { members: store::members(&s.db, &user.scope(), id).await? }))
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// Find current members with this mobile number anywhere in the node's
+    /// subtree (exact match on the normalised number, via the blind index).
+    pub mobile: Option<String>,
+}
+
+/// Current members of a node (网格长, 网格员, 楼栋长), or those in its subtree
+/// with a given mobile number. Mobile numbers are masked.
+#[utoipa::path(get, path = "/api/v1/nodes/{id}/members", tag = "tree", params(("id" = i64, Path), MemberQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = MemberList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_members(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(q): Query<MemberQuery>,
+) -> Result<Json<MemberList>> {
+    let scope = user.scope();
+    let members = match q.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) => {
+            let mobile = MobilePhone::parse(m).field("mobile")?;
+            store::members_by_mobile(&s.db, &s.crypto, &scope, id, &mobile).await?
+        }
+        None => store::members(&s.db, &s.crypto, &scope, id).await?,
+    };
+    Ok(Json(MemberList { members }))
 }
 
 /// Add a member to a node.
@@ -215,19 +286,30 @@ async fn list_members(State(s): State<AppState>, user: CurrentUser, Path(id): Pa
 async fn add_member(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
     Json(m): Json<NewMember>,
 ) -> Result<(StatusCode, Json<Member>)> {
     user.require_admin()?;
-    Ok((StatusCode::CREATED, Json(store::add_member(&s.db, &user.scope(), id, m).await?)))
+    let member = store::add_member(&s.db, &s.crypto, &user.scope(), id, m).await?;
+    // The name identifies the record for reviewers; the number stays out.
+    let detail = serde_json::json!({"node_id": member.node_id, "role": member.role, "name": member.name});
+    audited(&s, &user, addr, action::MEMBER_ADD, Object::new("member", member.id), detail).await?;
+    Ok((StatusCode::CREATED, Json(member)))
 }
 
 /// End a membership (kept for history).
 #[utoipa::path(delete, path = "/api/v1/members/{id}", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn end_member(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<StatusCode> {
+async fn end_member(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
     user.require_admin()?;
     store::end_member(&s.db, &user.scope(), id).await?;
+    audited(&s, &user, addr, action::MEMBER_END, Object::new("member", id), serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,10 +365,14 @@ async fn list_overlays(
 async fn create_overlay(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Json(o): Json<NewOverlay>,
 ) -> Result<(StatusCode, Json<Overlay>)> {
     user.require_admin()?;
-    Ok((StatusCode::CREATED, Json(overlays::create(&s.db, &user.scope(), o).await?)))
+    let overlay = overlays::create(&s.db, &user.scope(), o).await?;
+    let detail = serde_json::json!({"kind": overlay.kind, "name": overlay.name});
+    audited(&s, &user, addr, action::OVERLAY_CREATE, Object::new("overlay", overlay.id), detail).await?;
+    Ok((StatusCode::CREATED, Json(overlay)))
 }
 
 /// One overlay with the nodes it covers.
@@ -322,4 +408,22 @@ async fn code_tables(_user: CurrentUser) -> Json<CodeTables> {
         political_status: conv(&POLITICAL_STATUS),
         education: conv(&EDUCATION),
     })
+}
+
+/// Which fields a patch touches, for the audit entry (values stay out:
+/// a polygon is large, and attrs may hold contact details).
+fn changed_fields(p: &NodePatch) -> Vec<&'static str> {
+    [
+        ("name", p.name.is_some()),
+        ("grid_type", p.grid_type.is_some()),
+        ("households", p.households.is_some()),
+        ("population", p.population.is_some()),
+        ("polygon", p.polygon.is_some()),
+        ("lon", p.lon.is_some()),
+        ("lat", p.lat.is_some()),
+        ("attrs", p.attrs.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
 }

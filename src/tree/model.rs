@@ -230,6 +230,8 @@ pub struct Member {
     pub birth_date: String,
     /// GB/T 4658 code
     pub education: String,
+    /// Masked, e.g. `139****5678`; stored encrypted. The full number only
+    /// through `POST /api/v1/members/{id}/unmask`, which is audited.
     pub mobile: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,

@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 
 use super::model::*;
 use crate::{
+    crypto::{Crypto, Field},
     db::{now_ms, Db},
-    domain::codes::{BoundedText, BuildingCode, GridCode, RegionCode},
+    domain::codes::{BoundedText, BuildingCode, GridCode, MobilePhone, RegionCode},
     error::{on_unique, Error, Result, ResultExt},
     geo::polygon::{overlap_area_m2, GridPolygon},
 };
@@ -229,9 +230,19 @@ pub async fn ancestors(db: &Db, scope: &Scope, node: &Node) -> Result<Vec<Node>>
 }
 
 const MEMBER_COLS: &str = "id, node_id, role, name, gender, ethnicity, political_status, birth_date, \
-     education, mobile, phone, user_id, started_at";
+     education, mobile_enc, phone, user_id, started_at";
 
-fn member_from_row(row: &AnyRow) -> Result<Member> {
+/// The member's mobile number, decrypted (for unmasking and masking).
+fn member_mobile_from_row(row: &AnyRow, crypto: &Crypto) -> Result<MobilePhone> {
+    let id: i64 = row.try_get("id")?;
+    let sealed: Option<String> = row.try_get("mobile_enc")?;
+    let sealed = sealed.ok_or_else(|| anyhow::anyhow!("member {id} has no sealed mobile number"))?;
+    let plain = crypto.decrypt(Field::MEMBER_MOBILE, &sealed)?;
+    Ok(MobilePhone::parse(&plain).map_err(|e| anyhow::anyhow!("member {id}: stored mobile invalid: {e}"))?)
+}
+
+/// A member as every response shows it: the mobile number masked.
+fn member_from_row(row: &AnyRow, crypto: &Crypto) -> Result<Member> {
     let role: String = row.try_get("role")?;
     Ok(Member {
         id: row.try_get("id")?,
@@ -243,7 +254,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member> {
         political_status: row.try_get("political_status")?,
         birth_date: row.try_get("birth_date")?,
         education: row.try_get("education")?,
-        mobile: row.try_get("mobile")?,
+        mobile: member_mobile_from_row(row, crypto)?.masked(),
         phone: row.try_get("phone")?,
         user_id: row.try_get("user_id")?,
         started_at: row.try_get("started_at")?,
@@ -251,7 +262,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member> {
 }
 
 /// Current members of one node (the node must be in scope).
-pub async fn members(db: &Db, scope: &Scope, node_id: i64) -> Result<Vec<Member>> {
+pub async fn members(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64) -> Result<Vec<Member>> {
     let node = get_node(db, scope, node_id).await?;
     let rows = sqlx::query(&format!(
         "select {MEMBER_COLS} from node_members where node_id = $1 and ended_at is null order by role, id"
@@ -259,7 +270,47 @@ pub async fn members(db: &Db, scope: &Scope, node_id: i64) -> Result<Vec<Member>
     .bind(node.id)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(member_from_row).collect()
+    rows.iter().map(|r| member_from_row(r, crypto)).collect()
+}
+
+/// Current members anywhere in a node's subtree with this mobile number,
+/// found through the blind index without decrypting every row.
+pub async fn members_by_mobile(
+    db: &Db,
+    crypto: &Crypto,
+    scope: &Scope,
+    node_id: i64,
+    mobile: &MobilePhone,
+) -> Result<Vec<Member>> {
+    let node = get_node(db, scope, node_id).await?;
+    let (lo, hi) = subtree_bounds(&node.path);
+    let rows = sqlx::query(&format!(
+        "select {MEMBER_COLS} from node_members where mobile_idx = $1 and ended_at is null \
+         and node_id in (select id from nodes where path >= $2 and path < $3) order by node_id, role, id"
+    ))
+    .bind(crypto.blind_index(Field::MEMBER_MOBILE, mobile.as_str()))
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| member_from_row(r, crypto)).collect()
+}
+
+/// A member's node and full mobile number, if the member (current or
+/// past) belongs to a node in scope.
+pub async fn member_mobile(db: &Db, crypto: &Crypto, scope: &Scope, member_id: i64) -> Result<(i64, MobilePhone)> {
+    let (lo, hi) = scope.bounds();
+    let row = sqlx::query(
+        "select m.id, m.node_id, m.mobile_enc from node_members m join nodes n on n.id = m.node_id \
+         where m.id = $1 and n.path >= $2 and n.path < $3",
+    )
+    .bind(member_id)
+    .bind(lo)
+    .bind(hi)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok((row.try_get("node_id")?, member_mobile_from_row(&row, crypto)?))
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -701,8 +752,8 @@ pub struct NewMember {
     pub user_id: Option<i64>,
 }
 
-fn validate_member(m: &NewMember) -> Result<(String, String)> {
-    use crate::domain::{code_tables::*, codes::MobilePhone};
+fn validate_member(m: &NewMember) -> Result<(String, MobilePhone)> {
+    use crate::domain::code_tables::*;
     let name = BoundedText::<50>::parse(&m.name).field("name")?;
     if !GENDER.contains(&m.gender) {
         return Err(Error::invalid("code_table.unknown", "gender"));
@@ -729,10 +780,10 @@ fn validate_member(m: &NewMember) -> Result<(String, String)> {
             return Err(Error::invalid("phone.invalid", "phone"));
         }
     }
-    Ok((name.as_str().to_string(), mobile.as_str().to_string()))
+    Ok((name.as_str().to_string(), mobile))
 }
 
-pub async fn add_member(db: &Db, scope: &Scope, node_id: i64, m: NewMember) -> Result<Member> {
+pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m: NewMember) -> Result<Member> {
     let node = get_node(db, scope, node_id).await?;
     if !m.role.allowed_on(node.kind) {
         return Err(Error::invalid("member.role_not_allowed_here", "role"));
@@ -741,11 +792,12 @@ pub async fn add_member(db: &Db, scope: &Scope, node_id: i64, m: NewMember) -> R
         return Err(Error::invalid("node.parent_retired", "node_id"));
     }
     let (name, mobile) = validate_member(&m)?;
+    let sealed = crypto.seal_mobile(&mobile)?;
     let now = now_ms();
     let id: i64 = sqlx::query(
         "insert into node_members (node_id, role, name, gender, ethnicity, political_status, birth_date, \
-         education, mobile, phone, user_id, started_at, created_at) \
-         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12) returning id",
+         education, mobile_enc, mobile_idx, phone, user_id, started_at, created_at) \
+         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) returning id",
     )
     .bind(node.id)
     .bind(m.role.as_str())
@@ -755,7 +807,8 @@ pub async fn add_member(db: &Db, scope: &Scope, node_id: i64, m: NewMember) -> R
     .bind(&m.political_status)
     .bind(&m.birth_date)
     .bind(&m.education)
-    .bind(mobile)
+    .bind(sealed.enc)
+    .bind(sealed.idx)
     .bind(&m.phone)
     .bind(m.user_id)
     .bind(now)
@@ -766,7 +819,7 @@ pub async fn add_member(db: &Db, scope: &Scope, node_id: i64, m: NewMember) -> R
         .bind(id)
         .fetch_one(&db.pool)
         .await?;
-    member_from_row(&row)
+    member_from_row(&row, crypto)
 }
 
 /// Ends a membership (the record stays for history).

@@ -2,6 +2,7 @@
 //! resident portal (`/portal/`) and the map (`/map`). Templates escape by
 //! default; all text comes from the message catalogue through `t()`.
 
+mod admin;
 mod assets;
 pub mod orders;
 mod pages;
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/portal/report", get(orders::portal_report_form).post(orders::portal_report))
         .route("/portal/track", get(orders::portal_track_form))
         .route("/portal/track/{code}", get(orders::portal_track).post(orders::portal_track_act))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/m/", get(pages::mobile_home))
         .route("/m/buildings", get(pages::mobile_buildings))
         .route("/m/me", get(pages::mobile_me))

@@ -84,7 +84,7 @@ pub async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    match auth::login(&s.db, &f.username, &f.password, "browser", addr).await {
+    match auth::login_audited(&s.db, &f.username, &f.password, "browser", addr).await {
         Ok(done) => {
             let secure = if s.config.cookie_secure { "; Secure" } else { "" };
             let cookie = format!(
@@ -106,8 +106,8 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(State(s): State<AppState>, user: CurrentUser) -> Result<Response> {
-    auth::logout(&s.db, &user).await?;
+pub async fn logout(State(s): State<AppState>, user: CurrentUser, ClientAddr(addr): ClientAddr) -> Result<Response> {
+    auth::logout_audited(&s.db, &user, addr).await?;
     let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", auth::SESSION_COOKIE);
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, clear.parse().map_err(anyhow::Error::from)?);
@@ -223,7 +223,7 @@ pub async fn tree_node(
     rows.push(TreeRow { node: top.clone(), indent: 0, open: true, current: top.id == node.id });
     expand(&s, &scope, &chain, 0, &node, &mut rows).await?;
     let counts = store::subtree_counts(&s.db, &node).await?;
-    let members = store::members(&s.db, &scope, node.id).await?;
+    let members = store::members(&s.db, &s.crypto, &scope, node.id).await?;
     let mut children = store::children(&s.db, &scope, node.id, false).await?;
     let more_children = children.len() > TREE_CHILD_LIMIT;
     children.truncate(TREE_CHILD_LIMIT);
@@ -297,7 +297,7 @@ pub async fn mobile_home(State(s): State<AppState>, user: Option<CurrentUser>, u
     let scope = user.scope();
     let node = store::get_node(&s.db, &scope, user.node_id).await?;
     let counts = store::subtree_counts(&s.db, &node).await?;
-    let members = store::members(&s.db, &scope, node.id).await?;
+    let members = store::members(&s.db, &s.crypto, &scope, node.id).await?;
     Ok(render(&MobileHome { user, active: "grid", node, counts, members }))
 }
 
@@ -402,7 +402,7 @@ pub async fn portal_area(State(s): State<AppState>, uri: Uri, Path(id): Path<i64
     let mut grids = vec![];
     if node.kind == NodeKind::Community {
         for g in &children {
-            let members = store::members(&s.db, &scope, g.id).await?;
+            let members = store::members(&s.db, &s.crypto, &scope, g.id).await?;
             grids.push(PublicGrid { node: g.clone(), members });
         }
     }

@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 
 async fn demo_district(backend: Backend) {
     let Some((db, dir)) = fresh_db(backend).await else { return };
-    let summary = fengqiao::demo::build(&db, 140107).await.unwrap();
+    let crypto = fengqiao::crypto::Crypto::ephemeral();
+    let summary = fengqiao::demo::build(&db, &crypto, 140107).await.unwrap();
     // The real 2023 list: 11 街道 + 1 镇, 126 社区 + 20 村; seed 002's figures
     // for grids and grid workers.
     assert_eq!(summary.subdistricts, 12);
@@ -17,7 +18,7 @@ async fn demo_district(backend: Backend) {
 
     let root_id: i64 =
         sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
-    let app = start(db, dir, backend, root_id).await;
+    let app = start_with(db, crypto, dir, backend, root_id).await;
     let token = app.login("admin", fengqiao::demo::DEMO_PASSWORD).await;
     let detail = app.get(&format!("/api/v1/nodes/{root_id}"), &token).await;
     assert_eq!(detail.body["node"]["name"], "杏花岭区");

@@ -4,6 +4,7 @@
 //! and is skipped.
 
 use fengqiao::{
+    crypto::Crypto,
     db::{self, Db, DbUrl},
     http::{AppState, Config},
 };
@@ -70,6 +71,8 @@ async fn pg_available() -> bool {
 pub struct TestApp {
     pub addr: String,
     pub db: Db,
+    /// The server's key ring (in memory, fresh per test).
+    pub crypto: Crypto,
     pub client: reqwest::Client,
     pub backend: Backend,
     pub root_id: i64,
@@ -117,18 +120,28 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn start(db: Db, dir: Option<tempfile::TempDir>, backend: Backend, root_id: i64) -> TestApp {
+    start_with(db, Crypto::ephemeral(), dir, backend, root_id).await
+}
+
+pub async fn start_with(
+    db: Db,
+    crypto: Crypto,
+    dir: Option<tempfile::TempDir>,
+    backend: Backend,
+    root_id: i64,
+) -> TestApp {
     if std::env::var("FQ_TEST_LOG").is_ok() {
         fengqiao::telemetry::init(false);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let config = Config { cookie_secure: false, ..Config::default() };
-    let state = AppState::new(db.clone(), config).await.unwrap();
+    let state = AppState::new(db.clone(), config, crypto.clone()).await.unwrap();
     let state_clone = state.clone();
     tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-    TestApp { addr, db, client, backend, root_id, state_for_timers: state_clone, _dir: dir }
+    TestApp { addr, db, crypto, client, backend, root_id, state_for_timers: state_clone, _dir: dir }
 }
 
 pub struct Resp {
@@ -184,6 +197,31 @@ impl TestApp {
 
     pub async fn admin(&self) -> String {
         self.login(ADMIN, PASSWORD).await
+    }
+
+    /// The SQLite database file and its write-ahead log (SQLite only).
+    pub fn sqlite_files(&self) -> Vec<std::path::PathBuf> {
+        let dir = self._dir.as_ref().expect("an SQLite test app").path();
+        vec![dir.join("t.db"), dir.join("t.db-wal")]
+    }
+
+    /// Creates a user bound to a node with the given roles; the password is `PASSWORD`.
+    pub async fn add_user(&self, username: &str, node_id: i64, roles: &[&str]) {
+        let hash = fengqiao::auth::password::hash(PASSWORD.to_string()).await;
+        let mut conn = self.db.pool.acquire().await.unwrap();
+        fengqiao::auth::create_user(
+            &mut conn,
+            fengqiao::auth::NewUser {
+                username,
+                display_name: username,
+                password_hash: &hash,
+                node_id,
+                roles,
+                must_change_password: false,
+            },
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn count(&self, table: &str) -> i64 {

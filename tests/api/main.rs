@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod audit;
 mod demo;
 mod ops;
 mod orders;
 mod pages;
+mod privacy;
 mod session;
 mod tree;

@@ -14,7 +14,7 @@ const bin = process.env.FENGQIAO_BIN || join(here, '..', '..', 'target', 'debug'
 export async function start() {
   mkdirSync(shots, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'fq-browser-'));
-  const server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--listen', '127.0.0.1:0'], {
+  const server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--data-dir', dir, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = await new Promise((resolve, reject) => {
