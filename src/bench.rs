@@ -401,3 +401,84 @@ pub async fn audit_on(scratch: &Scratch, n: usize) -> anyhow::Result<String> {
         (2 * n) as f64 / verify_s
     ))
 }
+
+/// Queue-page latency with many orders: the demo district plus `n`
+/// synthetic orders copied from the demo's (same places, states and
+/// categories, spread over the past), measured for a district centre and
+/// a community through the HTML page and the JSON API.
+pub async fn queue_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Result<String> {
+    let db = &scratch.db;
+    let crypto = Crypto::ephemeral();
+    crate::demo::build(db, &crypto, 140107).await?;
+    let t0 = Instant::now();
+    let demo_orders: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&db.pool).await?;
+    let chunk = 500_000i64;
+    let mut done = 0i64;
+    while done < n {
+        let m = chunk.min(n - done);
+        let _w = db.write_lock().await;
+        sqlx::query(
+            "with recursive seq(k) as (select 1 union all select k + 1 from seq where k < $1) \
+             insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
+               node_id, node_path, level, state, lead_unit_id, reporter_name, facts, deadline_kind, deadline_start, \
+               deadline_at, overdue, rating, version, created_at, updated_at, closed_at, area1, area2, area3) \
+             select 'B' || cast(k + $2 as text), o.source, o.category_code, o.urgency, o.title, o.description, o.address, \
+               o.lon, o.lat, o.node_id, o.node_path, o.level, o.state, o.lead_unit_id, o.reporter_name, o.facts, \
+               o.deadline_kind, o.deadline_start, o.deadline_at, o.overdue, o.rating, o.version, \
+               o.created_at - (k + $2) * 3000, o.updated_at - (k + $2) * 3000, o.closed_at, o.area1, o.area2, o.area3 \
+             from seq join orders o on o.id = 1 + ((k + $2) % $3)",
+        )
+        .bind(m)
+        .bind(done)
+        .bind(demo_orders)
+        .execute(&db.pool)
+        .await?;
+        done += m;
+    }
+    crate::orders::store::rebuild_counts(db).await?;
+    if db.backend == crate::db::Backend::Postgres {
+        sqlx::query("analyze orders").execute(&db.pool).await?;
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+    let total: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&db.pool).await?;
+
+    let base = serve_in_process(db.clone(), crypto).await?;
+    let mut out = format!(
+        "### {} — {total} orders (loaded in {load_s:.0} s)\n\n| who | page | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
+        db.backend.name()
+    );
+    for (user, label) in [("zhongxin", "区综治中心"), ("sq140107002001", "黑龙潭社区")] {
+        let client =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
+        let r = client
+            .post(format!("{base}/login"))
+            .form(&[("username", user), ("password", crate::demo::DEMO_PASSWORD), ("next", "/")])
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_redirection(), "login failed for {user}");
+        let token = api_login(&client, &base, user, crate::demo::DEMO_PASSWORD).await?;
+        for (path, api) in [
+            ("/orders?queue=pending_accept", false),
+            ("/orders?queue=handling", false),
+            ("/orders?queue=all&page=3", false),
+            ("/api/v1/orders?queue=handling", true),
+            ("/api/v1/orders/counts", true),
+        ] {
+            let mut ms = Vec::with_capacity(requests);
+            for i in 0..requests + 5 {
+                let req = client.get(format!("{base}{path}"));
+                let req = if api { req.bearer_auth(&token) } else { req };
+                let t = Instant::now();
+                let r = req.send().await?;
+                anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+                let _ = r.bytes().await?;
+                if i >= 5 {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            let s = stats(ms);
+            out += &format!("| {label} | `{path}` | {:.2} | {:.2} | {:.2} | {} |\n", s.p50, s.p95, s.p99, s.n);
+        }
+    }
+    Ok(out)
+}

@@ -92,6 +92,9 @@ pub struct BenchArgs {
     /// Seconds per measured phase (orders).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Synthetic orders to add before measuring queue pages (queue).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub orders: i64,
     /// Concurrent HTTP clients (orders).
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
@@ -303,6 +306,20 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     use crate::bench;
     match a.what.as_str() {
         "demo" => println!("{}", bench::demo_startup(a.runs).await?),
+        "queue" => {
+            let s = bench::Scratch::sqlite().await?;
+            println!("{}", bench::queue_on(&s, a.orders, a.requests).await?);
+            s.cleanup().await?;
+            if !a.sqlite_only {
+                match bench::Scratch::postgres(&a.pg).await {
+                    Ok(s) => {
+                        println!("{}", bench::queue_on(&s, a.orders, a.requests).await?);
+                        s.cleanup().await?;
+                    }
+                    Err(e) => println!("PostgreSQL SKIPPED: {e}"),
+                }
+            }
+        }
         "orders" => {
             let s = bench::Scratch::sqlite().await?;
             println!("{}", bench::orders_on(&s, a.seconds, a.clients).await?);
@@ -347,7 +364,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders`, `demo` or `audit`"),
+        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders`, `queue`, `demo` or `audit`"),
     }
     Ok(())
 }

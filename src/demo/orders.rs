@@ -168,6 +168,9 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             "created_at",
             "updated_at",
             "closed_at",
+            "area1",
+            "area2",
+            "area3",
         ],
     );
     let mut events = Batch::new(
@@ -422,7 +425,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             .find(|e| matches!(e.4, State::PendingEvaluation | State::Rejected | State::Withdrawn))
             .map(|e| e.0.timestamp_millis());
         let updated = sim.events.last().map(|e| e.0).unwrap_or(created).timestamp_millis();
-        orders.push(vec![
+        let mut row = vec![
             V::I(Some(id)),
             V::S(Some(tracking_code())),
             V::S(Some(source.into())),
@@ -449,7 +452,9 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             V::I(Some(created.timestamp_millis())),
             V::I(Some(updated)),
             V::I(closed),
-        ]);
+        ];
+        row.extend(crate::orders::store::area_columns(&grid.1).map(V::I));
+        orders.push(row);
         events.push(vec![
             V::I(Some(id)),
             V::I(Some(1)),

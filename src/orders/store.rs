@@ -340,9 +340,20 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     let page = q.page.unwrap_or(1).max(1);
     let category = q.category.clone().unwrap_or_default();
     let text = q.q.clone().unwrap_or_default().trim().to_string();
+    // A list is either the caller's area or their unit's own work. The area
+    // is an equality on the ancestor column at the caller's depth, so the
+    // (area, state, created_at) indexes give a page without sorting.
+    let depth = user.node_path.matches('/').count().saturating_sub(2);
+    let place = if queue == Queue::Mine || depth == 0 {
+        "$1 = $1 and $2 = $2 and $3 = $3".to_string()
+    } else if depth <= 3 {
+        format!("o.area{depth} = $3 and $1 = $1 and $2 = $2")
+    } else {
+        "(o.node_path >= $1 and o.node_path < $2 and $3 = $3)".to_string()
+    };
+    let area = if depth == 0 || queue == Queue::Mine { user.unit_id.unwrap_or(-1) } else { user.node_id };
     let filter = format!(
-        "{} and {} and ($5 = '' or o.category_code like $5 || '%') and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
-        scope_sql(1),
+        "{place} and {} and ($5 = '' or o.category_code like $5 || '%') and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
         queue.condition(4)
     );
     let unit = user.unit_id.unwrap_or(-1);
@@ -359,7 +370,7 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
         None => sqlx::query(&format!("select count(*) from (select 1 from orders o where {filter} limit 10000) t"))
             .bind(&lo)
             .bind(&hi)
-            .bind(unit)
+            .bind(area)
             .bind(unit)
             .bind(&category)
             .bind(&text)
@@ -372,7 +383,7 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     ))
     .bind(&lo)
     .bind(&hi)
-    .bind(unit)
+    .bind(area)
     .bind(unit)
     .bind(&category)
     .bind(&text)
@@ -486,6 +497,12 @@ pub fn tracking_code() -> String {
     (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// The ancestors at depths 1–3 of a node path (`/root/a1/a2/a3/...`).
+pub fn area_columns(path: &str) -> [Option<i64>; 3] {
+    let ids: Vec<i64> = path.split('/').filter_map(|s| s.parse().ok()).collect();
+    [ids.get(1).copied(), ids.get(2).copied(), ids.get(3).copied()]
+}
+
 fn level_of(kind: crate::tree::NodeKind) -> Level {
     use crate::tree::NodeKind as K;
     match kind {
@@ -537,6 +554,7 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
         _ => return Err(Error::invalid("order.location_required", "lon")),
     };
     let level = level_of(node.kind);
+    let areas = area_columns(&node.path);
     let facts = Order::new(level);
     let now = now_ms();
     let reporter_role = "reporter";
@@ -556,8 +574,9 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
     let id: i64 = loop {
         let r = sqlx::query(
             "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
-             node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18) returning id",
+             node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at, \
+             area1, area2, area3) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$20,$21) returning id",
         )
         .bind(&code)
         .bind(input.source.as_str())
@@ -577,6 +596,9 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
         .bind(contact)
         .bind(serde_json::to_string(&facts).map_err(anyhow::Error::from)?)
         .bind(now)
+        .bind(areas[0])
+        .bind(areas[1])
+        .bind(areas[2])
         .fetch_one(&mut *tx)
         .await;
         match r {
