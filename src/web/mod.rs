@@ -3,6 +3,16 @@
 //! default; all text comes from the message catalogue through `t()`.
 
 mod admin;
+/// A page that needs a login: anonymous browsers go to the login form.
+macro_rules! login_or_redirect {
+    ($user:expr, $uri:expr) => {
+        match $user {
+            Some(u) => u,
+            None => return Ok(to_login(&$uri)),
+        }
+    };
+}
+
 mod assets;
 pub mod orders;
 mod pages;

@@ -26,15 +26,6 @@ use crate::{
     tree::store::Scope,
 };
 
-macro_rules! login_or_redirect {
-    ($user:expr, $uri:expr) => {
-        match $user {
-            Some(u) => u,
-            None => return Ok(to_login(&$uri)),
-        }
-    };
-}
-
 /// Beijing time for people: `2026-11-24 13:05`.
 pub fn when(ms: &i64) -> String {
     chrono::Utc

@@ -34,16 +34,6 @@ impl Shell {
     }
 }
 
-/// A page that needs a login: anonymous browsers go to the login form.
-macro_rules! login_or_redirect {
-    ($user:expr, $uri:expr) => {
-        match $user {
-            Some(u) => u,
-            None => return Ok(to_login(&$uri)),
-        }
-    };
-}
-
 // ---------- login ----------
 
 #[derive(Template)]
