@@ -93,7 +93,12 @@
     L.control.scale({ metric: true, imperial: false }).addTo(map);
     coordsControl(map);
     fetch(src, { credentials: 'same-origin' })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (r) {
+        // An area outside the viewer's scope: show just the point, if any.
+        if (r.status === 404) return { type: 'FeatureCollection', features: [] };
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      })
       .then(function (fc) {
         var max = 0, min = Infinity;
         fc.features.forEach(function (f) {
@@ -127,7 +132,12 @@
         }
         var bounds = layer.getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
-        else map.setView([37.91, 112.63], 12);
+        else if (pt.length === 2 && pt[0] && pt[1]) map.setView([+pt[1], +pt[0]], 16);
+        else {
+          var card = el.closest('.mcard, .card');
+          (card || el).hidden = true;
+          return;
+        }
         if (max > 0) legend(map, max, min);
         if (mode === 'grids') outlines(map, node);
         graticule(map);
