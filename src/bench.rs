@@ -243,7 +243,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
                 display_name: &name,
                 password_hash: &hash,
                 node_id: *grid,
-                roles: &["acceptor", "dispatcher"],
+                roles: &["acceptor", "dispatcher", "grid_worker"],
                 must_change_password: false,
             },
         )
@@ -402,49 +402,136 @@ pub async fn audit_on(scratch: &Scratch, n: usize) -> anyhow::Result<String> {
     ))
 }
 
-/// Queue-page latency with many orders: the demo district plus `n`
-/// synthetic orders copied from the demo's (same places, states and
-/// categories, spread over the past), measured for a district centre and
-/// a community through the HTML page and the JSON API.
+/// What `load_orders` did.
+pub struct Loaded {
+    pub total: i64,
+    pub seconds: f64,
+}
+
+/// Adds `n` synthetic orders to a built demo district, fast enough for ten
+/// million. Order k copies demo order `k mod D` (same grid, category,
+/// source, state, lead unit and outcome: the demo's realistic spread over
+/// the district's real tree and the past year) and moves it back in time by
+/// up to six hours, all its times together, so its state still fits its
+/// age. The rows are generated inside the database (`insert … select`)
+/// with the secondary indexes dropped and rebuilt afterwards, and the kept
+/// queue counts are added up in memory from the same `k mod D` mapping
+/// instead of recounting the table.
+pub async fn load_orders(db: &Db, n: i64) -> anyhow::Result<Loaded> {
+    use sqlx::Row;
+    use std::collections::HashMap;
+
+    use crate::orders::machine::State;
+    let t0 = Instant::now();
+    let templates =
+        sqlx::query("select id, node_path, state, overdue from orders order by id").fetch_all(&db.pool).await?;
+    let d = templates.len() as i64;
+    anyhow::ensure!(d > 0, "no demo orders to copy");
+    let first: i64 = templates[0].try_get("id")?;
+    let last: i64 = templates[templates.len() - 1].try_get("id")?;
+    anyhow::ensure!(last - first + 1 == d, "demo order ids are not contiguous");
+    let pg = db.backend == crate::db::Backend::Postgres;
+
+    // Secondary indexes are rebuilt once at the end: far cheaper than
+    // maintaining eleven of them row by row.
+    let indexes: Vec<(String, String)> = if pg {
+        sqlx::query_as(
+            "select cast(indexname as text), cast(indexdef as text) from pg_indexes where schemaname = current_schema() and tablename = 'orders' \
+             and indexdef not like 'CREATE UNIQUE%'",
+        )
+        .fetch_all(&db.pool)
+        .await?
+    } else {
+        sqlx::query_as(
+            "select name, sql from sqlite_master where type = 'index' and tbl_name = 'orders' and sql is not null",
+        )
+        .fetch_all(&db.pool)
+        .await?
+    };
+    for (name, _) in &indexes {
+        sqlx::query(&format!("drop index {name}")).execute(&db.pool).await?;
+    }
+
+    let series = if pg {
+        "generate_series(cast($1 as bigint), cast($2 as bigint)) as seq(k)"
+    } else {
+        "(with recursive s(k) as (select $1 union all select k + 1 from s where k < $2) select k from s) seq"
+    };
+    let insert = format!(
+        "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
+           node_id, node_path, level, state, lead_unit_id, reporter_name, facts, deadline_kind, deadline_start, \
+           deadline_at, overdue, rating, version, created_at, updated_at, closed_at, area1, area2, area3) \
+         select 'B' || cast(k as text), o.source, o.category_code, o.urgency, o.title, o.description, o.address, \
+           o.lon, o.lat, o.node_id, o.node_path, o.level, o.state, o.lead_unit_id, o.reporter_name, o.facts, \
+           o.deadline_kind, o.deadline_start - (k / $4 % 3600) * 6000, o.deadline_at - (k / $4 % 3600) * 6000, \
+           o.overdue, o.rating, o.version, o.created_at - (k / $4 % 3600) * 6000, o.updated_at - (k / $4 % 3600) * 6000, \
+           o.closed_at - (k / $4 % 3600) * 6000, o.area1, o.area2, o.area3 \
+         from {series} join orders o on o.id = $3 + k % $4"
+    );
+    let mut copies = vec![0i64; templates.len()];
+    let chunk = 250_000i64;
+    let mut k = 1i64;
+    while k <= n {
+        let hi = (k + chunk - 1).min(n);
+        for j in k..=hi {
+            copies[(j % d) as usize] += 1;
+        }
+        let _w = db.write_lock().await;
+        sqlx::query(&insert).bind(k).bind(hi).bind(first).bind(d).execute(&db.pool).await?;
+        k = hi + 1;
+    }
+
+    // Each copy counts where its template counts: in its state at every
+    // ancestor of its place, and as overdue when it waits overdue.
+    let mut counts: HashMap<(i64, String), i64> = HashMap::new();
+    for (t, c) in templates.iter().zip(&copies) {
+        let path: String = t.try_get("node_path")?;
+        let state: String = t.try_get("state")?;
+        let overdue = t.try_get::<i64, _>("overdue")? != 0
+            && (state == State::PendingSign.as_str() || state == State::Handling.as_str());
+        for id in path.split('/').filter_map(|s| s.parse::<i64>().ok()) {
+            *counts.entry((id, state.clone())).or_default() += c;
+            if overdue {
+                *counts.entry((id, "overdue".into())).or_default() += c;
+            }
+        }
+    }
+    let counts: Vec<_> = counts.into_iter().filter(|(_, c)| *c > 0).collect();
+    for part in counts.chunks(30) {
+        let mut sql = String::from("insert into order_counts (node_id, state, n) values ");
+        for (i, _) in part.iter().enumerate() {
+            sql += &format!("{}(${}, ${}, ${})", if i > 0 { "," } else { "" }, 3 * i + 1, 3 * i + 2, 3 * i + 3);
+        }
+        sql += " on conflict (node_id, state) do update set n = order_counts.n + excluded.n";
+        let mut q = sqlx::query(&sql);
+        for ((id, state), c) in part {
+            q = q.bind(*id).bind(state.as_str()).bind(*c);
+        }
+        let _w = db.write_lock().await;
+        q.execute(&db.pool).await?;
+    }
+
+    for (_, def) in &indexes {
+        sqlx::query(def).execute(&db.pool).await?;
+    }
+    if pg {
+        sqlx::query("analyze orders").execute(&db.pool).await?;
+    }
+    let total: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&db.pool).await?;
+    Ok(Loaded { total, seconds: t0.elapsed().as_secs_f64() })
+}
+
+/// Queue-page latency with many orders (see `load_orders`), measured for a
+/// district centre and a community through the HTML page and the JSON API.
 pub async fn queue_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Result<String> {
     let db = &scratch.db;
     let crypto = Crypto::ephemeral();
     crate::demo::build(db, &crypto, 140107).await?;
-    let t0 = Instant::now();
-    let demo_orders: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&db.pool).await?;
-    let chunk = 500_000i64;
-    let mut done = 0i64;
-    while done < n {
-        let m = chunk.min(n - done);
-        let _w = db.write_lock().await;
-        sqlx::query(
-            "with recursive seq(k) as (select 1 union all select k + 1 from seq where k < $1) \
-             insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
-               node_id, node_path, level, state, lead_unit_id, reporter_name, facts, deadline_kind, deadline_start, \
-               deadline_at, overdue, rating, version, created_at, updated_at, closed_at, area1, area2, area3) \
-             select 'B' || cast(k + $2 as text), o.source, o.category_code, o.urgency, o.title, o.description, o.address, \
-               o.lon, o.lat, o.node_id, o.node_path, o.level, o.state, o.lead_unit_id, o.reporter_name, o.facts, \
-               o.deadline_kind, o.deadline_start, o.deadline_at, o.overdue, o.rating, o.version, \
-               o.created_at - (k + $2) * 3000, o.updated_at - (k + $2) * 3000, o.closed_at, o.area1, o.area2, o.area3 \
-             from seq join orders o on o.id = 1 + ((k + $2) % $3)",
-        )
-        .bind(m)
-        .bind(done)
-        .bind(demo_orders)
-        .execute(&db.pool)
-        .await?;
-        done += m;
-    }
-    crate::orders::store::rebuild_counts(db).await?;
-    if db.backend == crate::db::Backend::Postgres {
-        sqlx::query("analyze orders").execute(&db.pool).await?;
-    }
-    let load_s = t0.elapsed().as_secs_f64();
-    let total: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&db.pool).await?;
-
+    let Loaded { total, seconds: load_s } = load_orders(db, n).await?;
+    let size = db_size_gb(db).await?;
     let base = serve_in_process(db.clone(), crypto).await?;
     let mut out = format!(
-        "### {} — {total} orders (loaded in {load_s:.0} s)\n\n| who | page | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
+        "### {} — {total} orders (loaded in {load_s:.0} s, database {size:.1} GB)\n\n| who | page | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
         db.backend.name()
     );
     for (user, label) in [("zhongxin", "区综治中心"), ("sq140107002001", "黑龙潭社区")] {
@@ -481,4 +568,98 @@ pub async fn queue_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Res
         }
     }
     Ok(out)
+}
+
+/// The database's size on disk (SQLite: the main file; PostgreSQL: the
+/// orders table with its indexes).
+async fn db_size_gb(db: &Db) -> anyhow::Result<f64> {
+    let bytes: i64 = if db.backend == crate::db::Backend::Postgres {
+        sqlx::query_scalar("select cast(pg_total_relation_size('orders') as bigint)").fetch_one(&db.pool).await?
+    } else {
+        sqlx::query_scalar("select page_count * page_size from pragma_page_count(), pragma_page_size()")
+            .fetch_one(&db.pool)
+            .await?
+    };
+    Ok(bytes as f64 / 1e9)
+}
+
+/// Times `requests` GETs of `path` (after five warm-up requests).
+async fn time_gets(client: &reqwest::Client, url: &str, token: &str, requests: usize) -> anyhow::Result<Stats> {
+    let mut ms = Vec::with_capacity(requests);
+    for i in 0..requests + 5 {
+        let t = Instant::now();
+        let r = client.get(url).bearer_auth(token).send().await?;
+        anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+        let _ = r.bytes().await?;
+        if i >= 5 {
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(stats(ms))
+}
+
+/// The cost of data scope on a list of `n` orders (issue 4): the same list
+/// and count requests for a district-root administrator (whose scope is
+/// everything, so no filter applies), a subdistrict user and a community
+/// user (an equality on the ancestor column at their depth).
+pub async fn scope_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Result<String> {
+    let db = &scratch.db;
+    let crypto = Crypto::ephemeral();
+    crate::demo::build(db, &crypto, 140107).await?;
+    let Loaded { total, seconds } = load_orders(db, n).await?;
+    let base = serve_in_process(db.clone(), crypto).await?;
+    let mut out = format!(
+        "### {} — {total} orders (loaded in {seconds:.0} s)\n\n\
+         | who | request | rows in scope | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|---|\n",
+        db.backend.name()
+    );
+    let client = reqwest::Client::new();
+    for (user, label) in [("admin", "区管理员 (no filter)"), ("jd140107002", "街道"), ("sq140107002001", "社区")]
+    {
+        let token = api_login(&client, &base, user, crate::demo::DEMO_PASSWORD).await?;
+        let all: serde_json::Value =
+            client.get(format!("{base}/api/v1/orders?per_page=1")).bearer_auth(&token).send().await?.json().await?;
+        let in_scope = all["total"].as_i64().unwrap_or_default();
+        for (path, what) in [
+            ("/api/v1/orders", "list, first page (20)"),
+            ("/api/v1/orders?page=50", "list, page 50"),
+            ("/api/v1/orders?queue=handling", "list, 办理中"),
+            ("/api/v1/orders/counts", "queue counts (kept)"),
+            ("/api/v1/orders?category=0309", "list + count with a filter (count capped at 10,000)"),
+        ] {
+            let s = time_gets(&client, &format!("{base}{path}"), &token, requests).await?;
+            out += &format!(
+                "| {label} | {what} `{path}` | {in_scope} | {:.2} | {:.2} | {:.2} | {} |\n",
+                s.p50, s.p95, s.p99, s.n
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counts added up in memory while loading equal a full recount.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn loaded_counts_equal_a_recount() {
+        let scratch = Scratch::sqlite().await.unwrap();
+        let db = &scratch.db;
+        crate::demo::build(db, &Crypto::ephemeral(), 140107).await.unwrap();
+        let loaded = load_orders(db, 9_001).await.unwrap();
+        assert_eq!(loaded.total, 4_000 + 9_001);
+        let snapshot = || async {
+            sqlx::query_as::<_, (i64, String, i64)>(
+                "select node_id, state, n from order_counts where n <> 0 order by node_id, state",
+            )
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+        };
+        let kept = snapshot().await;
+        crate::orders::store::rebuild_counts(db).await.unwrap();
+        assert_eq!(kept, snapshot().await);
+        scratch.cleanup().await.unwrap();
+    }
 }

@@ -75,7 +75,8 @@ pub struct PruneArgs {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// What to measure: `tree` (demo build, subtree latency), `demo` (start to serving),
-    /// `audit` (audit log appends per second).
+    /// `audit` (audit log appends per second), `orders` (transitions per second), `queue`
+    /// (queue pages with many orders), `scope` (scope filtering on 1,000,000 orders).
     pub what: String,
     /// PostgreSQL database to measure in (a scratch schema is created and dropped).
     #[arg(long, env = "FENGQIAO_BENCH_PG", default_value = "postgres://postgres@127.0.0.1:5432/test")]
@@ -83,6 +84,9 @@ pub struct BenchArgs {
     /// Skip PostgreSQL.
     #[arg(long)]
     pub sqlite_only: bool,
+    /// Skip SQLite (queue, scope).
+    #[arg(long)]
+    pub pg_only: bool,
     /// Requests per measured case.
     #[arg(long, default_value_t = 300)]
     pub requests: usize,
@@ -92,9 +96,10 @@ pub struct BenchArgs {
     /// Seconds per measured phase (orders).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Synthetic orders to add before measuring queue pages (queue).
-    #[arg(long, default_value_t = 10_000_000)]
-    pub orders: i64,
+    /// Synthetic orders to add before measuring (queue: default 10,000,000;
+    /// scope: default 1,000,000).
+    #[arg(long)]
+    pub orders: Option<i64>,
     /// Concurrent HTTP clients (orders).
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
@@ -119,6 +124,15 @@ pub struct WebArgs {
     pub insecure_cookies: bool,
     #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Largest photo a work order may carry, in MB (attachments live under the data directory).
+    #[arg(long, env = "FENGQIAO_MAX_PHOTO_MB", default_value_t = 10)]
+    pub max_photo_mb: u64,
+    /// Largest document (PDF, DOCX, XLSX) a work order may carry, in MB.
+    #[arg(long, env = "FENGQIAO_MAX_DOCUMENT_MB", default_value_t = 20)]
+    pub max_document_mb: u64,
+    /// Most attachments on one work order.
+    #[arg(long, env = "FENGQIAO_MAX_ATTACHMENTS", default_value_t = 30)]
+    pub max_attachments: i64,
     /// Escalate work orders to the next level when their handling deadline passes.
     #[arg(long, env = "FENGQIAO_ESCALATE_OVERDUE")]
     pub escalate_overdue: bool,
@@ -259,12 +273,19 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
         tile_url: web.tile_url.clone(),
         data_dir: web.data_dir.clone(),
         bench_endpoints: false,
+        attachments: crate::attachments::Limits {
+            image_bytes: web.max_photo_mb << 20,
+            document_bytes: web.max_document_mb << 20,
+            per_order: web.max_attachments,
+            ..Default::default()
+        },
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
     let state = AppState::new(db, config, crypto).await?;
     let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
     tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
+    tokio::spawn(http::refresh_policy(state.clone(), std::time::Duration::from_secs(60)));
     println!("枫桥已启动: http://{addr}/");
     http::serve(listener, state, http::shutdown_signal()).await?;
     Ok(())
@@ -294,6 +315,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         let summary = crate::demo::build(&db, &crypto, a.seed).await?;
         println!("{summary}");
     }
+    crate::demo::photos::ensure(&db, &a.web.data_dir).await?;
     println!("{}", crate::demo::LOGINS);
     println!("准备用时 {:.1} 秒", started.elapsed().as_secs_f64());
     if a.no_serve {
@@ -306,16 +328,40 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     use crate::bench;
     match a.what.as_str() {
         "demo" => println!("{}", bench::demo_startup(a.runs).await?),
-        "queue" => {
+        "login" => {
             let s = bench::Scratch::sqlite().await?;
-            println!("{}", bench::queue_on(&s, a.orders, a.requests).await?);
+            println!("{}", crate::bench_login::login_on(&s, a.requests).await?);
             s.cleanup().await?;
             if !a.sqlite_only {
                 match bench::Scratch::postgres(&a.pg).await {
                     Ok(s) => {
-                        println!("{}", bench::queue_on(&s, a.orders, a.requests).await?);
+                        println!("{}", crate::bench_login::login_on(&s, a.requests).await?);
                         s.cleanup().await?;
                     }
+                    Err(e) => println!("PostgreSQL SKIPPED: {e}"),
+                }
+            }
+        }
+        "queue" | "scope" => {
+            let n = a.orders.unwrap_or(if a.what == "queue" { 10_000_000 } else { 1_000_000 });
+            let run = |s| {
+                let what = a.what.clone();
+                async move {
+                    let out = if what == "queue" {
+                        bench::queue_on(&s, n, a.requests).await
+                    } else {
+                        bench::scope_on(&s, n, a.requests).await
+                    };
+                    s.cleanup().await?;
+                    out
+                }
+            };
+            if !a.pg_only {
+                println!("{}", run(bench::Scratch::sqlite().await?).await?);
+            }
+            if !a.sqlite_only {
+                match bench::Scratch::postgres(&a.pg).await {
+                    Ok(s) => println!("{}", run(s).await?),
                     Err(e) => println!("PostgreSQL SKIPPED: {e}"),
                 }
             }
@@ -364,7 +410,9 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        other => anyhow::bail!("unknown benchmark `{other}`; try `tree`, `orders`, `queue`, `demo` or `audit`"),
+        other => anyhow::bail!(
+            "unknown benchmark `{other}`; try `tree`, `orders`, `queue`, `scope`, `demo`, `audit` or `login`"
+        ),
     }
     Ok(())
 }

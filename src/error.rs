@@ -25,11 +25,29 @@ pub enum Error {
     LoginFailed,
     #[error("forbidden")]
     Forbidden,
+    /// Too many failed logins: the account waits out the lockout.
+    #[error("account locked")]
+    Locked,
+    /// Too many failed logins from one client address.
+    #[error("throttled")]
+    Throttled,
+    /// The account must set a new password before anything else.
+    #[error("password change required")]
+    PasswordChangeRequired,
+    /// Pages only: send the browser elsewhere (e.g. to change its password).
+    #[error("redirect to {0}")]
+    Redirect(String),
     /// Also what out-of-scope objects answer, so scope does not leak.
     #[error("not found")]
     NotFound,
     #[error("conflict: {code}")]
     Conflict { code: String, detail: Option<String> },
+    /// A body or file over its size limit (413).
+    #[error("too large: {code}")]
+    TooLarge { code: String, detail: Option<String> },
+    /// Content that is not of an accepted type, whatever its name says (415).
+    #[error("unsupported media type: {code}")]
+    UnsupportedMedia { code: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -53,19 +71,30 @@ impl Error {
         match self {
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized | Error::LoginFailed => StatusCode::UNAUTHORIZED,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Error::Locked => StatusCode::LOCKED,
+            Error::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Error::Redirect(_) => StatusCode::SEE_OTHER,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMedia { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn code(&self) -> &str {
         match self {
-            Error::Invalid { code, .. } | Error::Conflict { code, .. } => code,
+            Error::Invalid { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::TooLarge { code, .. }
+            | Error::UnsupportedMedia { code } => code,
             Error::Unauthorized => "auth.required",
             Error::LoginFailed => "auth.login_failed",
-            Error::Forbidden => "auth.forbidden",
+            Error::Forbidden | Error::Redirect(_) => "auth.forbidden",
+            Error::Locked => "auth.locked",
+            Error::Throttled => "auth.throttled",
+            Error::PasswordChangeRequired => "auth.password_change_required",
             Error::NotFound => "not_found",
             Error::Database(_) | Error::Internal(_) => "internal",
         }
@@ -75,7 +104,9 @@ impl Error {
     pub fn message(&self) -> String {
         let base = t(self.code());
         match self {
-            Error::Invalid { detail: Some(d), .. } | Error::Conflict { detail: Some(d), .. } => {
+            Error::Invalid { detail: Some(d), .. }
+            | Error::Conflict { detail: Some(d), .. }
+            | Error::TooLarge { detail: Some(d), .. } => {
                 format!("{base}({d})")
             }
             _ => base.to_string(),
@@ -108,6 +139,11 @@ pub struct ErrorDetail {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        if let Error::Redirect(to) = &self {
+            // htmx follows HX-Redirect; a plain request follows the 303.
+            let hx = [("HX-Redirect", to.clone())];
+            return (hx, axum::response::Redirect::to(to)).into_response();
+        }
         if self.status().is_server_error() {
             tracing::error!(error = %self, "request failed");
         }

@@ -95,3 +95,31 @@ mod order_coverage {
         }
     }
 }
+
+#[cfg(test)]
+mod template_coverage {
+    /// Every `t("…")` written in a template has catalogue text.
+    #[test]
+    fn template_keys_have_messages() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "html") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = vec![];
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"), &mut files);
+        assert!(files.len() > 20);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for part in text.split("t(\"").skip(1) {
+                let key = part.split('"').next().unwrap();
+                assert!(super::has(key), "{} uses {key}, which the catalogue lacks", f.display());
+            }
+        }
+    }
+}

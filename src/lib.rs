@@ -4,9 +4,11 @@
 //! `auth` users and sessions, `demo` the generated demo district. `http`
 //! assembles the router; `db` chooses and migrates the storage backend.
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod bench_login;
 pub mod cli;
 pub mod crypto;
 pub mod db;

@@ -14,7 +14,7 @@ use super::{
     unmask, Entry,
 };
 use crate::{
-    auth::CurrentUser,
+    auth::{CurrentUser, Perm},
     error::{ErrorBody, Result},
     http::AppState,
 };
@@ -40,7 +40,7 @@ async fn list_audit(
     user: CurrentUser,
     Query(f): Query<AuditFilter>,
 ) -> Result<Json<AuditPage>> {
-    user.require_admin()?;
+    user.require(Perm::AuditRead)?;
     let p = query::search(&s.db, &f).await?;
     Ok(Json(AuditPage { entries: p.entries, total: p.total, page: p.page, per_page: p.per_page }))
 }

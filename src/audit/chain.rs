@@ -120,7 +120,29 @@ async fn checkpoint(conn: &mut sqlx::AnyConnection) -> Result<Option<(i64, Strin
 
 pub async fn append(db: &Db, n: NewEntry<'_>) -> Result<i64> {
     let mut tx = begin_locked(db).await?;
-    let (last_id, prev_hash) = head(&mut tx).await?;
+    let id = append_in(&mut tx, n).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Appends inside the caller's transaction, so the entry commits or rolls
+/// back with the write it records. On SQLite the transaction must already
+/// hold the write lock (`begin immediate`, or the group-commit writer's
+/// batch); on PostgreSQL this takes the append lock until it ends.
+pub async fn append_in(conn: &mut sqlx::AnyConnection, n: NewEntry<'_>) -> Result<i64> {
+    let e = next_entry(conn, n).await?;
+    insert(conn, &e).await?;
+    Ok(e.id)
+}
+
+/// The next entry of the chain, hashed, not yet written: the caller
+/// inserts it in the same transaction (e.g. batched with other
+/// statements). Takes the append lock on PostgreSQL, as `append_in`.
+pub async fn next_entry(conn: &mut sqlx::AnyConnection, n: NewEntry<'_>) -> Result<Entry> {
+    if conn.backend_name() != "SQLite" {
+        sqlx::query("select pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await?;
+    }
+    let (last_id, prev_hash) = head(&mut *conn).await?;
     let mut e = Entry {
         id: last_id + 1,
         at: n.at,
@@ -138,9 +160,7 @@ pub async fn append(db: &Db, n: NewEntry<'_>) -> Result<i64> {
         hash: String::new(),
     };
     e.hash = entry_hash(&e);
-    insert(&mut tx, &e).await?;
-    tx.commit().await?;
-    Ok(e.id)
+    Ok(e)
 }
 
 /// Writes an entry as given. Exposed for tests that forge rows.

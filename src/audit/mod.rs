@@ -38,6 +38,25 @@ pub mod action {
     pub const AUDIT_EXPORT: &str = "audit.export";
     pub const AUDIT_PRUNE: &str = "audit.prune";
     pub const KEYS_ROTATE: &str = "keys.rotate";
+    pub const ACCOUNT_LOCKED: &str = "session.locked";
+    pub const LOGIN_THROTTLED: &str = "session.throttled";
+    pub const SESSION_REVOKE: &str = "session.revoke";
+    pub const SESSION_REVOKE_ALL: &str = "session.revoke_all";
+    pub const PASSWORD_CHANGE: &str = "user.password_change";
+    pub const PASSWORD_RESET: &str = "user.password_reset";
+    pub const USER_CREATE: &str = "user.create";
+    pub const USER_UPDATE: &str = "user.update";
+    pub const ROLE_CREATE: &str = "role.create";
+    pub const ROLE_UPDATE: &str = "role.update";
+    pub const ROLE_DELETE: &str = "role.delete";
+    pub const TOKEN_CREATE: &str = "token.create";
+    pub const TOKEN_REVOKE: &str = "token.revoke";
+    pub const POLICY_UPDATE: &str = "policy.update";
+    pub const CALENDAR_UPDATE: &str = "calendar.update";
+    pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
+    pub const ORDER_CREATE: &str = "order.create";
+    pub const ORDER_ACT: &str = "order.act";
+    pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
 
     pub const ALL: &[&str] = &[
         NODE_CREATE,
@@ -55,11 +74,43 @@ pub mod action {
         AUDIT_EXPORT,
         AUDIT_PRUNE,
         KEYS_ROTATE,
+        ACCOUNT_LOCKED,
+        LOGIN_THROTTLED,
+        SESSION_REVOKE,
+        SESSION_REVOKE_ALL,
+        PASSWORD_CHANGE,
+        PASSWORD_RESET,
+        USER_CREATE,
+        USER_UPDATE,
+        ROLE_CREATE,
+        ROLE_UPDATE,
+        ROLE_DELETE,
+        TOKEN_CREATE,
+        TOKEN_REVOKE,
+        POLICY_UPDATE,
+        CALENDAR_UPDATE,
+        ORDER_CONTACT_UNMASK,
+        ORDER_CREATE,
+        ORDER_ACT,
+        ATTACHMENT_ORIGINAL,
     ];
 }
 
 /// The object types entries refer to.
-pub const OBJECT_TYPES: &[&str] = &["node", "member", "overlay", "user", "audit_log", "key_ring"];
+pub const OBJECT_TYPES: &[&str] = &[
+    "node",
+    "member",
+    "overlay",
+    "user",
+    "audit_log",
+    "key_ring",
+    "role",
+    "api_token",
+    "settings",
+    "calendar",
+    "order",
+    "attachment",
+];
 
 /// Who acted, as they were at the time (roles and node can change later).
 #[derive(Clone, Debug)]
@@ -76,7 +127,11 @@ impl Actor {
         let roles: Vec<&str> = u.roles.iter().map(|r| r.role.as_str()).collect();
         Actor {
             user_id: Some(u.id),
-            username: u.username.clone(),
+            // A token acts for its issuer and is named in the entry.
+            username: match u.token_id {
+                Some(t) => format!("{}#token{t}", u.username),
+                None => u.username.clone(),
+            },
             roles: roles.join(","),
             node_id: Some(u.node_id),
             client_addr,
@@ -174,6 +229,53 @@ pub fn format_local(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.with_timezone(&cst()).format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
+}
+
+/// An entry to append inside the transaction of the write it records
+/// (work-order actions): owned, so it can wait for the group-commit writer.
+#[derive(Clone, Debug)]
+pub struct PendingEntry {
+    pub actor: Actor,
+    pub action: &'static str,
+    pub object: Object,
+    pub reason: Option<String>,
+    pub detail: serde_json::Value,
+    pub at: i64,
+}
+
+impl PendingEntry {
+    pub async fn append_in(self, conn: &mut sqlx::AnyConnection) -> Result<i64> {
+        let e = self.next(conn).await?;
+        chain::insert(conn, &e).await?;
+        Ok(e.id)
+    }
+
+    /// The entry with its place in the chain (see `chain::next_entry`).
+    pub async fn next(self, conn: &mut sqlx::AnyConnection) -> Result<Entry> {
+        let entry = chain::NewEntry {
+            at: self.at,
+            actor: &self.actor,
+            action: self.action,
+            object_type: Some(self.object.kind),
+            object_id: Some(self.object.id.as_str()),
+            reason: self.reason.as_deref(),
+            detail: self.detail.to_string(),
+        };
+        chain::next_entry(conn, entry).await
+    }
+}
+
+/// Records a successful write by a logged-in caller.
+pub async fn record_write(
+    s: &crate::http::AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    act: &str,
+    object: Object,
+    detail: serde_json::Value,
+) -> Result<()> {
+    record(&s.db, &Actor::user(user, addr), act, Some(object), None, detail).await?;
+    Ok(())
 }
 
 /// Records one event. Call it after the write it records has succeeded;

@@ -25,7 +25,9 @@ pub struct Credentials {
 pub struct SessionCreated {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
-    /// Idle timeout in seconds; the token also expires 12 hours after login.
+    /// Idle timeout in seconds; the token also expires a fixed time after
+    /// login (12 hours by default). When `user.must_change_password` is set,
+    /// only `PUT /api/v1/me/password` (and `me`, logout) work until it is changed.
     pub idle_timeout_s: i64,
     pub user: CurrentUser,
 }
@@ -38,9 +40,11 @@ async fn create_session(
     ClientAddr(addr): ClientAddr,
     Json(c): Json<Credentials>,
 ) -> Result<(StatusCode, Json<SessionCreated>)> {
-    let done = super::login_audited(&state.db, &c.username, &c.password, "api", addr).await?;
-    let (user, _) = super::load_session(&state.db, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
-    Ok((StatusCode::CREATED, Json(SessionCreated { token: done.token, idle_timeout_s: super::IDLE_MS / 1000, user })))
+    let done = super::login_audited(&state, &c.username, &c.password, "api", addr).await?;
+    let policy = state.policy();
+    let (user, _) =
+        super::load_session(&state.db, &policy, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
+    Ok((StatusCode::CREATED, Json(SessionCreated { token: done.token, idle_timeout_s: policy.idle_ms() / 1000, user })))
 }
 
 /// End the current session (log out).

@@ -2,8 +2,16 @@
 //! send a CSRF header on every state-changing request; API clients hold a
 //! bearer token from `POST /api/v1/session`. Tokens are stored hashed.
 
+pub mod admin_api;
 pub mod api;
+pub mod cache;
+pub mod manage;
 pub mod password;
+pub mod perm;
+pub mod policy;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
 
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
@@ -16,17 +24,19 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::{
-    db::{now_ms, Db},
+    db::{now_ms, Backend, Db},
     error::{Error, Result},
     http::AppState,
     tree::store::Scope,
 };
+pub use perm::Perm;
+pub use policy::SecurityPolicy;
 
 pub const SESSION_COOKIE: &str = "fq_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Idle timeout and absolute lifetime of a session.
-pub const IDLE_MS: i64 = 30 * 60 * 1000;
-pub const ABSOLUTE_MS: i64 = 12 * 60 * 60 * 1000;
+/// API tokens for integrations start with this, so they are told apart
+/// from session tokens before any lookup.
+pub const API_TOKEN_PREFIX: &str = "fqt_";
 /// `last_seen_at` is refreshed at most this often, to keep reads cheap.
 const TOUCH_MS: i64 = 60 * 1000;
 
@@ -41,13 +51,22 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The public id of a session: a prefix of its token's hash (the token
+/// cannot be recovered from it).
+pub fn session_id(token_hash: &str) -> String {
+    token_hash[..16].to_string()
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct RoleGrant {
     pub role: String,
+    /// The role's display name, e.g. 网格员.
+    pub name: String,
     pub node_id: i64,
 }
 
-/// The authenticated caller.
+/// The authenticated caller: a person with a session, or an integration
+/// with an API token.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CurrentUser {
     pub id: i64,
@@ -60,39 +79,60 @@ pub struct CurrentUser {
     #[serde(skip)]
     pub node_path: String,
     pub roles: Vec<RoleGrant>,
+    /// The union of the permissions of the caller's roles (or the token's own).
+    pub permissions: Vec<Perm>,
     pub must_change_password: bool,
+    /// Set when the caller is an API token (acting for the user who issued it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<i64>,
     #[serde(skip)]
     pub csrf_token: String,
     #[serde(skip)]
     pub token_hash: String,
+    /// Where this request came from (for the audit log); set per request.
+    #[serde(skip)]
+    pub client_addr: Option<String>,
 }
 
 impl CurrentUser {
-    /// What the caller may see: the subtree of the node they are bound to.
+    /// What the caller may see: the subtree of the node they are bound to
+    /// (department handlers also see what was dispatched to their unit).
     pub fn scope(&self) -> Scope {
         Scope { path: self.node_path.clone() }
     }
 
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r.role == role)
+    pub fn can(&self, perm: Perm) -> bool {
+        self.permissions.contains(&perm)
     }
 
-    pub fn is_admin(&self) -> bool {
-        self.has_role("admin")
+    /// Whether the caller may hand a permission on to others (in a role
+    /// or by giving someone a role): rights over the system only if they
+    /// hold them; seeing and working orders always.
+    pub fn may_grant(&self, perm: Perm) -> bool {
+        !perm.is_privileged() || self.can(perm)
     }
 
-    /// Writes to the tree belong to administrators.
-    pub fn require_admin(&self) -> Result<()> {
-        if self.is_admin() {
+    /// For templates: `can_code("audit.read")`.
+    pub fn can_code(&self, code: &str) -> bool {
+        Perm::parse(code).is_some_and(|p| self.can(p))
+    }
+
+    /// Refuses callers without the permission (403: the route exists for
+    /// everyone; what is in scope is decided by the query, as 404).
+    pub fn require(&self, perm: Perm) -> Result<()> {
+        if self.can(perm) {
             Ok(())
         } else {
             Err(Error::Forbidden)
         }
     }
 
-    pub fn role_names(&self) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> =
-            self.roles.iter().map(|r| crate::i18n::t(&format!("role.{}", r.role))).collect();
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.role == role)
+    }
+
+    pub fn role_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.roles.iter().map(|r| r.name.clone()).collect();
         names.dedup();
         names
     }
@@ -117,61 +157,137 @@ fn token_from_parts(parts: &Parts) -> Option<(String, bool)> {
     None
 }
 
-/// Looks a session up, enforcing idle and absolute expiry.
-pub async fn load_session(db: &Db, token: &str) -> Result<Option<(CurrentUser, String)>> {
-    let th = hash_token(token);
-    let now = now_ms();
-    let row = sqlx::query(
-        "select s.user_id, s.kind, s.csrf_token, s.last_seen_at, s.expires_at, u.username, u.display_name, \
-         u.node_id, u.unit_id, u.must_change_password, u.disabled, n.path, n.name as node_name \
-         from sessions s join users u on u.id = s.user_id join nodes n on n.id = u.node_id \
-         where s.token_hash = $1",
-    )
-    .bind(&th)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let last_seen: i64 = row.try_get("last_seen_at")?;
-    let expires: i64 = row.try_get("expires_at")?;
-    let disabled: i64 = row.try_get("disabled")?;
-    if now > expires || now - last_seen > IDLE_MS || disabled != 0 {
-        sqlx::query("delete from sessions where token_hash = $1").bind(&th).execute(&db.pool).await?;
-        return Ok(None);
+/// The session, its user and node, and the user's roles and permissions
+/// in one round trip: roles and permissions come back as JSON arrays,
+/// aggregated in the database (the aggregate functions differ by backend).
+fn session_sql(backend: Backend) -> &'static str {
+    macro_rules! session_sql {
+        ($roles:literal, $perms:literal) => {
+            concat!(
+                "select s.user_id, s.kind, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.username, \
+                 u.display_name, u.node_id, u.unit_id, u.must_change_password, u.disabled, n.path, \
+                 n.name as node_name, ",
+                $roles,
+                " as roles, ",
+                $perms,
+                " as permissions \
+                 from sessions s join users u on u.id = s.user_id join nodes n on n.id = u.node_id \
+                 where s.token_hash = $1"
+            )
+        };
     }
-    if now - last_seen > TOUCH_MS {
-        sqlx::query("update sessions set last_seen_at = $1 where token_hash = $2")
-            .bind(now)
-            .bind(&th)
-            .execute(&db.pool)
-            .await?;
+    match backend {
+        Backend::Sqlite => session_sql!(
+            "(select json_group_array(json_object('role', ur.role_code, 'name', r.name, 'node_id', ur.node_id)) \
+              from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id)",
+            "(select json_group_array(distinct rp.permission) \
+              from user_roles ur join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id)"
+        ),
+        Backend::Postgres => session_sql!(
+            "(select coalesce(json_agg(json_build_object('role', ur.role_code, 'name', r.name, 'node_id', ur.node_id)), \
+              '[]')::text from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id)",
+            "(select coalesce(json_agg(distinct rp.permission), '[]')::text \
+              from user_roles ur join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id)"
+        ),
     }
-    let user_id: i64 = row.try_get("user_id")?;
-    let roles = sqlx::query("select role_code, node_id from user_roles where user_id = $1 order by role_code")
-        .bind(user_id)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(|r| Ok(RoleGrant { role: r.try_get(0)?, node_id: r.try_get(1)? }))
-        .collect::<Result<Vec<_>>>()?;
-    let kind: String = row.try_get("kind")?;
+}
+
+#[derive(serde::Deserialize)]
+struct RoleRow {
+    role: String,
+    name: String,
+    node_id: i64,
+}
+
+/// Reads the session row (see `session_sql`).
+fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Resolved, bool)> {
+    let json = |col: &str| -> Result<String> { Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default()) };
+    let mut roles: Vec<RoleRow> = serde_json::from_str(&json("roles")?).unwrap_or_default();
+    roles.sort_by(|a, b| a.role.cmp(&b.role));
+    let codes: Vec<String> = serde_json::from_str(&json("permissions")?).unwrap_or_default();
+    let mut permissions: Vec<Perm> = codes.iter().filter_map(|c| Perm::parse(c)).collect();
+    permissions.sort();
+    permissions.dedup();
     let user = CurrentUser {
-        id: user_id,
+        id: row.try_get("user_id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
         node_id: row.try_get("node_id")?,
         node_name: row.try_get("node_name")?,
         unit_id: row.try_get("unit_id")?,
         node_path: row.try_get("path")?,
-        roles,
+        roles: roles.into_iter().map(|r| RoleGrant { role: r.role, name: r.name, node_id: r.node_id }).collect(),
+        permissions,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+        token_id: None,
         csrf_token: row.try_get("csrf_token")?,
         token_hash: th,
+        client_addr: None,
     };
-    Ok(Some((user, kind)))
+    let disabled = row.try_get::<i64, _>("disabled")? != 0;
+    let resolved = cache::Resolved {
+        user,
+        kind: row.try_get("kind")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+    };
+    Ok((resolved, disabled))
+}
+
+/// Looks a session (or API token) up, enforcing idle and absolute expiry.
+/// A session resolved within the last moment comes from `Db::sessions`
+/// (see `cache` for what that may and may not delay); expiry is judged on
+/// every request all the same.
+pub async fn load_session(db: &Db, policy: &SecurityPolicy, token: &str) -> Result<Option<(CurrentUser, String)>> {
+    if token.starts_with(API_TOKEN_PREFIX) {
+        return Ok(tokens::load(db, token).await?.map(|u| (u, "token".to_string())));
+    }
+    let th = hash_token(token);
+    let now = now_ms();
+    let cached = db.sessions.get(&th);
+    let s = match cached {
+        Some(s) => s,
+        None => {
+            let generation = db.sessions.generation();
+            let row = sqlx::query(session_sql(db.backend)).bind(&th).fetch_optional(&db.pool).await?;
+            let Some(row) = row else { return Ok(None) };
+            let (s, disabled) = resolved_from_row(&row, th.clone())?;
+            if disabled {
+                sqlx::query("delete from sessions where token_hash = $1").bind(&th).execute(&db.pool).await?;
+                return Ok(None);
+            }
+            db.sessions.put(&th, s.clone(), generation);
+            s
+        }
+    };
+    // The policy applies to sessions opened before it changed, too.
+    let expired =
+        now > s.expires_at || now > s.created_at + policy.absolute_ms() || now - s.last_seen_at > policy.idle_ms();
+    if expired {
+        sqlx::query("delete from sessions where token_hash = $1").bind(&th).execute(&db.pool).await?;
+        db.sessions.forget(&th);
+        return Ok(None);
+    }
+    if now - s.last_seen_at > TOUCH_MS {
+        sqlx::query("update sessions set last_seen_at = $1 where token_hash = $2")
+            .bind(now)
+            .bind(&th)
+            .execute(&db.pool)
+            .await?;
+        db.sessions.touched(&th, now);
+    }
+    Ok(Some((s.user, s.kind)))
 }
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// What a user who must change their password may still reach.
+fn allowed_before_password_change(method: &Method, path: &str) -> bool {
+    matches!(path, "/api/v1/me" | "/api/v1/me/password" | "/account/password" | "/logout")
+        || (path == "/api/v1/session" && method == Method::DELETE)
 }
 
 impl<S> FromRequestParts<S> for CurrentUser
@@ -184,8 +300,20 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let (token, from_cookie) = token_from_parts(parts).ok_or(Error::Unauthorized)?;
-        let (user, kind) = load_session(&state.db, &token).await?.ok_or(Error::Unauthorized)?;
-        // A bearer token must be an API session and a cookie a browser one.
+        let policy = state.policy();
+        let Some((user, kind)) = load_session(&state.db, &policy, &token).await? else {
+            // A browser whose session ended (idle, logged out elsewhere) goes
+            // back to the login form rather than seeing an API error.
+            let path = parts.uri.path();
+            return Err(if from_cookie && !path.starts_with("/api/") {
+                let next = if is_safe(&parts.method) { parts.uri.path_and_query().map(|p| p.as_str()) } else { None };
+                let escape = |n: &str| url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>();
+                Error::Redirect(next.map_or("/login".into(), |n| format!("/login?next={}", escape(n))))
+            } else {
+                Error::Unauthorized
+            });
+        };
+        // A bearer token must be an API session or token and a cookie a browser one.
         if from_cookie != (kind == "browser") {
             return Err(Error::Unauthorized);
         }
@@ -195,6 +323,16 @@ where
                 return Err(Error::Invalid { code: "auth.csrf".into(), field: None, detail: None });
             }
         }
+        if user.must_change_password && !allowed_before_password_change(&parts.method, parts.uri.path()) {
+            return Err(if parts.uri.path().starts_with("/api/") {
+                Error::PasswordChangeRequired
+            } else {
+                Error::Redirect("/account/password".into())
+            });
+        }
+        let mut user = user;
+        user.client_addr =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
         Ok(user)
     }
 }
@@ -257,26 +395,85 @@ pub struct LoggedIn {
     pub token: String,
     pub csrf_token: String,
     pub user_id: i64,
+    pub must_change_password: bool,
+}
+
+/// Why a login did not open a session (each is audited differently).
+#[derive(Debug)]
+enum Refusal {
+    /// Wrong name or password (or a disabled account): one answer for all.
+    Failed { user_id: Option<i64>, locked_now: bool },
+    /// The account is locked after too many failures.
+    Locked { user_id: i64 },
+    /// The client address made too many failed attempts.
+    Throttled,
 }
 
 /// Checks a password and opens a session. Unknown users cost the same
 /// hashing work as known ones, so timing does not reveal which exist.
-pub async fn login(db: &Db, username: &str, password: &str, kind: &str, addr: Option<String>) -> Result<LoggedIn> {
-    let row = sqlx::query("select id, password_hash, disabled from users where username = $1")
-        .bind(username.trim())
-        .fetch_optional(&db.pool)
-        .await?;
-    let (user_id, hash, disabled) = match row {
-        Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?, r.try_get::<i64, _>(2)? != 0),
-        None => (0, password::DUMMY_HASH.to_string(), true),
+/// Failures count towards the account's lockout and the address throttle.
+async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    kind: &str,
+    addr: Option<&str>,
+) -> Result<std::result::Result<LoggedIn, Refusal>> {
+    let db = &state.db;
+    let policy = state.policy();
+    let now = now_ms();
+    if let Some(a) = addr {
+        if state.throttle.is_blocked(a, now, &policy) {
+            return Ok(Err(Refusal::Throttled));
+        }
+    }
+    let row = sqlx::query(
+        "select id, password_hash, disabled, locked_until, must_change_password from users where username = $1",
+    )
+    .bind(username.trim())
+    .fetch_optional(&db.pool)
+    .await?;
+    let (user_id, hash, disabled, locked_until, must_change) = match row {
+        Some(r) => (
+            r.try_get::<i64, _>(0)?,
+            r.try_get::<String, _>(1)?,
+            r.try_get::<i64, _>(2)? != 0,
+            r.try_get::<Option<i64>, _>(3)?,
+            r.try_get::<i64, _>(4)? != 0,
+        ),
+        None => (0, password::DUMMY_HASH.to_string(), true, None, false),
     };
+    if locked_until.is_some_and(|t| t > now) {
+        return Ok(Err(Refusal::Locked { user_id }));
+    }
     let ok = password::verify(password.to_string(), hash).await;
     if !ok || disabled || user_id == 0 {
-        return Err(Error::LoginFailed);
+        if let Some(a) = addr {
+            state.throttle.record_failure(a, now, &policy);
+        }
+        let mut locked_now = false;
+        if user_id != 0 {
+            let _w = db.write_lock().await;
+            let failures: i64 =
+                sqlx::query("update users set failed_logins = failed_logins + 1 where id = $1 returning failed_logins")
+                    .bind(user_id)
+                    .fetch_one(&db.pool)
+                    .await?
+                    .try_get(0)?;
+            if failures >= policy.lockout_threshold {
+                sqlx::query("update users set locked_until = $1, failed_logins = 0 where id = $2")
+                    .bind(now + policy.lockout_minutes * 60_000)
+                    .bind(user_id)
+                    .execute(&db.pool)
+                    .await?;
+                locked_now = true;
+            }
+        }
+        return Ok(Err(Refusal::Failed { user_id: (user_id != 0).then_some(user_id), locked_now }));
     }
     let token = random_token();
     let csrf = random_token();
-    let now = now_ms();
+    let _w = db.write_lock().await;
     sqlx::query(
         "insert into sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at, client_addr) \
          values ($1,$2,$3,$4,$5,$5,$6,$7)",
@@ -286,44 +483,64 @@ pub async fn login(db: &Db, username: &str, password: &str, kind: &str, addr: Op
     .bind(kind)
     .bind(&csrf)
     .bind(now)
-    .bind(now + ABSOLUTE_MS)
+    .bind(now + policy.absolute_ms())
     .bind(addr)
     .execute(&db.pool)
     .await?;
-    sqlx::query("update users set last_login_at = $1 where id = $2").bind(now).bind(user_id).execute(&db.pool).await?;
-    Ok(LoggedIn { token, csrf_token: csrf, user_id })
+    sqlx::query("update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2")
+        .bind(now)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(Ok(LoggedIn { token, csrf_token: csrf, user_id, must_change_password: must_change }))
 }
 
 pub async fn logout(db: &Db, user: &CurrentUser) -> Result<()> {
     sqlx::query("delete from sessions where token_hash = $1").bind(&user.token_hash).execute(&db.pool).await?;
+    db.sessions.forget(&user.token_hash);
     Ok(())
 }
 
 /// Logs in and records the outcome in the audit log: a success with the
 /// session kind, a failure with the name that was typed (never the
-/// password).
+/// password), a lockout and a throttled address as their own entries.
 pub async fn login_audited(
-    db: &Db,
+    state: &AppState,
     username: &str,
     password: &str,
     kind: &str,
     addr: Option<String>,
 ) -> Result<LoggedIn> {
     use crate::audit::{action, record, Actor, Object};
-    match login(db, username, password, kind, addr.clone()).await {
+    let db = &state.db;
+    let detail = serde_json::json!({"kind": kind});
+    match login(state, username, password, kind, addr.as_deref()).await? {
         Ok(done) => {
             let actor = Actor { user_id: Some(done.user_id), ..Actor::anonymous(username, addr) };
             let actor = with_roles(db, actor).await?;
             let object = Some(Object::new("user", done.user_id));
-            record(db, &actor, action::LOGIN, object, None, serde_json::json!({"kind": kind})).await?;
+            record(db, &actor, action::LOGIN, object, None, detail).await?;
             Ok(done)
         }
-        Err(Error::LoginFailed) => {
+        Err(Refusal::Failed { user_id, locked_now }) => {
             let actor = Actor::anonymous(username, addr);
-            record(db, &actor, action::LOGIN_FAILED, None, None, serde_json::json!({"kind": kind})).await?;
+            let object = user_id.map(|id| Object::new("user", id));
+            record(db, &actor, action::LOGIN_FAILED, object.clone(), None, detail).await?;
+            if locked_now {
+                record(db, &actor, action::ACCOUNT_LOCKED, object, None, serde_json::json!({})).await?;
+            }
             Err(Error::LoginFailed)
         }
-        Err(e) => Err(e),
+        Err(Refusal::Locked { user_id }) => {
+            let actor = Actor::anonymous(username, addr);
+            record(db, &actor, action::LOGIN_FAILED, Some(Object::new("user", user_id)), None, detail).await?;
+            Err(Error::Locked)
+        }
+        Err(Refusal::Throttled) => {
+            let actor = Actor::anonymous(username, addr);
+            record(db, &actor, action::LOGIN_THROTTLED, None, None, detail).await?;
+            Err(Error::Throttled)
+        }
     }
 }
 

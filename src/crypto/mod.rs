@@ -62,6 +62,7 @@ pub struct Field(pub &'static str);
 
 impl Field {
     pub const MEMBER_MOBILE: Field = Field("node_members.mobile");
+    pub const ORDER_CONTACT: Field = Field("orders.reporter_contact");
 }
 
 /// The ciphers built from one key ring.

@@ -19,8 +19,10 @@ pub struct EncryptedColumn {
 }
 
 /// Every encrypted column in the schema; new ones are added here.
-pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] =
-    &[EncryptedColumn { table: "node_members", column: "mobile_enc", field: Field::MEMBER_MOBILE }];
+pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
+    EncryptedColumn { table: "node_members", column: "mobile_enc", field: Field::MEMBER_MOBILE },
+    EncryptedColumn { table: "orders", column: "reporter_contact", field: Field::ORDER_CONTACT },
+];
 
 pub const BATCH: i64 = 500;
 
@@ -86,6 +88,49 @@ pub async fn reencrypt_column(db: &Db, crypto: &Crypto, col: &EncryptedColumn) -
 /// Encrypts member mobile numbers still waiting in plain text (rows from
 /// before migration 0101) and clears the plain column. Idempotent; run at
 /// every start.
+/// Reporters' contacts stored before they were encrypted.
+async fn seal_order_contacts(db: &Db, crypto: &Crypto) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let rows = sqlx::query(
+            "select id, reporter_contact from orders where reporter_contact is not null \
+             and reporter_contact not like 'v1:%' order by id limit $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&db.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        let mut tx = db.pool.begin().await?;
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let plain: String = row.try_get(1)?;
+            sqlx::query("update orders set reporter_contact = $1, reporter_contact_masked = $2 where id = $3")
+                .bind(crypto.encrypt(Field::ORDER_CONTACT, &plain)?)
+                .bind(mask_contact(&plain))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        total += rows.len() as u64;
+    }
+}
+
+/// How a contact shows in lists: a mobile number as `139****1111`, anything
+/// else with only its first and last two characters.
+pub fn mask_contact(contact: &str) -> String {
+    if let Ok(m) = crate::domain::codes::MobilePhone::parse(contact) {
+        return m.masked();
+    }
+    let chars: Vec<char> = contact.chars().collect();
+    if chars.len() <= 4 {
+        return "****".into();
+    }
+    format!("{}****{}", chars[0], chars[chars.len() - 2..].iter().collect::<String>())
+}
+
 pub async fn seal_pending(db: &Db, crypto: &Crypto) -> anyhow::Result<u64> {
     let mut total = 0;
     loop {
@@ -115,8 +160,9 @@ pub async fn seal_pending(db: &Db, crypto: &Crypto) -> anyhow::Result<u64> {
         tx.commit().await?;
         total += rows.len() as u64;
     }
+    total += seal_order_contacts(db, crypto).await?;
     if total > 0 {
-        tracing::info!(rows = total, "sealed plain-text mobile numbers");
+        tracing::info!(rows = total, "sealed plain-text personal data");
         // The old plain text may linger in free pages of an SQLite file.
         if db.backend == crate::db::Backend::Sqlite {
             sqlx::query("vacuum").execute(&db.pool).await?;

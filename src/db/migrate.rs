@@ -25,7 +25,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_core"),
     migration!(2, "0002_orders"),
     migration!(3, "0003_order_counts"),
+    migration!(4, "0004_attachments"),
     migration!(101, "0101_privacy_audit"),
+    migration!(102, "0102_identity"),
+    migration!(103, "0103_order_contact"),
+    migration!(104, "0104_order_category_scope"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

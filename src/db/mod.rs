@@ -6,6 +6,8 @@
 //! its own migrations because DDL differs.
 
 mod migrate;
+mod statements;
+mod writer;
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
@@ -14,6 +16,8 @@ pub use sqlx::AnyPool as Pool;
 use sqlx::{ConnectOptions, Executor};
 
 pub use migrate::migrate;
+pub use statements::{Statements, V};
+pub use writer::BoxFuture;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -132,7 +136,16 @@ pub struct Db {
     /// process, replaces SQLite's busy-wait (sleep and retry) with a fair
     /// hand-over, which keeps write latency flat under concurrency.
     writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: the task that group-commits small writes (see `write`).
+    batcher: Option<writer::Writer>,
+    /// Reference data its users keep in memory, one value per type (see
+    /// `orders::refs`).
+    memo: std::sync::Arc<std::sync::Mutex<Memo>>,
+    /// Sessions and API tokens resolved a moment ago (see `auth::cache`).
+    pub sessions: std::sync::Arc<crate::auth::cache::SessionCache>,
 }
+
+type Memo = std::collections::HashMap<std::any::TypeId, std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,6 +160,34 @@ impl Db {
             Some(m) => Some(m.lock().await),
             None => None,
         }
+    }
+
+    pub fn memo_get<T: std::any::Any + Send + Sync>(&self) -> Option<std::sync::Arc<T>> {
+        let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.get(&std::any::TypeId::of::<T>()).cloned().and_then(|v| v.downcast().ok())
+    }
+
+    pub fn memo_put<T: std::any::Any + Send + Sync>(&self, value: std::sync::Arc<T>) {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(std::any::TypeId::of::<T>(), value);
+    }
+
+    /// Runs `f` as (part of) a transaction and answers once it is durable.
+    /// On SQLite many such writes from concurrent requests share one
+    /// transaction (group commit; `f` runs in its own savepoint, so its
+    /// `Err` undoes only its own writes). On PostgreSQL, which commits
+    /// concurrent transactions in parallel, it is a transaction of its own.
+    pub async fn write<R, F>(&self, f: F) -> crate::error::Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> BoxFuture<'c, crate::error::Result<R>> + Send + 'static,
+    {
+        if let Some(b) = &self.batcher {
+            return b.write(f).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        let r = f(&mut tx).await?;
+        tx.commit().await?;
+        Ok(r)
     }
 
     /// Connects and fails with a message a person can act on.
@@ -176,7 +217,16 @@ impl Db {
                     .await
                     .map_err(|e| anyhow::anyhow!("无法打开 SQLite 数据库 {}: {e}", path.display()))?;
                 sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
-                Ok(Db { pool, backend: Backend::Sqlite, writer: Some(Default::default()) })
+                let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                let batcher = writer::Writer::start(&pool, lock.clone()).await?;
+                Ok(Db {
+                    pool,
+                    backend: Backend::Sqlite,
+                    writer: Some(lock),
+                    batcher: Some(batcher),
+                    memo: Default::default(),
+                    sessions: Default::default(),
+                })
             }
             DbUrl::Postgres { url: raw } => {
                 // The Any driver sends a NULL with a placeholder type, and a
@@ -196,7 +246,14 @@ impl Db {
                     .connect_with(opts)
                     .await
                     .map_err(|e| anyhow::anyhow!("无法连接 PostgreSQL 数据库 {}: {e}", redact(raw)))?;
-                Ok(Db { pool, backend: Backend::Postgres, writer: None })
+                Ok(Db {
+                    pool,
+                    backend: Backend::Postgres,
+                    writer: None,
+                    batcher: None,
+                    memo: Default::default(),
+                    sessions: Default::default(),
+                })
             }
         }
     }

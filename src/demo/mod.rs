@@ -7,6 +7,7 @@
 
 mod names;
 pub mod orders;
+pub mod photos;
 
 use std::fmt;
 

@@ -300,7 +300,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 &ctx,
                 t,
                 ActorRole::Handler,
-                Action::Handle { note: "已到现场查看,正在协调处理".into() },
+                Action::Handle { note: "已到现场查看,正在协调处理".into(), attachments: vec![] },
                 &lead_name,
             );
             if goes(rng, 0.05) {

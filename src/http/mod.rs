@@ -23,7 +23,12 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{crypto::Crypto, db::Db, orders::clock::Clock};
+use crate::{
+    auth::{throttle::Throttle, SecurityPolicy},
+    crypto::Crypto,
+    db::Db,
+    orders::clock::Clock,
+};
 
 /// Runtime settings that are not the database.
 #[derive(Clone, Debug)]
@@ -36,11 +41,19 @@ pub struct Config {
     /// Serve `POST /bench/insert` (one plain row insert), the reference of
     /// `fengqiao bench orders`. Off except in benchmarks.
     pub bench_endpoints: bool,
+    /// Sizes and counts of work-order attachments.
+    pub attachments: crate::attachments::Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cookie_secure: true, tile_url: None, data_dir: PathBuf::from("data"), bench_endpoints: false }
+        Config {
+            cookie_secure: true,
+            tile_url: None,
+            data_dir: PathBuf::from("data"),
+            bench_endpoints: false,
+            attachments: Default::default(),
+        }
     }
 }
 
@@ -62,13 +75,37 @@ pub struct AppState {
     pub crypto: Crypto,
     /// The working-day clock; replaced when administrators edit the calendar.
     clock: Arc<std::sync::RwLock<Arc<Clock>>>,
+    /// The password and session policy; replaced when administrators edit it.
+    policy: Arc<std::sync::RwLock<Arc<SecurityPolicy>>>,
+    /// Failed logins per client address.
+    pub throttle: Arc<Throttle>,
 }
 
 impl AppState {
     /// Loads what the state needs from the database (the holiday calendar).
     pub async fn new(db: Db, config: Config, crypto: Crypto) -> crate::error::Result<AppState> {
         let clock = crate::orders::calendar::load_clock(&db).await?;
-        Ok(AppState { db, config: Arc::new(config), crypto, clock: Arc::new(std::sync::RwLock::new(Arc::new(clock))) })
+        let policy = crate::auth::policy::load(&db).await?;
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            crypto,
+            clock: Arc::new(std::sync::RwLock::new(Arc::new(clock))),
+            policy: Arc::new(std::sync::RwLock::new(Arc::new(policy))),
+            throttle: Arc::new(Throttle::default()),
+        })
+    }
+
+    pub fn policy(&self) -> Arc<SecurityPolicy> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stores a new policy and applies it on this node at once (other nodes
+    /// pick it up on their next start or policy read).
+    pub async fn set_policy(&self, policy: SecurityPolicy) -> crate::error::Result<()> {
+        crate::auth::policy::save(&self.db, &policy).await?;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        Ok(())
     }
 
     pub fn clock(&self) -> Arc<Clock> {
@@ -80,6 +117,19 @@ impl AppState {
         let clock = crate::orders::calendar::load_clock(&self.db).await?;
         *self.clock.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(clock);
         Ok(())
+    }
+}
+
+/// Re-reads the security policy now and then, so that a change made on one
+/// server node reaches the others within a minute.
+pub async fn refresh_policy(state: AppState, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        match crate::auth::policy::load(&state.db).await {
+            Ok(p) => *state.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p),
+            Err(e) => tracing::warn!(error = %e, "policy reload failed"),
+        }
     }
 }
 
@@ -134,8 +184,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .merge(crate::auth::api::router())
+        .merge(crate::auth::admin_api::router())
         .merge(crate::tree::api::router())
         .merge(crate::orders::api::router())
+        .merge(crate::attachments::api::router())
         .merge(crate::audit::api::router())
         .split_for_parts()
 }

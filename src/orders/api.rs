@@ -20,9 +20,11 @@ use super::{
     units::{self, Suggestion, Unit},
 };
 use crate::{
-    auth::CurrentUser,
+    attachments::{Attachment, PublicAttachment},
+    audit::unmask::UnmaskRequest,
+    auth::{CurrentUser, Perm},
     error::{Error, ErrorBody, Result},
-    http::AppState,
+    http::{AppState, ClientAddr},
     tree::store::Scope,
 };
 
@@ -31,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_orders, create_order))
         .routes(routes!(queue_counts))
         .routes(routes!(get_order))
+        .routes(routes!(reporter_contact))
         .routes(routes!(act))
         .routes(routes!(bulk_dispatch))
         .routes(routes!(list_units))
@@ -58,6 +61,7 @@ async fn list_orders(
     user: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<OrderList>> {
+    user.require(Perm::OrdersRead)?;
     let page = store::list(&s.db, &s.clock(), &user, &q).await?;
     Ok(Json(OrderList { orders: page.orders, total: page.total, page: page.page, per_page: page.per_page }))
 }
@@ -70,8 +74,9 @@ async fn create_order(
     user: CurrentUser,
     Json(input): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<OrderView>)> {
-    let reporter = Reporter { user: Some(&user), scope: user.scope() };
-    Ok((StatusCode::CREATED, Json(store::create(&s.db, &s.clock(), reporter, input).await?)))
+    user.require(Perm::OrdersReport)?;
+    let reporter = Reporter { user: Some(&user), crypto: &s.crypto, scope: user.scope() };
+    Ok((StatusCode::CREATED, Json(store::create(&s.db, reporter, input).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,6 +90,7 @@ pub struct QueueCount {
 #[utoipa::path(get, path = "/api/v1/orders/counts", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Vec<QueueCount>)))]
 async fn queue_counts(State(s): State<AppState>, user: CurrentUser) -> Result<Json<Vec<QueueCount>>> {
+    user.require(Perm::OrdersRead)?;
     let counts = store::queue_counts(&s.db, &user).await?;
     Ok(Json(
         counts.into_iter().map(|(q, n)| QueueCount { queue: q.as_str().into(), label: q.label(), count: n }).collect(),
@@ -100,17 +106,21 @@ pub struct OrderDetail {
     pub allowed_actions: Vec<ActionKind>,
     /// The dispatch catalogue's suggestion.
     pub suggestion: Suggestion,
+    /// Photos and documents; `event_seq` ties one to its timeline step.
+    pub attachments: Vec<Attachment>,
 }
 
 /// One order with its timeline and the actions you may take.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody)))]
 async fn get_order(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<OrderDetail>> {
+    user.require(Perm::OrdersRead)?;
     let order = store::get(&s.db, &s.clock(), &user, id).await?;
     let events = store::events(&s.db, order.id).await?;
     let allowed_actions = store::allowed(Some(&user), &order);
     let suggestion = units::suggest(&s.db, &order).await?;
-    Ok(Json(OrderDetail { order, events, allowed_actions, suggestion }))
+    let attachments = crate::attachments::store::list(&s.db, order.id).await?;
+    Ok(Json(OrderDetail { order, events, allowed_actions, suggestion, attachments }))
 }
 
 /// Take an action (受理, 派单, 签收, 反馈, 核查, 退单, 延期, 挂账, 上报 …).
@@ -125,9 +135,57 @@ async fn act(
     Path(id): Path<i64>,
     Json(req): Json<ActRequest>,
 ) -> Result<Json<OrderView>> {
+    user.require(Perm::OrdersRead)?;
     let clock = s.clock();
     let order = store::get(&s.db, &clock, &user, id).await?;
     Ok(Json(store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReporterContact {
+    pub order_id: i64,
+    /// The full contact the reporter left (none for anonymous reports).
+    pub contact: Option<String>,
+    /// The audit entry that records this read.
+    pub audit_id: i64,
+}
+
+/// The reporter's full contact, e.g. to call them back (回访). Needs the
+/// unmask permission and a stated reason; every read is audited. Orders
+/// outside your scope answer 404 like missing ones.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/reporter-contact", tag = "orders", params(("id" = i64, Path)),
+    request_body = UnmaskRequest, security(("bearer" = [])),
+    responses((status = 200, body = ReporterContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn reporter_contact(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Json(req): Json<UnmaskRequest>,
+) -> Result<Json<ReporterContact>> {
+    use crate::audit::{action, record, Actor, Object};
+    user.require(Perm::MemberUnmask)?;
+    let reason = crate::audit::unmask::check_reason(&req.reason)?;
+    let order = store::get(&s.db, &s.clock(), &user, id).await?;
+    let sealed: Option<String> = sqlx::query_scalar("select reporter_contact from orders where id = $1")
+        .bind(order.id)
+        .fetch_one(&s.db.pool)
+        .await?;
+    let contact = sealed
+        .map(|c| s.crypto.decrypt(crate::crypto::Field::ORDER_CONTACT, &c))
+        .transpose()
+        .map_err(anyhow::Error::from)?;
+    let audit_id = record(
+        &s.db,
+        &Actor::user(&user, addr),
+        action::ORDER_CONTACT_UNMASK,
+        Some(Object::new("order", id)),
+        Some(reason),
+        serde_json::json!({"field": "reporter_contact", "node_id": order.node_id}),
+    )
+    .await?;
+    Ok(Json(ReporterContact { order_id: id, contact, audit_id }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -162,6 +220,7 @@ async fn bulk_dispatch(
     user: CurrentUser,
     Json(b): Json<BulkDispatch>,
 ) -> Result<Json<Vec<BulkResult>>> {
+    user.require(Perm::OrdersDispatch)?;
     if b.orders.len() > 200 {
         return Err(Error::invalid("order.bulk_too_many", "orders"));
     }
@@ -198,9 +257,10 @@ pub struct UnitQuery {
     responses((status = 200, body = Vec<Unit>)))]
 async fn list_units(
     State(s): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Query(q): Query<UnitQuery>,
 ) -> Result<Json<Vec<Unit>>> {
+    user.require(Perm::OrdersRead)?;
     Ok(Json(units::choices(&s.db, q.community).await?))
 }
 
@@ -254,9 +314,10 @@ pub struct CalendarView {
     responses((status = 200, body = CalendarView)))]
 async fn get_calendar(
     State(s): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Query(q): Query<YearQuery>,
 ) -> Result<Json<CalendarView>> {
+    user.require(Perm::OrdersRead)?;
     let days = calendar::entries(&s.db, q.year).await?;
     let covered_years = s.clock().calendar().covered_years().into_iter().collect();
     Ok(Json(CalendarView { days, covered_years }))
@@ -265,12 +326,29 @@ async fn get_calendar(
 /// Import a year's arrangement: CSV `date,kind,name` or an iCal feed, as the request body.
 #[utoipa::path(post, path = "/api/v1/calendar", tag = "calendar", request_body(content = String, content_type = "text/plain"),
     security(("bearer" = [])), responses((status = 200, body = CalendarView), (status = 422, body = ErrorBody)))]
-async fn import_calendar(State(s): State<AppState>, user: CurrentUser, body: String) -> Result<Json<CalendarView>> {
-    user.require_admin()?;
+async fn import_calendar(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    body: String,
+) -> Result<Json<CalendarView>> {
+    user.require(Perm::CalendarWrite)?;
     let entries = calendar::parse_import(&body)?;
     calendar::upsert(&s.db, &entries).await?;
     s.reload_clock().await?;
+    calendar_audited(&s, &user, addr, serde_json::json!({"imported": entries.len()})).await?;
     get_calendar(State(s), user, Query(YearQuery { year: None })).await
+}
+
+/// Calendar edits change every deadline computed after them: audited.
+async fn calendar_audited(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    use crate::audit::{action, record_write, Object};
+    record_write(s, user, addr, action::CALENDAR_UPDATE, Object::new("calendar", "working_days"), detail).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -290,26 +368,34 @@ fn parse_day(day: &str) -> Result<NaiveDate> {
 async fn set_day(
     State(s): State<AppState>,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Path(day): Path<String>,
     Json(d): Json<DayInput>,
 ) -> Result<StatusCode> {
-    user.require_admin()?;
+    user.require(Perm::CalendarWrite)?;
     let date = parse_day(&day)?;
     let kind = DayKind::parse(&d.kind).ok_or_else(|| Error::invalid("calendar.bad_kind", "kind"))?;
     let name =
         crate::domain::codes::BoundedText::<50>::parse(&d.name).map_err(|_| Error::invalid("text.empty", "name"))?;
     calendar::upsert(&s.db, &[CalendarEntry::new(date, kind, name.as_str())]).await?;
     s.reload_clock().await?;
+    calendar_audited(&s, &user, addr, serde_json::json!({"day": day, "kind": d.kind, "name": name.as_str()})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Remove a day's override (it follows the plain weekday rule again).
 #[utoipa::path(delete, path = "/api/v1/calendar/{day}", tag = "calendar", params(("day" = String, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 422, body = ErrorBody)))]
-async fn delete_day(State(s): State<AppState>, user: CurrentUser, Path(day): Path<String>) -> Result<StatusCode> {
-    user.require_admin()?;
+async fn delete_day(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(day): Path<String>,
+) -> Result<StatusCode> {
+    user.require(Perm::CalendarWrite)?;
     calendar::remove(&s.db, parse_day(&day)?).await?;
     s.reload_clock().await?;
+    calendar_audited(&s, &user, addr, serde_json::json!({"day": day, "removed": true})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -354,10 +440,14 @@ pub struct PublicStep {
     pub state_label: &'static str,
     /// Public text: results and replies; staff-internal reasons are omitted.
     pub note: Option<String>,
+    /// The reporter's photos (on the report) and the result photos (on
+    /// 反馈), as copies without location or other metadata.
+    pub photos: Vec<PublicAttachment>,
 }
 
 pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder> {
     let events = store::events(&s.db, order.id).await?;
+    let photos = crate::attachments::api::public_photos(s, order.id, &order.tracking_code).await?;
     let timeline = events
         .into_iter()
         .filter(|e| {
@@ -367,6 +457,7 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
             )
         })
         .map(|e| PublicStep {
+            photos: photos.iter().filter(|p| p.event_seq == Some(e.seq)).cloned().collect(),
             at: e.at,
             label: if e.action == "create" { crate::i18n::t("order.action.create") } else { e.action_label },
             state_label: e.to_state_label,
@@ -410,7 +501,8 @@ async fn portal_report(
         reporter_name: r.name.filter(|n| !n.trim().is_empty()),
         reporter_contact: r.contact,
     };
-    let order = store::create(&s.db, &s.clock(), Reporter { user: None, scope: Scope::everything() }, input).await?;
+    let order =
+        store::create(&s.db, Reporter { user: None, crypto: &s.crypto, scope: Scope::everything() }, input).await?;
     Ok((StatusCode::CREATED, Json(public_view(&s, &order).await?)))
 }
 

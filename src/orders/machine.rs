@@ -311,6 +311,8 @@ pub enum Action {
     Sign,
     Handle {
         note: String,
+        #[serde(default)]
+        attachments: Vec<i64>,
     },
     ReportBack {
         result: String,
@@ -439,7 +441,7 @@ impl Action {
             | Action::Escalate { reason }
             | Action::SendToDeliberation { reason }
             | Action::Conclude { reason } => Some(reason),
-            Action::Handle { note }
+            Action::Handle { note, .. }
             | Action::FollowUp { note }
             | Action::Supervise { note }
             | Action::Urge { note } => Some(note),
@@ -463,6 +465,7 @@ impl Action {
     pub fn attachments(&self) -> &[i64] {
         match self {
             Action::ReportBack { attachments, .. }
+            | Action::Handle { attachments, .. }
             | Action::VerifyPass { attachments }
             | Action::VerifyFail { attachments, .. } => attachments,
             _ => &[],
@@ -1014,8 +1017,9 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
             next.state = State::PendingSign;
         }
         Action::Sign => next.state = State::Handling,
-        Action::Handle { note } => {
+        Action::Handle { note, attachments } => {
             require(note, TextField::Note)?;
+            attachments.iter().try_for_each(|&id| positive("attachments", id))?;
         }
         Action::ReportBack { result, attachments } => {
             require(result, TextField::Result)?;
@@ -1258,7 +1262,7 @@ mod tests {
         assert_eq!(o.assisting_units, vec![11, 12]);
         let t = go(&mut o, R::Handler, Action::Sign);
         assert_eq!((t.to, t.clock), (S::Handling, ClockEffect::StartHandle));
-        let t = go(&mut o, R::Handler, Action::Handle { note: "到场处置".into() });
+        let t = go(&mut o, R::Handler, Action::Handle { note: "到场处置".into(), attachments: vec![] });
         assert_eq!((t.from, t.to, t.clock), (S::Handling, S::Handling, ClockEffect::None));
         let t = go(&mut o, R::Handler, report());
         assert_eq!((t.to, t.clock), (S::PendingVerify, ClockEffect::Stop));
@@ -1816,7 +1820,7 @@ supervision system: escalate
                 Action::Dispatch { lead_unit: 4, assisting: vec![], override_reason: Some(why()) },
             ],
             K::Sign => vec![Action::Sign],
-            K::Handle => vec![Action::Handle { note: why() }],
+            K::Handle => vec![Action::Handle { note: why(), attachments: vec![] }],
             K::ReportBack => vec![report()],
             K::VerifyPass => vec![Action::VerifyPass { attachments: vec![1] }],
             K::VerifyFail => vec![Action::VerifyFail { reason: why(), attachments: vec![] }],
@@ -1920,7 +1924,7 @@ supervision system: escalate
                 override_reason: p.flag.then_some(text),
             },
             K::Sign => Action::Sign,
-            K::Handle => Action::Handle { note: text },
+            K::Handle => Action::Handle { note: text, attachments: p.units.clone() },
             K::ReportBack => Action::ReportBack { result: text, attachments: p.units.clone() },
             K::VerifyPass => Action::VerifyPass { attachments: p.units.clone() },
             K::VerifyFail => Action::VerifyFail { reason: text, attachments: p.units.clone() },

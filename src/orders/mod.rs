@@ -5,6 +5,7 @@ pub mod api;
 pub mod calendar;
 pub mod clock;
 pub mod machine;
+pub mod refs;
 pub mod store;
 pub mod timers;
 pub mod units;

@@ -12,10 +12,11 @@ use utoipa::ToSchema;
 use super::{
     clock::{Clock, LimitKind, TimeLimit, Warning},
     machine::{self, Action, ActionKind, ActorRole, ClockEffect, Level, Order, State},
+    refs,
 };
 use crate::{
-    auth::CurrentUser,
-    db::{now_ms, Db},
+    auth::{CurrentUser, Perm},
+    db::{now_ms, Backend, Db, Statements, V},
     domain::codes::BoundedText,
     error::{on_unique, Error, Result, ResultExt},
     tree::store::{self as tree, Scope},
@@ -79,6 +80,9 @@ pub struct OrderView {
     pub lead_unit_id: Option<i64>,
     pub lead_unit_name: Option<String>,
     pub reporter_name: Option<String>,
+    /// The reporter's contact, masked (`139****1111`); the full one needs
+    /// `POST /api/v1/orders/{id}/reporter-contact` with a reason.
+    pub reporter_contact_masked: Option<String>,
     pub deadline_kind: Option<String>,
     pub deadline_at: Option<i64>,
     /// `normal`, `yellow` (80% of the limit used) or `red` (overdue).
@@ -118,7 +122,7 @@ impl OrderView {
 
 const ORDER_COLS: &str = "o.id, o.tracking_code, o.source, o.category_code, c.name as category_name, o.urgency, \
     o.title, o.description, o.address, o.lon, o.lat, o.node_id, n.name as node_name, o.node_path, o.level, o.state, \
-    o.lead_unit_id, u.name as lead_unit_name, o.reporter_user_id, o.reporter_name, o.facts, o.deadline_kind, \
+    o.lead_unit_id, u.name as lead_unit_name, o.reporter_user_id, o.reporter_name, o.reporter_contact_masked, o.facts, o.deadline_kind, \
     o.deadline_start, o.deadline_at, o.paused_at, o.overdue, o.rating, o.version, o.created_at, o.updated_at, o.closed_at";
 const ORDER_FROM: &str = "orders o join categories c on c.code = o.category_code join nodes n on n.id = o.node_id \
     left join units u on u.id = o.lead_unit_id";
@@ -135,6 +139,28 @@ fn limit_kind(kind: &str) -> LimitKind {
     }
 }
 
+/// The deadline light: `normal`, `yellow` or `red`.
+fn warning_of(
+    clock: &Clock,
+    deadline_kind: Option<&str>,
+    start: Option<i64>,
+    at: Option<i64>,
+    paused_at: Option<i64>,
+    now: i64,
+) -> &'static str {
+    let unit = deadline_kind.and_then(|k| k.split(':').nth(1)).unwrap_or("");
+    match (start, at) {
+        (Some(s), Some(d)) => {
+            match clock.warning(ms_to_utc(s), ms_to_utc(d), ms_to_utc(paused_at.unwrap_or(now)), limit_kind(unit)) {
+                Warning::Normal => "normal",
+                Warning::Yellow => "yellow",
+                Warning::Red => "red",
+            }
+        }
+        _ => "normal",
+    }
+}
+
 fn order_from_row(row: &AnyRow, clock: &Clock, now: i64) -> Result<OrderView> {
     let facts: String = row.try_get("facts")?;
     let facts: Order = serde_json::from_str(&facts).map_err(anyhow::Error::from)?;
@@ -142,23 +168,7 @@ fn order_from_row(row: &AnyRow, clock: &Clock, now: i64) -> Result<OrderView> {
     let deadline_start: Option<i64> = row.try_get("deadline_start")?;
     let deadline_kind: Option<String> = row.try_get("deadline_kind")?;
     let paused_at: Option<i64> = row.try_get("paused_at")?;
-    let limit_unit: Option<String> = deadline_kind.as_deref().map(|k| k.split(':').nth(1).unwrap_or("").to_string());
-    let warning = match (deadline_start, deadline_at) {
-        (Some(s), Some(d)) => {
-            let at = paused_at.unwrap_or(now);
-            match clock.warning(
-                ms_to_utc(s),
-                ms_to_utc(d),
-                ms_to_utc(at),
-                limit_kind(limit_unit.as_deref().unwrap_or("")),
-            ) {
-                Warning::Normal => "normal",
-                Warning::Yellow => "yellow",
-                Warning::Red => "red",
-            }
-        }
-        _ => "normal",
-    };
+    let warning = warning_of(clock, deadline_kind.as_deref(), deadline_start, deadline_at, paused_at, now);
     Ok(OrderView {
         id: row.try_get("id")?,
         tracking_code: row.try_get("tracking_code")?,
@@ -179,6 +189,7 @@ fn order_from_row(row: &AnyRow, clock: &Clock, now: i64) -> Result<OrderView> {
         lead_unit_id: row.try_get("lead_unit_id")?,
         lead_unit_name: row.try_get("lead_unit_name")?,
         reporter_name: row.try_get("reporter_name")?,
+        reporter_contact_masked: row.try_get("reporter_contact_masked")?,
         deadline_kind: deadline_kind.map(|k| k.split(':').next().unwrap_or("").to_string()),
         deadline_at,
         warning: warning.to_string(),
@@ -352,8 +363,15 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
         "(o.node_path >= $1 and o.node_path < $2 and $3 = $3)".to_string()
     };
     let area = if depth == 0 || queue == Queue::Mine { user.unit_id.unwrap_or(-1) } else { user.node_id };
+    // A sub-category (4 characters) is an equality the (area, category,
+    // created_at) indexes answer; a top-level one a prefix.
+    let category_sql = match category.len() {
+        0 => "$5 = $5",
+        1..=3 => "o.category_code like $5 || '%'",
+        _ => "o.category_code = $5",
+    };
     let filter = format!(
-        "{place} and {} and ($5 = '' or o.category_code like $5 || '%') and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
+        "{place} and {} and {category_sql} and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
         queue.condition(4)
     );
     let unit = user.unit_id.unwrap_or(-1);
@@ -514,12 +532,14 @@ fn level_of(kind: crate::tree::NodeKind) -> Level {
 
 pub struct Reporter<'a> {
     pub user: Option<&'a CurrentUser>,
+    /// Seals the reporter's contact.
+    pub crypto: &'a crate::crypto::Crypto,
     /// For anonymous residents: the public part of the tree.
     pub scope: Scope,
 }
 
 /// Records a new order in 待受理 with its first event.
-pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOrder) -> Result<OrderView> {
+pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<OrderView> {
     let title = BoundedText::<100>::parse(&input.title).field("title")?;
     let description = input.description.trim();
     if description.is_empty() {
@@ -535,14 +555,12 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
     if contact.is_some_and(|c| c.chars().count() > 50) {
         return Err(Error::invalid("text.too_long", "reporter_contact"));
     }
-    let category: Option<String> =
-        sqlx::query("select code from categories where code = $1 and parent_code is not null")
+    let (category, category_name): (String, String) =
+        sqlx::query_as("select code, name from categories where code = $1 and parent_code is not null")
             .bind(&input.category_code)
             .fetch_optional(&db.pool)
             .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-    let category = category.ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?;
+            .ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?;
     // Where is it? A point resolves to its grid; otherwise the given node.
     let node = match (input.lon, input.lat, input.node_id) {
         (Some(lon), Some(lat), _) => tree::locate_grid(db, &reporter.scope, lon, lat)
@@ -557,7 +575,6 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
     let areas = area_columns(&node.path);
     let facts = Order::new(level);
     let now = now_ms();
-    let reporter_role = "reporter";
     let (actor_id, actor_name) = match reporter.user {
         Some(u) => (Some(u.id), u.display_name.clone()),
         None => (
@@ -568,91 +585,202 @@ pub async fn create(db: &Db, clock: &Clock, reporter: Reporter<'_>, input: NewOr
                 .unwrap_or_else(|| crate::i18n::t("order.anonymous").to_string()),
         ),
     };
-    let _writer = db.write_lock().await;
-    let mut tx = db.pool.begin().await?;
-    let mut code = tracking_code();
-    let id: i64 = loop {
-        let r = sqlx::query(
-            "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
-             node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at, \
-             area1, area2, area3) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$20,$21) returning id",
-        )
-        .bind(&code)
-        .bind(input.source.as_str())
-        .bind(&category)
-        .bind(if input.urgency == Some(Urgency::Urgent) { "urgent" } else { "normal" })
-        .bind(title.as_str())
-        .bind(description)
-        .bind(address.as_str())
-        .bind(input.lon)
-        .bind(input.lat)
-        .bind(node.id)
-        .bind(&node.path)
-        .bind(level.as_str())
-        .bind(facts.state.as_str())
-        .bind(actor_id)
-        .bind(reporter_name.as_ref().map(|n| n.as_str().to_string()))
-        .bind(contact)
-        .bind(serde_json::to_string(&facts).map_err(anyhow::Error::from)?)
-        .bind(now)
-        .bind(areas[0])
-        .bind(areas[1])
-        .bind(areas[2])
-        .fetch_one(&mut *tx)
-        .await;
-        match r {
-            Ok(row) => break row.try_get(0)?,
-            Err(e) => match on_unique(e, "order.code_taken") {
-                // A tracking-code collision is astronomically rare; draw again.
-                Error::Conflict { .. } => code = tracking_code(),
-                e => return Err(e),
+    let row = NewRow {
+        source: input.source.as_str(),
+        category,
+        urgency: if input.urgency == Some(Urgency::Urgent) { "urgent" } else { "normal" },
+        title: title.as_str().to_string(),
+        description: description.to_string(),
+        address: address.as_str().to_string(),
+        lon: input.lon,
+        lat: input.lat,
+        node_id: node.id,
+        node_path: node.path.clone(),
+        level: level.as_str(),
+        state: facts.state.as_str(),
+        reporter_user_id: actor_id,
+        reporter_name: reporter_name.as_ref().map(|n| n.as_str().to_string()),
+        contact: contact
+            .map(|c| reporter.crypto.encrypt(crate::crypto::Field::ORDER_CONTACT, c))
+            .transpose()
+            .map_err(anyhow::Error::from)?,
+        contact_masked: contact.map(crate::crypto::rotate::mask_contact),
+        audit: crate::audit::PendingEntry {
+            actor: match reporter.user {
+                Some(u) => Actor::User(u).audit_actor(),
+                None => Actor::Resident.audit_actor(),
             },
-        }
+            action: crate::audit::action::ORDER_CREATE,
+            object: crate::audit::Object::new("order", 0),
+            reason: None,
+            detail: serde_json::json!({"source": input.source.as_str(), "category": input.category_code,
+                "node_id": node.id}),
+            at: now,
+        },
+        facts: serde_json::to_string(&facts).map_err(anyhow::Error::from)?,
+        now,
+        areas,
+        actor_name,
+        counts: count_rows(&node.path, &[(facts.state.as_str(), 1)]),
     };
-    bump_counts(&mut tx, &node.path, &[(facts.state.as_str(), 1)]).await?;
-    sqlx::query(
-        "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
-         values ($1, 1, $2, $3, $4, $5, 'create', '', $6, null, '{}')",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(actor_id)
-    .bind(actor_name)
-    .bind(reporter_role)
-    .bind(facts.state.as_str())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1"))
-        .bind(id)
-        .fetch_one(&db.pool)
-        .await?;
-    order_from_row(&row, clock, now)
+    let (id, code) = db.write(move |conn| Box::pin(row.insert(conn))).await?;
+    Ok(OrderView {
+        id,
+        tracking_code: code,
+        source: input.source.as_str().to_string(),
+        category_code: input.category_code,
+        category_name,
+        urgency: if input.urgency == Some(Urgency::Urgent) { "urgent" } else { "normal" }.to_string(),
+        title: title.as_str().to_string(),
+        description: description.to_string(),
+        address: address.as_str().to_string(),
+        lon: input.lon,
+        lat: input.lat,
+        node_id: node.id,
+        node_name: node.name.clone(),
+        level,
+        state: facts.state,
+        state_label: crate::i18n::t(facts.state.label_key()),
+        lead_unit_id: None,
+        lead_unit_name: None,
+        reporter_name: reporter_name.as_ref().map(|n| n.as_str().to_string()),
+        reporter_contact_masked: contact.map(crate::crypto::rotate::mask_contact),
+        deadline_kind: None,
+        deadline_at: None,
+        warning: "normal".into(),
+        paused: false,
+        overdue: false,
+        rating: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+        facts,
+        reporter_user_id: actor_id,
+        deadline_start: None,
+        node_path: node.path,
+        deadline_raw: None,
+        paused_at: None,
+    })
 }
 
-/// Adds `delta` to the queue counts of `state` for the node at `path` and
-/// all its ancestors, in the caller's transaction.
-async fn bump_counts(tx: &mut sqlx::AnyConnection, path: &str, changes: &[(&str, i64)]) -> Result<()> {
-    let ids: Vec<i64> = path.split('/').filter_map(|s| s.parse().ok()).collect();
-    let mut sql = String::from("insert into order_counts (node_id, state, n) values ");
-    let mut n = 0;
-    for id in &ids {
-        for (state, delta) in changes {
-            if n > 0 {
-                sql.push(',');
+/// A new order's row, first event and counts, owned for the writer.
+struct NewRow {
+    source: &'static str,
+    category: String,
+    urgency: &'static str,
+    title: String,
+    description: String,
+    address: String,
+    lon: Option<f64>,
+    lat: Option<f64>,
+    node_id: i64,
+    node_path: String,
+    level: &'static str,
+    state: &'static str,
+    reporter_user_id: Option<i64>,
+    reporter_name: Option<String>,
+    contact: Option<String>,
+    contact_masked: Option<String>,
+    /// The creation's audit entry (its object id is filled in on insert).
+    audit: crate::audit::PendingEntry,
+    facts: String,
+    now: i64,
+    areas: [Option<i64>; 3],
+    actor_name: String,
+    counts: Vec<(i64, &'static str, i64)>,
+}
+
+impl NewRow {
+    /// Inserts the order under a fresh tracking code; returns its id and code.
+    async fn insert(self, conn: &mut sqlx::AnyConnection) -> Result<(i64, String)> {
+        let mut code = tracking_code();
+        let id: i64 = loop {
+            let r = sqlx::query(
+                "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
+                 node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at, \
+                 area1, area2, area3, reporter_contact_masked) \
+                 values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$20,$21,$22) returning id",
+            )
+            .bind(&code)
+            .bind(self.source)
+            .bind(&self.category)
+            .bind(self.urgency)
+            .bind(&self.title)
+            .bind(&self.description)
+            .bind(&self.address)
+            .bind(self.lon)
+            .bind(self.lat)
+            .bind(self.node_id)
+            .bind(&self.node_path)
+            .bind(self.level)
+            .bind(self.state)
+            .bind(self.reporter_user_id)
+            .bind(&self.reporter_name)
+            .bind(&self.contact)
+            .bind(&self.facts)
+            .bind(self.now)
+            .bind(self.areas[0])
+            .bind(self.areas[1])
+            .bind(self.areas[2])
+            .bind(&self.contact_masked)
+            .fetch_one(&mut *conn)
+            .await;
+            match r {
+                Ok(row) => break row.try_get(0)?,
+                Err(e) => match on_unique(e, "order.code_taken") {
+                    // A tracking-code collision is astronomically rare; draw again.
+                    Error::Conflict { .. } => code = tracking_code(),
+                    e => return Err(e),
+                },
             }
-            // Ids and deltas are numbers and states a fixed vocabulary.
-            sql.push_str(&format!("({id}, '{state}', {delta})"));
-            n += 1;
-        }
+        };
+        let mut rest = Statements::new(
+            "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
+             values ($1, 1, $2, $3, $4, 'reporter', 'create', '', $5, null, '{}')",
+            vec![
+                V::I(Some(id)),
+                V::I(Some(self.now)),
+                V::I(self.reporter_user_id),
+                V::S(Some(self.actor_name)),
+                V::S(Some(self.state.into())),
+            ],
+        );
+        count_statement(&mut rest, &self.counts);
+        rest.execute(conn).await?;
+        let mut audit = self.audit;
+        audit.object = crate::audit::Object::new("order", id);
+        audit.append_in(conn).await?;
+        Ok((id, code))
     }
-    if n == 0 {
-        return Ok(());
+}
+
+/// The queue-count changes of one order: each (state, delta) at the node
+/// at `path` and at each of its ancestors.
+fn count_rows(path: &str, changes: &[(&'static str, i64)]) -> Vec<(i64, &'static str, i64)> {
+    path.split('/')
+        .filter_map(|s| s.parse().ok())
+        .flat_map(|id| changes.iter().map(move |(state, delta)| (id, *state, *delta)))
+        .collect()
+}
+
+/// Adds the deltas to the kept queue counts: one statement whose shape
+/// depends only on the number of rows, so its prepared form is reused.
+fn count_statement(out: &mut Statements, rows: &[(i64, &'static str, i64)]) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut sql = String::from("insert into order_counts (node_id, state, n) values ");
+    let mut args = Vec::with_capacity(3 * rows.len());
+    for (i, (id, state, delta)) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql += &format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
+        args.extend([V::I(Some(*id)), V::S(Some((*state).into())), V::I(Some(*delta))]);
     }
     sql.push_str(" on conflict (node_id, state) do update set n = order_counts.n + excluded.n");
-    sqlx::query(&sql).execute(&mut *tx).await?;
-    Ok(())
+    out.push(&sql, args);
 }
 
 fn counts_overdue(state: State, overdue: bool) -> bool {
@@ -686,19 +814,19 @@ pub fn actor_roles(user: Option<&CurrentUser>, order: &OrderView) -> Vec<ActorRo
     if order.reporter_user_id == Some(user.id) {
         roles.push(ActorRole::Reporter);
     }
-    if user.has_role("acceptor") {
+    if user.can(Perm::OrdersAccept) {
         roles.push(ActorRole::Acceptor);
     }
-    if user.has_role("dispatcher") || user.has_role("grid_leader") {
+    if user.can(Perm::OrdersDispatch) {
         roles.push(ActorRole::Dispatcher);
     }
-    if user.unit_id.is_some() && user.unit_id == order.lead_unit_id {
+    if user.can(Perm::OrdersHandle) && user.unit_id.is_some() && user.unit_id == order.lead_unit_id {
         roles.push(ActorRole::Handler);
     }
-    if user.has_role("acceptor") || user.has_role("shift_lead") || user.has_role("grid_leader") {
+    if user.can(Perm::OrdersVerify) {
         roles.push(ActorRole::Verifier);
     }
-    if user.has_role("shift_lead") || user.has_role("leader") {
+    if user.can(Perm::OrdersSupervise) {
         roles.push(ActorRole::Supervisor);
     }
     roles.dedup();
@@ -726,6 +854,21 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
+    /// Who acted, as the audit log records it.
+    fn audit_actor(&self) -> crate::audit::Actor {
+        match self {
+            Actor::User(u) => crate::audit::Actor::user(u, u.client_addr.clone()),
+            Actor::Resident => crate::audit::Actor {
+                user_id: None,
+                username: "resident".into(),
+                roles: "reporter".into(),
+                node_id: None,
+                client_addr: None,
+            },
+            Actor::System => crate::audit::Actor::system("deadlines"),
+        }
+    }
+
     fn id_and_name(&self) -> (Option<i64>, String) {
         match self {
             Actor::User(u) => (Some(u.id), u.display_name.clone()),
@@ -742,15 +885,6 @@ fn machine_error(e: machine::MachineError) -> Error {
         machine::ErrorClass::Conflict => Error::Conflict { code, detail: None },
         machine::ErrorClass::Invalid => Error::Invalid { code, field: e.field().map(str::to_string), detail: None },
     }
-}
-
-async fn unit_kind(db: &Db, id: i64) -> Result<Option<String>> {
-    Ok(sqlx::query("select kind from units where id = $1 and status = 'active'")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|r| r.try_get::<String, _>(0))
-        .transpose()?)
 }
 
 /// Checks the parts of an action that need the database: the units exist,
@@ -778,46 +912,30 @@ async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result
         _ => return Ok(()),
     };
     let Some(lead) = lead else { return Ok(()) };
-    let kind = unit_kind(db, lead).await?.ok_or_else(|| Error::invalid("order.unit_unknown", "lead_unit"))?;
+    let active = |u: Option<refs::UnitRef>| u.filter(|u| u.active);
+    let lead = active(refs::unit(db, lead).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "lead_unit"))?;
     for a in &assisting {
-        unit_kind(db, *a).await?.ok_or_else(|| Error::invalid("order.unit_unknown", "assisting"))?;
+        active(refs::unit(db, *a).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "assisting"))?;
     }
     // 国办函〔2025〕66号: a department's matter is not pushed down to a
     // community centre or a grid unless the dispatcher says why.
-    let owner: Option<String> = sqlx::query("select owner_unit from categories where code = $1")
-        .bind(&order.category_code)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let pushed_down = kind == "grid" || (kind == "centre" && lead_is_community_centre(db, lead).await?);
+    let owner = refs::category(db, &order.category_code).await?.ok_or(Error::NotFound)?.owner;
+    let pushed_down = lead.kind == "grid" || (lead.kind == "centre" && lead.node_kind == "community");
     if owner.is_some() && pushed_down && override_reason.as_deref().map(str::trim).unwrap_or("").is_empty() {
         return Err(Error::invalid("order.functional_push_down", "override_reason"));
     }
     Ok(())
 }
 
-async fn lead_is_community_centre(db: &Db, unit: i64) -> Result<bool> {
-    let kind: String = sqlx::query("select n.kind from units u join nodes n on n.id = u.node_id where u.id = $1")
-        .bind(unit)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    Ok(kind == "community")
-}
-
 /// The time limit for a deadline kind, from the order's category.
 async fn limit_for(db: &Db, order: &OrderView, kind: &str) -> Result<TimeLimit> {
-    let col = match kind {
-        "sign" => "sign_limit",
-        "evaluate" => "evaluate_limit",
-        _ if order.urgency == "urgent" => "urgent_handle_limit",
-        _ => "handle_limit",
+    let c = refs::category(db, &order.category_code).await?.ok_or(Error::NotFound)?;
+    let text = match kind {
+        "sign" => c.sign_limit,
+        "evaluate" => c.evaluate_limit,
+        _ if order.urgency == "urgent" => c.urgent_handle_limit,
+        _ => c.handle_limit,
     };
-    let text: String = sqlx::query(&format!("select {col} from categories where code = $1"))
-        .bind(&order.category_code)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
     Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
 }
 
@@ -919,6 +1037,8 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     }
     let transition = machine::apply(&order.facts, role, &req.action).map_err(machine_error)?;
     check_references(db, order, &req.action).await?;
+    let attachments = req.action.attachments();
+    crate::attachments::store::check_unlinked(db, order.id, attachments).await?;
     let now = now_ms();
     let new = &transition.new_order;
     let deadline = next_deadline(db, clock, order, transition.clock, new, now).await?;
@@ -928,50 +1048,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         None
     };
     let (actor_id, actor_name) = actor.id_and_name();
-    let _writer = db.write_lock().await;
-    let mut tx = db.pool.begin().await?;
-    let done = sqlx::query(
-        "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, deadline_kind = $5, deadline_start = $6, \
-         deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, closed_at = $11, version = version + 1, updated_at = $12 \
-         where id = $13 and version = $14",
-    )
-    .bind(new.state.as_str())
-    .bind(new.level.as_str())
-    .bind(new.lead_unit)
-    .bind(serde_json::to_string(new).map_err(anyhow::Error::from)?)
-    .bind(&deadline.kind)
-    .bind(deadline.start)
-    .bind(deadline.at)
-    .bind(deadline.paused_at)
-    .bind(deadline.overdue as i64)
-    .bind(new.rating.map(|r| r.as_str()))
-    .bind(closed_at)
-    .bind(now)
-    .bind(order.id)
-    .bind(req.version)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        drop(tx);
-        return Err(version_conflict(db, order.id).await);
-    }
-    sqlx::query(
-        "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
-         values ($1, (select coalesce(max(seq), 0) + 1 from order_events where order_id = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(order.id)
-    .bind(now)
-    .bind(actor_id)
-    .bind(actor_name)
-    .bind(role.as_str())
-    .bind(kind.as_str())
-    .bind(transition.from.as_str())
-    .bind(transition.to.as_str())
-    .bind(req.action.text())
-    .bind(serde_json::to_string(&req.action).map_err(anyhow::Error::from)?)
-    .execute(&mut *tx)
-    .await?;
-    let mut changes: Vec<(&str, i64)> = vec![];
+    let mut changes: Vec<(&'static str, i64)> = vec![];
     if transition.from != transition.to {
         changes.push((transition.from.as_str(), -1));
         changes.push((transition.to.as_str(), 1));
@@ -981,28 +1058,251 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     if was != is {
         changes.push(("overdue", if is { 1 } else { -1 }));
     }
-    bump_counts(&mut tx, &order.node_path, &changes).await?;
-    if matches!(kind, ActionKind::Supervise | ActionKind::Urge | ActionKind::MarkOverdue) {
-        let notice = match kind {
-            ActionKind::Supervise => "supervise",
-            ActionKind::Urge => "urge",
-            _ => "overdue",
-        };
-        sqlx::query("insert into order_notices (order_id, unit_id, kind, note, created_at) values ($1,$2,$3,$4,$5)")
-            .bind(order.id)
-            .bind(new.lead_unit)
-            .bind(notice)
-            .bind(req.action.text())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+    let notice = match kind {
+        ActionKind::Supervise => Some("supervise"),
+        ActionKind::Urge => Some("urge"),
+        ActionKind::MarkOverdue => Some("overdue"),
+        _ => None,
+    };
+    let write = Transition {
+        id: order.id,
+        version: req.version,
+        state: new.state.as_str(),
+        level: new.level.as_str(),
+        lead_unit: new.lead_unit,
+        facts: serde_json::to_string(new).map_err(anyhow::Error::from)?,
+        deadline_kind: deadline.kind.clone(),
+        deadline_start: deadline.start,
+        deadline_at: deadline.at,
+        paused_at: deadline.paused_at,
+        overdue: deadline.overdue,
+        rating: new.rating.map(|r| r.as_str()),
+        closed_at,
+        now,
+        actor_id,
+        actor_name,
+        role: role.as_str(),
+        action: kind.as_str(),
+        from: transition.from.as_str(),
+        to: transition.to.as_str(),
+        reason: req.action.text().map(str::to_string),
+        data: serde_json::to_string(&req.action).map_err(anyhow::Error::from)?,
+        counts: count_rows(&order.node_path, &changes),
+        notice,
+        attachments: attachments.to_vec(),
+        // The result photos of 反馈 are what the resident sees of the work.
+        public_photos: kind == ActionKind::ReportBack,
+        audit: crate::audit::PendingEntry {
+            actor: actor.audit_actor(),
+            action: crate::audit::action::ORDER_ACT,
+            object: crate::audit::Object::new("order", order.id),
+            reason: req.action.text().map(str::to_string),
+            detail: serde_json::json!({"action": kind.as_str(), "from": transition.from.as_str(),
+                "to": transition.to.as_str(), "version": req.version + 1}),
+            at: now,
+        },
+    };
+    let won = match db.backend {
+        // The transition, its audit entry (under the chain's append lock)
+        // and any photos linked to the event commit together.
+        Backend::Postgres => {
+            let mut tx = db.pool.begin().await?;
+            let won = write.apply(&mut tx).await?;
+            tx.commit().await?;
+            won
+        }
+        Backend::Sqlite => db.write(move |conn| Box::pin(write.apply(conn))).await?,
+    };
+    if !won {
+        return Err(version_conflict(db, order.id).await);
     }
-    tx.commit().await?;
-    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1"))
-        .bind(order.id)
-        .fetch_one(&db.pool)
-        .await?;
-    order_from_row(&row, clock, now)
+    // The answer is built from what was written rather than read back.
+    let lead_unit_name = match new.lead_unit {
+        u if u == order.lead_unit_id => order.lead_unit_name.clone(),
+        Some(u) => unit_name_of(db, u).await?,
+        None => None,
+    };
+    Ok(OrderView {
+        level: new.level,
+        state: new.state,
+        state_label: crate::i18n::t(new.state.label_key()),
+        lead_unit_id: new.lead_unit,
+        lead_unit_name,
+        deadline_kind: deadline.kind.as_deref().map(|k| k.split(':').next().unwrap_or("").to_string()),
+        deadline_at: deadline.at,
+        warning: warning_of(clock, deadline.kind.as_deref(), deadline.start, deadline.at, deadline.paused_at, now)
+            .to_string(),
+        paused: deadline.paused_at.is_some(),
+        overdue: deadline.overdue,
+        rating: new.rating.map(|r| r.as_str().to_string()),
+        version: req.version + 1,
+        updated_at: now,
+        closed_at,
+        facts: new.clone(),
+        deadline_start: deadline.start,
+        deadline_raw: deadline.kind,
+        paused_at: deadline.paused_at,
+        ..order.clone()
+    })
+}
+
+async fn unit_name_of(db: &Db, id: i64) -> Result<Option<String>> {
+    Ok(refs::unit(db, id).await?.map(|u| u.name))
+}
+
+/// Everything one transition writes, owned so it can wait for the writer.
+struct Transition {
+    id: i64,
+    version: i64,
+    state: &'static str,
+    level: &'static str,
+    lead_unit: Option<i64>,
+    facts: String,
+    deadline_kind: Option<String>,
+    deadline_start: Option<i64>,
+    deadline_at: Option<i64>,
+    paused_at: Option<i64>,
+    overdue: bool,
+    rating: Option<&'static str>,
+    closed_at: Option<i64>,
+    now: i64,
+    actor_id: Option<i64>,
+    actor_name: String,
+    role: &'static str,
+    action: &'static str,
+    from: &'static str,
+    to: &'static str,
+    reason: Option<String>,
+    data: String,
+    counts: Vec<(i64, &'static str, i64)>,
+    notice: Option<&'static str>,
+    /// Attachments of this step (checked unlinked beforehand).
+    attachments: Vec<i64>,
+    public_photos: bool,
+    /// The hash-chained audit entry of this action.
+    audit: crate::audit::PendingEntry,
+}
+
+impl Transition {
+    /// The order row if its version is still the one acted on (else
+    /// `false`: someone else won), its event, its queue counts and notice.
+    async fn apply(self, conn: &mut sqlx::AnyConnection) -> Result<bool> {
+        let update = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, deadline_kind = $5, \
+            deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, closed_at = $11, \
+            version = version + 1, updated_at = $12 where id = $13 and version = $14";
+        let update_args = vec![
+            V::S(Some(self.state.into())),
+            V::S(Some(self.level.into())),
+            V::I(self.lead_unit),
+            V::S(Some(self.facts)),
+            V::S(self.deadline_kind),
+            V::I(self.deadline_start),
+            V::I(self.deadline_at),
+            V::I(self.paused_at),
+            V::I(Some(self.overdue as i64)),
+            V::S(self.rating.map(str::to_string)),
+            V::I(self.closed_at),
+            V::I(Some(self.now)),
+            V::I(Some(self.id)),
+            V::I(Some(self.version)),
+        ];
+        // Every action adds one to the version and appends one event, and
+        // creation writes version 1 with event 1, so the new event's number
+        // is the new version; `unique (order_id, seq)` guards it.
+        let mut rest = Statements::new(
+            "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            vec![
+                V::I(Some(self.id)),
+                V::I(Some(self.version + 1)),
+                V::I(Some(self.now)),
+                V::I(self.actor_id),
+                V::S(Some(self.actor_name)),
+                V::S(Some(self.role.into())),
+                V::S(Some(self.action.into())),
+                V::S(Some(self.from.into())),
+                V::S(Some(self.to.into())),
+                V::S(self.reason.clone()),
+                V::S(Some(self.data)),
+            ],
+        );
+        count_statement(&mut rest, &self.counts);
+        if let Some(kind) = self.notice {
+            rest.push(
+                "insert into order_notices (order_id, unit_id, kind, note, created_at) values ($1,$2,$3,$4,$5)",
+                vec![
+                    V::I(Some(self.id)),
+                    V::I(self.lead_unit),
+                    V::S(Some(kind.into())),
+                    V::S(self.reason),
+                    V::I(Some(self.now)),
+                ],
+            );
+        }
+        let (id, seq, attachments, public) = (self.id, self.version + 1, self.attachments, self.public_photos);
+        // The audit entry commits with the write. On SQLite (the writer
+        // holds the database's write lock) it goes with the event in the
+        // same call. On PostgreSQL it is appended after the rows are
+        // locked, as order creation does, so every writer takes the rows
+        // (the district's count row first of all) before the chain's
+        // append lock and none can wait for the other in reverse.
+        if conn.backend_name() != "SQLite" {
+            let won = rest.execute_if(update, update_args, conn).await?;
+            if won {
+                self.audit.append_in(conn).await?;
+                link_attachments(conn, id, seq, &attachments, public).await?;
+            }
+            return Ok(won);
+        }
+        let e = self.audit.next(conn).await?;
+        rest.push(
+            &format!(
+                "insert into audit_log ({}) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                crate::audit::chain::ENTRY_COLS
+            ),
+            vec![
+                V::I(Some(e.id)),
+                V::I(Some(e.at)),
+                V::I(e.actor_user_id),
+                V::S(Some(e.actor_username)),
+                V::S(Some(e.actor_roles)),
+                V::I(e.actor_node_id),
+                V::S(e.client_addr),
+                V::S(Some(e.action)),
+                V::S(e.object_type),
+                V::S(e.object_id),
+                V::S(e.reason),
+                V::S(Some(e.detail)),
+                V::S(Some(e.prev_hash)),
+                V::S(Some(e.hash)),
+            ],
+        );
+        let won = rest.execute_if(update, update_args, conn).await?;
+        if won {
+            link_attachments(conn, id, seq, &attachments, public).await?;
+        }
+        Ok(won)
+    }
+}
+
+/// Links a step's attachments to its event (number `seq`).
+async fn link_attachments(
+    conn: &mut sqlx::AnyConnection,
+    order_id: i64,
+    seq: i64,
+    attachments: &[i64],
+    public: bool,
+) -> Result<()> {
+    if attachments.is_empty() {
+        return Ok(());
+    }
+    let event_id: i64 = sqlx::query("select id from order_events where order_id = $1 and seq = $2")
+        .bind(order_id)
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    crate::attachments::store::link(conn, order_id, event_id, attachments, public).await
 }
 
 /// A 409 that says what changed: the latest event on the order.

@@ -16,25 +16,14 @@ use super::{
     store::{self, MoveNode, NewMember, NewNode, NodePatch, SubtreeQuery},
 };
 use crate::{
-    audit::{self, action, Actor, Object},
-    auth::CurrentUser,
+    audit::{action, Object},
+    auth::{CurrentUser, Perm},
     domain::codes::MobilePhone,
     error::{ErrorBody, Result, ResultExt},
     http::{AppState, ClientAddr},
 };
 
-/// Records a successful write by the caller.
-async fn audited(
-    s: &AppState,
-    user: &CurrentUser,
-    addr: Option<String>,
-    act: &str,
-    object: Object,
-    detail: serde_json::Value,
-) -> Result<()> {
-    audit::record(&s.db, &Actor::user(user, addr), act, Some(object), None, detail).await?;
-    Ok(())
-}
+use crate::audit::record_write as audited;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,6 +63,7 @@ async fn list_nodes(
     user: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<NodeList>> {
+    user.require(Perm::TreeRead)?;
     let scope = user.scope();
     let nodes = match q.parent_id {
         Some(pid) => store::children(&s.db, &scope, pid, q.include_retired).await?,
@@ -92,7 +82,7 @@ async fn create_node(
     ClientAddr(addr): ClientAddr,
     Json(input): Json<NewNode>,
 ) -> Result<(StatusCode, Json<Node>)> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let node = store::create_node(&s.db, &user.scope(), input).await?;
     let detail =
         serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name, "parent_id": node.parent_id});
@@ -119,6 +109,7 @@ pub struct NodeDetail {
 #[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = NodeDetail), (status = 404, body = ErrorBody)))]
 async fn get_node(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<NodeDetail>> {
+    user.require(Perm::TreeRead)?;
     let scope = user.scope();
     let node = store::get_node(&s.db, &scope, id).await?;
     let ancestors = store::ancestors(&s.db, &scope, &node)
@@ -141,7 +132,7 @@ async fn update_node(
     Path(id): Path<i64>,
     Json(patch): Json<NodePatch>,
 ) -> Result<Json<Node>> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let fields = changed_fields(&patch);
     let node = store::update_node(&s.db, &user.scope(), id, patch).await?;
     let detail = serde_json::json!({"fields": fields, "version": node.version});
@@ -158,7 +149,7 @@ async fn delete_node(
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let scope = user.scope();
     let node = store::get_node(&s.db, &scope, id).await?;
     store::delete_node(&s.db, &scope, id).await?;
@@ -178,7 +169,7 @@ async fn move_node(
     Path(id): Path<i64>,
     Json(mv): Json<MoveNode>,
 ) -> Result<Json<Node>> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let scope = user.scope();
     let before = store::get_node(&s.db, &scope, id).await?;
     let node = store::move_node(&s.db, &scope, id, mv).await?;
@@ -197,7 +188,7 @@ async fn retire_node(
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
 ) -> Result<Json<Node>> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let node = store::retire_node(&s.db, &user.scope(), id).await?;
     let detail = serde_json::json!({"code": node.code, "name": node.name});
     audited(&s, &user, addr, action::NODE_RETIRE, Object::new("node", id), detail).await?;
@@ -220,6 +211,7 @@ async fn subtree(
     Path(id): Path<i64>,
     Query(q): Query<SubtreeQuery>,
 ) -> Result<Json<SubtreeList>> {
+    user.require(Perm::TreeRead)?;
     let page = store::subtree(&s.db, &user.scope(), id, &q).await?;
     Ok(Json(SubtreeList { nodes: page.nodes, next: page.next }))
 }
@@ -241,6 +233,7 @@ async fn geojson(
     Path(id): Path<i64>,
     Query(q): Query<GeoQuery>,
 ) -> Result<Json<serde_json::Value>> {
+    user.require(Perm::TreeRead)?;
     Ok(Json(store::feature_collection(&s.db, &user.scope(), id, q.kinds.as_deref()).await?))
 }
 
@@ -268,6 +261,7 @@ async fn list_members(
     Path(id): Path<i64>,
     Query(q): Query<MemberQuery>,
 ) -> Result<Json<MemberList>> {
+    user.require(Perm::TreeRead)?;
     let scope = user.scope();
     let members = match q.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         Some(m) => {
@@ -290,7 +284,7 @@ async fn add_member(
     Path(id): Path<i64>,
     Json(m): Json<NewMember>,
 ) -> Result<(StatusCode, Json<Member>)> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let member = store::add_member(&s.db, &s.crypto, &user.scope(), id, m).await?;
     // The name identifies the record for reviewers; the number stays out.
     let detail = serde_json::json!({"node_id": member.node_id, "role": member.role, "name": member.name});
@@ -307,7 +301,7 @@ async fn end_member(
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     store::end_member(&s.db, &user.scope(), id).await?;
     audited(&s, &user, addr, action::MEMBER_END, Object::new("member", id), serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -334,6 +328,7 @@ async fn locate_grid(
     user: CurrentUser,
     Query(q): Query<LocateQuery>,
 ) -> Result<Json<Located>> {
+    user.require(Perm::TreeRead)?;
     Ok(Json(Located { grid: store::locate_grid(&s.db, &user.scope(), q.lon, q.lat).await? }))
 }
 
@@ -356,6 +351,7 @@ async fn list_overlays(
     user: CurrentUser,
     Query(q): Query<OverlayQuery>,
 ) -> Result<Json<OverlayList>> {
+    user.require(Perm::TreeRead)?;
     Ok(Json(OverlayList { overlays: overlays::list(&s.db, &user.scope(), q.kind).await? }))
 }
 
@@ -368,7 +364,7 @@ async fn create_overlay(
     ClientAddr(addr): ClientAddr,
     Json(o): Json<NewOverlay>,
 ) -> Result<(StatusCode, Json<Overlay>)> {
-    user.require_admin()?;
+    user.require(Perm::TreeWrite)?;
     let overlay = overlays::create(&s.db, &user.scope(), o).await?;
     let detail = serde_json::json!({"kind": overlay.kind, "name": overlay.name});
     audited(&s, &user, addr, action::OVERLAY_CREATE, Object::new("overlay", overlay.id), detail).await?;
@@ -379,6 +375,7 @@ async fn create_overlay(
 #[utoipa::path(get, path = "/api/v1/overlays/{id}", tag = "tree", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Overlay), (status = 404, body = ErrorBody)))]
 async fn get_overlay(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<Overlay>> {
+    user.require(Perm::TreeRead)?;
     Ok(Json(overlays::get(&s.db, &user.scope(), id).await?))
 }
 

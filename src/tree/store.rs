@@ -621,6 +621,8 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
         return Err(Error::conflict("node.version_conflict"));
     }
     tx.commit().await?;
+    // Users bound below it see its new name at once (`auth::cache`).
+    db.sessions.clear();
     get_node(db, scope, id).await
 }
 
@@ -683,6 +685,8 @@ pub async fn move_node(db: &Db, scope: &Scope, id: i64, mv: MoveNode) -> Result<
     .await
     .map_err(|e| on_unique(e, "node.code_taken"))?;
     tx.commit().await?;
+    // Users bound below it get their new scope at once (`auth::cache`).
+    db.sessions.clear();
     get_node(db, scope, id).await
 }
 

@@ -4,18 +4,18 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::{header, StatusCode, Uri},
+    http::{header, Uri},
     response::{IntoResponse, Response},
 };
 
-use super::{pages::Shell, render, t, to_login, Msg as _};
+use super::{forbidden, pages::Shell, render, t, to_login, Msg as _};
 use crate::{
     audit::{
         self, action,
         query::{self, AuditFilter},
         Actor, Entry, Object,
     },
-    auth::CurrentUser,
+    auth::{CurrentUser, Perm},
     error::{Error, Result},
     http::{AppState, ClientAddr},
 };
@@ -108,11 +108,6 @@ fn object_type_choices() -> Vec<Choice> {
         .collect()
 }
 
-fn forbidden() -> Response {
-    let page = super::ErrorPage { title: t("page.forbidden.title"), message: t("auth.forbidden") };
-    (StatusCode::FORBIDDEN, render(&page)).into_response()
-}
-
 pub async fn audit_page(
     State(s): State<AppState>,
     user: Option<CurrentUser>,
@@ -120,7 +115,7 @@ pub async fn audit_page(
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response> {
     let Some(user) = user else { return Ok(to_login(&uri)) };
-    if !user.is_admin() {
+    if !user.can(Perm::AuditRead) {
         return Ok(forbidden());
     }
     // A bad filter (e.g. a reversed date range) shows its message above an
@@ -155,7 +150,7 @@ pub async fn audit_csv(
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response> {
     let Some(user) = user else { return Ok(to_login(&uri)) };
-    if !user.is_admin() {
+    if !user.can(Perm::AuditRead) {
         return Ok(forbidden());
     }
     let csv = query::export_csv(&s.db, &filter).await?;

@@ -28,6 +28,7 @@ assets! {
     "js/app.js" => "text/javascript",
     "js/map.js" => "text/javascript",
     "js/locate.js" => "text/javascript",
+    "js/photos.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

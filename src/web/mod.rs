@@ -13,15 +13,27 @@ macro_rules! login_or_redirect {
     };
 }
 
+mod accounts;
+/// A page that needs a permission: others get the 403 page.
+macro_rules! require_page {
+    ($user:expr, $perm:expr) => {
+        if !$user.can($perm) {
+            return Ok(crate::web::forbidden());
+        }
+    };
+}
+
 mod assets;
+mod me;
 pub mod orders;
 mod pages;
 
 use askama::Template;
 use axum::{
+    extract::DefaultBodyLimit,
     http::{StatusCode, Uri},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
     Router,
 };
 
@@ -40,13 +52,36 @@ pub fn router() -> Router<AppState> {
         .route("/orders", get(orders::list))
         .route("/orders/bulk", post(orders::bulk))
         .route("/orders/{id}", get(orders::detail))
-        .route("/orders/{id}/act", post(orders::act))
+        // Forms that may carry photos read their bodies within the
+        // attachment limits themselves (see `attachments::upload`).
+        .route("/orders/{id}/act", post(orders::act).layer(DefaultBodyLimit::disable()))
+        .route("/orders/{id}/attachments", post(orders::attach).layer(DefaultBodyLimit::disable()))
         .route("/m/tasks", get(orders::mobile_tasks))
         .route("/m/orders/{id}", get(orders::mobile_order))
-        .route("/m/report", get(orders::mobile_report_form).post(orders::mobile_report))
-        .route("/portal/report", get(orders::portal_report_form).post(orders::portal_report))
+        .route(
+            "/m/report",
+            get(orders::mobile_report_form).post(orders::mobile_report).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/portal/report",
+            get(orders::portal_report_form).post(orders::portal_report).layer(DefaultBodyLimit::disable()),
+        )
         .route("/portal/track", get(orders::portal_track_form))
         .route("/portal/track/{code}", get(orders::portal_track).post(orders::portal_track_act))
+        .route("/account", get(me::account))
+        .route("/account/password", get(me::forced_password).post(me::change_password))
+        .route("/account/sessions", delete(me::end_all_sessions))
+        .route("/account/sessions/{id}", delete(me::end_session))
+        .route("/admin/users", get(accounts::users).post(accounts::create_user))
+        .route("/admin/users/node-fields", get(accounts::node_fields))
+        .route("/admin/users/{id}", get(accounts::user).post(accounts::update_user))
+        .route("/admin/users/{id}/status", post(accounts::user_status))
+        .route("/admin/users/{id}/password-reset", post(accounts::reset_password))
+        .route("/admin/roles", get(accounts::roles).post(accounts::create_role))
+        .route("/admin/roles/{code}", post(accounts::update_role).delete(accounts::delete_role))
+        .route("/admin/tokens", get(accounts::tokens).post(accounts::issue_token))
+        .route("/admin/tokens/{id}", delete(accounts::revoke_token))
+        .route("/admin/policy", get(accounts::policy).post(accounts::save_policy))
         .route("/admin/audit", get(admin::audit_page))
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/m/", get(pages::mobile_home))
@@ -94,6 +129,48 @@ pub async fn not_found(uri: Uri) -> Response {
     }
     let page = ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message") };
     (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
+
+/// The 403 page, for staff without the permission a page needs.
+pub fn forbidden() -> Response {
+    let page = ErrorPage { title: t("page.forbidden.title"), message: t("auth.forbidden") };
+    (StatusCode::FORBIDDEN, render(&page)).into_response()
+}
+
+/// A page handler's error as a page: 403 and 404 (also what out-of-scope
+/// objects answer) get their pages; anything else stays an error.
+pub async fn page_error(e: crate::error::Error, uri: Uri) -> Result<Response, crate::error::Error> {
+    use crate::error::Error;
+    match e {
+        Error::Forbidden => Ok(forbidden()),
+        Error::NotFound => Ok(not_found(uri).await),
+        e => Err(e),
+    }
+}
+
+/// htmx: go to `target` (HX-Redirect on a 200, since the XHR would
+/// silently follow a 303).
+pub fn hx_redirect(target: &str) -> Response {
+    let mut h = axum::http::HeaderMap::new();
+    if let Ok(v) = target.parse() {
+        h.insert("HX-Redirect", v);
+    }
+    (h, Html(String::new())).into_response()
+}
+
+#[derive(Template)]
+#[template(source = r#"<p class="alert" role="alert">{{ message }}</p>"#, ext = "html")]
+struct Alert {
+    message: String,
+}
+
+/// htmx: an error shown in place of the form's result. Answered with 200
+/// so htmx swaps it in; server errors are logged first.
+pub fn alert(e: &crate::error::Error) -> Response {
+    if e.status().is_server_error() {
+        tracing::error!(error = %e, "page action failed");
+    }
+    render(&Alert { message: e.message() })
 }
 
 /// Where to send a browser that is not logged in.

@@ -13,7 +13,11 @@ use serde::Deserialize;
 
 use super::{pages::Shell, render, t, to_login, Msg as _};
 use crate::{
-    auth::CurrentUser,
+    attachments::{
+        upload::{self, FormWithFiles, Incoming, Uploader},
+        Attachment,
+    },
+    auth::{CurrentUser, Perm},
     error::{Error, Result},
     http::AppState,
     orders::{
@@ -60,6 +64,13 @@ pub struct ActionForm {
     pub form: &'static str,
     /// Actions that end or refuse something get a quieter style.
     pub danger: bool,
+    /// The form takes photos (处置, 反馈, 核查不通过).
+    pub photos: bool,
+}
+
+/// Actions that carry attachments.
+fn takes_photos(kind: &ActionKind) -> bool {
+    matches!(kind, ActionKind::Handle | ActionKind::ReportBack | ActionKind::VerifyFail)
 }
 
 fn action_forms(kinds: &[ActionKind]) -> Vec<ActionForm> {
@@ -78,6 +89,7 @@ fn action_forms(kinds: &[ActionKind]) -> Vec<ActionForm> {
                     | ActionKind::RefuseExtension
                     | ActionKind::RejectReturn
             ),
+            photos: takes_photos(k),
         })
         .collect()
 }
@@ -115,8 +127,9 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::OrdersRead);
     let queue = q.queue.as_deref().and_then(Queue::parse).unwrap_or(
-        if user.unit_id.is_some() && user.has_role("grid_worker") || user.has_role("dept_handler") {
+        if user.unit_id.is_some() && user.can(Perm::OrdersHandle) && !user.can(Perm::OrdersAccept) {
             Queue::Mine
         } else {
             Queue::PendingAccept
@@ -125,7 +138,7 @@ pub async fn list(
     let query = ListQuery { queue: Some(queue.as_str().into()), ..q.clone() };
     let page = store::list(&s.db, &s.clock(), &user, &query).await?;
     let counts = store::queue_counts(&s.db, &user).await?;
-    let can_dispatch = user.has_role("dispatcher") || user.has_role("shift_lead");
+    let can_dispatch = user.can(Perm::OrdersDispatch);
     let units =
         if can_dispatch && queue == Queue::PendingDispatch { units::choices(&s.db, None).await? } else { vec![] };
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
@@ -155,13 +168,17 @@ struct OrderPage {
     suggestion: Suggestion,
     units: Vec<Unit>,
     back: String,
+    attachments: Vec<Attachment>,
 }
 
-async fn detail_parts(
-    s: &AppState,
-    user: &CurrentUser,
-    id: i64,
-) -> Result<(OrderView, Vec<EventView>, Vec<ActionForm>, Suggestion, Vec<Unit>)> {
+/// The attachments a timeline step carries.
+pub fn step_files<'a>(attachments: &'a [Attachment], seq: &i64) -> Vec<&'a Attachment> {
+    attachments.iter().filter(|a| a.event_seq == Some(*seq)).collect()
+}
+
+type DetailParts = (OrderView, Vec<EventView>, Vec<ActionForm>, Suggestion, Vec<Unit>, Vec<Attachment>);
+
+async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
     let order = store::get(&s.db, &s.clock(), user, id).await?;
     let events = store::events(&s.db, order.id).await?;
     let allowed = store::allowed(Some(user), &order);
@@ -170,7 +187,8 @@ async fn detail_parts(
     let units =
         if needs_units { units::choices(&s.db, units::community_of(&s.db, &order).await?).await? } else { vec![] };
     let suggestion = units::suggest(&s.db, &order).await?;
-    Ok((order, events, action_forms(&allowed), suggestion, units))
+    let attachments = crate::attachments::store::list(&s.db, order.id).await?;
+    Ok((order, events, action_forms(&allowed), suggestion, units, attachments))
 }
 
 pub async fn detail(
@@ -180,7 +198,8 @@ pub async fn detail(
     Path(id): Path<i64>,
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
-    let (order, events, actions, suggestion, units) = match detail_parts(&s, &user, id).await {
+    require_page!(user, Perm::OrdersRead);
+    let (order, events, actions, suggestion, units, attachments) = match detail_parts(&s, &user, id).await {
         Err(Error::NotFound) => return Ok(super::not_found(uri).await),
         r => r?,
     };
@@ -192,6 +211,7 @@ pub async fn detail(
         suggestion,
         units,
         back: format!("/orders/{id}"),
+        attachments,
     }))
 }
 
@@ -226,6 +246,11 @@ impl ActForm {
     /// Builds the machine's action from the form: text fields by name,
     /// numbers where the action has them.
     pub fn action(&self) -> Result<Action> {
+        self.action_with(&[])
+    }
+
+    /// The action, carrying the given attachments if it takes any.
+    pub fn action_with(&self, attachments: &[i64]) -> Result<Action> {
         let mut v = serde_json::json!({ "action": self.action });
         let obj = v.as_object_mut().ok_or_else(|| anyhow::anyhow!("json object"))?;
         let text = |s: &str| (!s.trim().is_empty()).then(|| serde_json::Value::String(s.trim().to_string()));
@@ -274,6 +299,9 @@ impl ActForm {
             }
             _ => {}
         }
+        if !attachments.is_empty() && takes_photos(&kind) {
+            obj.insert("attachments".into(), serde_json::json!(attachments));
+        }
         serde_json::from_value(v).map_err(|_| Error::invalid("order.form_incomplete", "action"))
     }
 }
@@ -310,17 +338,79 @@ fn safe_back(back: &str, fallback: String) -> String {
     }
 }
 
+/// An action from a page, with the photos taken for it: the photos are
+/// checked and stored first and carried by the action; if the action then
+/// fails, they are removed again.
 pub async fn act(
     State(s): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
-    Form(f): Form<ActForm>,
+    form: Result<FormWithFiles<ActForm>>,
 ) -> Response {
     let r = async {
+        user.require(Perm::OrdersRead)?;
+        let FormWithFiles { form: f, files } = form?;
         let clock = s.clock();
         let order = store::get(&s.db, &clock, &user, id).await?;
-        let req = ActRequest { version: f.version, action: f.action()? };
-        store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?;
+        let kind = f.action()?.kind();
+        let files = if takes_photos(&kind) { files } else { vec![] };
+        let saved = store_photos(&s, &order, &user, files, false).await?;
+        let ids: Vec<i64> = saved.iter().map(|a| a.id).collect();
+        let acted = async {
+            let req = ActRequest { version: f.version, action: f.action_with(&ids)? };
+            store::act(&s.db, &clock, Actor::User(&user), &order, &req).await
+        }
+        .await;
+        if let Err(e) = acted {
+            upload::discard(&s, &ids).await;
+            return Err(e);
+        }
+        Ok(safe_back(&f.back, format!("/orders/{id}")))
+    }
+    .await;
+    act_outcome(r)
+}
+
+/// Checks and stores a staff member's files on an order; `on_report` puts
+/// them on the report step.
+async fn store_photos(
+    s: &AppState,
+    order: &OrderView,
+    user: &CurrentUser,
+    files: Vec<Incoming>,
+    on_report: bool,
+) -> Result<Vec<Attachment>> {
+    if files.is_empty() {
+        return Ok(vec![]);
+    }
+    let prepared = upload::prepare_all(files, &s.config.attachments, false).await?;
+    upload::save(s, order, Uploader::Staff(user), on_report, prepared).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct AttachForm {
+    #[serde(default)]
+    pub back: String,
+}
+
+/// 添加附件 on the order page: files for the order, on no step.
+pub async fn attach(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    form: Result<FormWithFiles<AttachForm>>,
+) -> Response {
+    let r = async {
+        user.require(Perm::OrdersRead)?;
+        let FormWithFiles { form: f, files } = form?;
+        let order = store::get(&s.db, &s.clock(), &user, id).await?;
+        if order.state.is_terminal() {
+            return Err(Error::conflict("attachment.order_closed"));
+        }
+        if files.is_empty() {
+            return Err(Error::invalid("attachment.no_file", "file"));
+        }
+        store_photos(&s, &order, &user, files, false).await?;
         Ok(safe_back(&f.back, format!("/orders/{id}")))
     }
     .await;
@@ -338,6 +428,9 @@ pub struct BulkForm {
 
 /// 批量派单 from the 待派单 queue; each order succeeds or fails on its own.
 pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<BulkForm>) -> Response {
+    if !user.can(Perm::OrdersDispatch) {
+        return crate::web::forbidden();
+    }
     let clock = s.clock();
     let (mut ok, mut failed) = (0, vec![]);
     for sel in &f.sel {
@@ -385,6 +478,7 @@ struct MobileTasks {
 
 pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::OrdersRead);
     let clock = s.clock();
     let mine = store::list(
         &s.db,
@@ -393,7 +487,7 @@ pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, 
         &ListQuery { queue: Some("mine".into()), per_page: Some(50), ..Default::default() },
     )
     .await?;
-    let accept = if user.has_role("acceptor") {
+    let accept = if user.can(Perm::OrdersAccept) {
         store::list(
             &s.db,
             &clock,
@@ -419,6 +513,7 @@ struct MobileOrder {
     suggestion: Suggestion,
     units: Vec<Unit>,
     back: String,
+    attachments: Vec<Attachment>,
 }
 
 pub async fn mobile_order(
@@ -428,7 +523,8 @@ pub async fn mobile_order(
     Path(id): Path<i64>,
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
-    let (order, events, actions, suggestion, units) = match detail_parts(&s, &user, id).await {
+    require_page!(user, Perm::OrdersRead);
+    let (order, events, actions, suggestion, units, attachments) = match detail_parts(&s, &user, id).await {
         Err(Error::NotFound) => return Ok(super::not_found(uri).await),
         r => r?,
     };
@@ -441,6 +537,7 @@ pub async fn mobile_order(
         suggestion,
         units,
         back: format!("/m/orders/{id}"),
+        attachments,
     }))
 }
 
@@ -454,6 +551,7 @@ struct MobileReport {
 
 pub async fn mobile_report_form(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::OrdersReport);
     Ok(render(&MobileReport { user, active: "report", categories: categories(&s.db).await? }))
 }
 
@@ -476,8 +574,18 @@ fn coord(v: &Option<String>) -> Option<f64> {
     v.as_deref().and_then(|s| s.trim().parse().ok())
 }
 
-pub async fn mobile_report(State(s): State<AppState>, user: CurrentUser, Form(f): Form<ReportForm>) -> Response {
+/// 上报 from the field app, with the photos taken on the spot (on the
+/// report step; staff-internal, as patrol photos may show residents).
+pub async fn mobile_report(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    form: Result<FormWithFiles<ReportForm>>,
+) -> Response {
     let r = async {
+        user.require(Perm::OrdersReport)?;
+        let FormWithFiles { form: f, files } = form?;
+        // Check the photos before the order exists.
+        let prepared = upload::prepare_all(files, &s.config.attachments, true).await?;
         let input = NewOrder {
             source: Source::Patrol,
             category_code: f.category_code,
@@ -492,7 +600,11 @@ pub async fn mobile_report(State(s): State<AppState>, user: CurrentUser, Form(f)
             reporter_name: None,
             reporter_contact: None,
         };
-        let o = store::create(&s.db, &s.clock(), Reporter { user: Some(&user), scope: user.scope() }, input).await?;
+        let o =
+            store::create(&s.db, Reporter { user: Some(&user), crypto: &s.crypto, scope: user.scope() }, input).await?;
+        if !prepared.is_empty() {
+            upload::save(&s, &o, Uploader::Staff(&user), true, prepared).await?;
+        }
         Ok(format!("/m/orders/{}", o.id))
     }
     .await;
@@ -534,8 +646,43 @@ pub async fn portal_report_form(State(s): State<AppState>) -> Result<Response> {
     Ok(render(&PortalReport { categories: categories(&s.db).await?, groups: community_groups(&s).await?, error: None }))
 }
 
-pub async fn portal_report(State(s): State<AppState>, Form(f): Form<ReportForm>) -> Result<Response> {
-    let input = NewOrder {
+/// 居民提单 with an optional photo: the photo is checked before the order
+/// is created, so a refused photo leaves no order behind either.
+pub async fn portal_report(State(s): State<AppState>, form: Result<FormWithFiles<ReportForm>>) -> Result<Response> {
+    let r = async {
+        let FormWithFiles { form: f, files } = form?;
+        let prepared = upload::prepare_all(files, &s.config.attachments, true).await?;
+        if prepared.len() as i64 > s.config.attachments.per_resident {
+            return Err(Error::invalid("attachment.too_many", "photo"));
+        }
+        let o = store::create(
+            &s.db,
+            Reporter { user: None, crypto: &s.crypto, scope: Scope::everything() },
+            report_input(f),
+        )
+        .await?;
+        if !prepared.is_empty() {
+            upload::save(&s, &o, Uploader::Resident, true, prepared).await?;
+        }
+        Ok(o)
+    }
+    .await;
+    match r {
+        Ok(o) => Ok(Redirect::to(&format!("/portal/track/{}?new=1", o.tracking_code)).into_response()),
+        Err(e) if e.status().is_client_error() => {
+            let page = PortalReport {
+                categories: categories(&s.db).await?,
+                groups: community_groups(&s).await?,
+                error: Some(e.message()),
+            };
+            Ok((e.status(), render(&page)).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn report_input(f: ReportForm) -> NewOrder {
+    NewOrder {
         source: Source::Resident,
         category_code: f.category_code,
         urgency: None,
@@ -547,18 +694,6 @@ pub async fn portal_report(State(s): State<AppState>, Form(f): Form<ReportForm>)
         node_id: f.node_id.as_deref().and_then(|n| n.parse().ok()),
         reporter_name: f.name.filter(|n| !n.trim().is_empty()),
         reporter_contact: f.contact,
-    };
-    match store::create(&s.db, &s.clock(), Reporter { user: None, scope: Scope::everything() }, input).await {
-        Ok(o) => Ok(Redirect::to(&format!("/portal/track/{}?new=1", o.tracking_code)).into_response()),
-        Err(e @ Error::Invalid { .. }) => {
-            let page = PortalReport {
-                categories: categories(&s.db).await?,
-                groups: community_groups(&s).await?,
-                error: Some(e.message()),
-            };
-            Ok((e.status(), render(&page)).into_response())
-        }
-        Err(e) => Err(e),
     }
 }
 

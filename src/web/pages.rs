@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{render, t, to_login, Msg as _};
 use crate::{
-    auth::{self, CurrentUser},
+    auth::{self, CurrentUser, Perm},
     domain::code_tables,
     error::{Error, Result},
     http::{AppState, ClientAddr},
@@ -74,20 +74,20 @@ pub async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    match auth::login_audited(&s.db, &f.username, &f.password, "browser", addr).await {
+    match auth::login_audited(&s, &f.username, &f.password, "browser", addr).await {
         Ok(done) => {
             let secure = if s.config.cookie_secure { "; Secure" } else { "" };
             let cookie = format!(
                 "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
                 auth::SESSION_COOKIE,
                 done.token,
-                auth::ABSOLUTE_MS / 1000
+                s.policy().absolute_ms() / 1000
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         Err(e) => {
             let error = match e {
-                Error::LoginFailed => t("auth.login_failed"),
+                Error::LoginFailed | Error::Locked | Error::Throttled => t(e.code()),
                 _ => t("internal"),
             };
             let page = LoginPage { error: Some(error), next, username: f.username };
@@ -135,7 +135,8 @@ pub async fn home(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri
             rows.push(ChildRow { node, counts });
         }
     }
-    let queues = crate::orders::store::queue_counts(&s.db, &user).await?;
+    let queues =
+        if user.can(Perm::OrdersRead) { crate::orders::store::queue_counts(&s.db, &user).await? } else { vec![] };
     Ok(render(&HomePage { shell: Shell { user, active: "home" }, root, counts, rows, queues }))
 }
 
@@ -198,6 +199,7 @@ pub async fn tree_node(
     Path(id): Path<i64>,
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::TreeRead);
     let scope = user.scope();
     let node = match store::get_node(&s.db, &scope, id).await {
         Ok(n) => n,
@@ -265,6 +267,7 @@ struct MapPage {
 
 pub async fn map(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::TreeRead);
     let root = store::get_node(&s.db, &user.scope(), user.node_id).await?;
     let tile_url = s.config.tile_url.clone().unwrap_or_default();
     Ok(render(&MapPage { shell: Shell { user, active: "map" }, root, tile_url }))
@@ -312,6 +315,7 @@ impl MobileBuildings {
 
 pub async fn mobile_buildings(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::TreeRead);
     let scope = user.scope();
     let node = store::get_node(&s.db, &scope, user.node_id).await?;
     let q = SubtreeQuery { kinds: Some("building".into()), limit: Some(500), ..Default::default() };

@@ -78,7 +78,10 @@ pub struct TestApp {
     pub root_id: i64,
     /// The server's state, to drive the deadline timers step by step.
     pub state_for_timers: AppState,
+    /// The server's data directory (attachments), fresh per test.
+    pub data_dir: std::path::PathBuf,
     _dir: Option<tempfile::TempDir>,
+    _data: tempfile::TempDir,
 }
 
 /// A fresh database of the given backend, migrated, with a district root
@@ -112,15 +115,19 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, Option<tempfile::TempDir>
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    let (db, dir) = fresh_db(backend).await?;
-    fengqiao::demo::init_root(&db, "140107", "杏花岭区", ADMIN, PASSWORD).await.unwrap();
-    let root_id: i64 =
-        sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
-    Some(start(db, dir, backend, root_id).await)
+    spawn_app_with(backend, |_| {}).await
 }
 
-pub async fn start(db: Db, dir: Option<tempfile::TempDir>, backend: Backend, root_id: i64) -> TestApp {
-    start_with(db, Crypto::ephemeral(), dir, backend, root_id).await
+/// Like `spawn_app`, with settings changed (e.g. small upload limits).
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let (db, dir) = fresh_db(backend).await?;
+    fengqiao::demo::init_root(&db, "140107", "杏花岭区", ADMIN, PASSWORD).await.unwrap();
+    // `init` makes the first administrator change the password at first
+    // login; tests of that flow set the flag again themselves.
+    sqlx::query("update users set must_change_password = 0").execute(&db.pool).await.unwrap();
+    let root_id: i64 =
+        sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
+    Some(start_configured(db, Crypto::ephemeral(), dir, backend, root_id, tweak).await)
 }
 
 pub async fn start_with(
@@ -130,18 +137,43 @@ pub async fn start_with(
     backend: Backend,
     root_id: i64,
 ) -> TestApp {
+    start_configured(db, crypto, dir, backend, root_id, |_| {}).await
+}
+
+async fn start_configured(
+    db: Db,
+    crypto: Crypto,
+    dir: Option<tempfile::TempDir>,
+    backend: Backend,
+    root_id: i64,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     if std::env::var("FQ_TEST_LOG").is_ok() {
         fengqiao::telemetry::init(false);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config { cookie_secure: false, ..Config::default() };
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config { cookie_secure: false, data_dir: data.path().to_path_buf(), ..Config::default() };
+    tweak(&mut config);
     let state = AppState::new(db.clone(), config, crypto.clone()).await.unwrap();
     let state_clone = state.clone();
     tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-    TestApp { addr, db, crypto, client, backend, root_id, state_for_timers: state_clone, _dir: dir }
+    let data_dir = data.path().to_path_buf();
+    TestApp {
+        addr,
+        db,
+        crypto,
+        client,
+        backend,
+        root_id,
+        state_for_timers: state_clone,
+        data_dir,
+        _dir: dir,
+        _data: data,
+    }
 }
 
 pub struct Resp {

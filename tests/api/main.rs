@@ -3,8 +3,11 @@
 
 mod helpers;
 
+mod attachments;
 mod audit;
+mod authz;
 mod demo;
+mod identity;
 mod ops;
 mod orders;
 mod pages;

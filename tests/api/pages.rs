@@ -74,3 +74,43 @@ both_backends!(the_portal_is_public_and_shows_grids, |app| {
     let geo = app.call(Method::GET, &format!("/portal/area/{}/geojson", comm["id"]), None, None).await;
     assert_eq!(geo.body["features"].as_array().unwrap().len(), 1);
 });
+
+/// Logs a fresh cookie-holding client in through the login form.
+async fn browser(app: &TestApp, username: &str) -> reqwest::Client {
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let r = client
+        .post(format!("{}/login", app.addr))
+        .form(&[("username", username), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{username}");
+    client
+}
+
+both_backends!(pages_check_permissions_and_forced_password_change, |app| {
+    app.add_user("helper1", app.root_id, &["volunteer"]).await;
+    app.add_user("gridman", app.root_id, &["grid_worker"]).await;
+    let volunteer = browser(&app, "helper1").await;
+    let worker = browser(&app, "gridman").await;
+    for path in [format!("/tree/{}", app.root_id), "/orders".into(), "/map".into(), "/m/tasks".into()] {
+        let v = volunteer.get(format!("{}{path}", app.addr)).send().await.unwrap();
+        assert_eq!(v.status(), StatusCode::FORBIDDEN, "{path} as volunteer");
+        let w = worker.get(format!("{}{path}", app.addr)).send().await.unwrap();
+        assert_eq!(w.status(), StatusCode::OK, "{path} as grid worker");
+    }
+    // An account that must change its password is sent to the change page.
+    sqlx::query("update users set must_change_password = 1 where username = 'gridman'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // Changed behind the server's back, as another node would: skip the
+    // moment its session cache may take to notice.
+    app.db.sessions.clear();
+    let r = worker.get(format!("{}/orders", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/account/password");
+    let page = worker.get(format!("{}/account/password", app.addr)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+});

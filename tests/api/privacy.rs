@@ -151,7 +151,10 @@ both_backends!(key_rotation_reencrypts_every_row_without_loss, |app| {
 
     let report = rotate::rotate(&app.db, &app.crypto).await.unwrap();
     assert_ne!(report.new_key_id, old_key);
-    assert_eq!(report.columns, [("node_members.mobile_enc".to_string(), n as u64)]);
+    assert_eq!(
+        report.columns,
+        [("node_members.mobile_enc".to_string(), n as u64), ("orders.reporter_contact".to_string(), 0)]
+    );
 
     let rows: Vec<(String, String)> =
         sqlx::query_as("select name, mobile_enc from node_members order by id").fetch_all(&app.db.pool).await.unwrap();
@@ -188,4 +191,84 @@ both_backends!(numbers_from_before_encryption_are_sealed_at_start, |app| {
     assert_eq!(app.crypto.decrypt(Field::MEMBER_MOBILE, &enc).unwrap(), "13612345678");
     let list = app.get(&format!("/api/v1/nodes/{grid}/members"), &token).await;
     assert_eq!(list.body["members"][0]["mobile"], "136****5678");
+});
+
+both_backends!(reporters_contacts_are_encrypted_masked_and_read_with_a_reason, |app| {
+    let token = app.admin().await;
+    let (_, grid) = grid(&app, &token).await;
+    let center: Value = app.get(&format!("/api/v1/nodes/{grid}"), &token).await.body;
+    let (lon, lat) = (center["node"]["lon"].as_f64(), center["node"]["lat"].as_f64());
+    let (lon, lat) = (lon.or(center["lon"].as_f64()).unwrap(), lat.or(center["lat"].as_f64()).unwrap());
+    let r = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/portal/orders",
+            None,
+            Some(json!({"category_code": "0101", "title": "楼道堆放杂物", "description": "三单元楼道堆满纸箱,有火灾隐患。",
+                "address": "3号楼3单元", "lon": lon, "lat": lat, "name": "刘女士", "contact": "13900001111"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(!r.body.to_string().contains("13900001111"), "the portal answer does not echo it");
+    let id: i64 =
+        sqlx::query_scalar("select id from orders order by id desc limit 1").fetch_one(&app.db.pool).await.unwrap();
+    let stored: String = sqlx::query_scalar("select reporter_contact from orders where id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("v1:") && !stored.contains("1111"), "{stored}");
+    assert_eq!(app.crypto.decrypt(Field::ORDER_CONTACT, &stored).unwrap(), "13900001111");
+
+    // Staff see it masked, in the order and in lists.
+    let order = app.get(&format!("/api/v1/orders/{id}"), &token).await;
+    assert_eq!(order.body["order"]["reporter_contact_masked"], "139****1111", "{:?}", order.body);
+    let list = app.get("/api/v1/orders?queue=all", &token).await;
+    assert!(list.body.to_string().contains("139****1111") && !list.body.to_string().contains("13900001111"));
+
+    // In full only with the permission and a reason, and audited.
+    app.add_user("wg_contact", grid, &["grid_worker"]).await;
+    let worker = app.login("wg_contact", PASSWORD).await;
+    let path = format!("/api/v1/orders/{id}/reporter-contact");
+    assert_eq!(app.post(&path, &worker, json!({"reason": "回访"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&path, &token, json!({"reason": " "})).await.code(), "audit.reason_required");
+    let full = app.post(&path, &token, json!({"reason": "办结后电话回访"})).await;
+    assert_eq!(full.status, StatusCode::OK, "{:?}", full.body);
+    assert_eq!(full.body["contact"], "13900001111");
+    let (action, reason): (String, Option<String>) =
+        sqlx::query_as("select action, reason from audit_log where id = $1")
+            .bind(full.body["audit_id"].as_i64().unwrap())
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((action.as_str(), reason.as_deref()), ("order.contact_unmask", Some("办结后电话回访")));
+
+    // Old plain text is sealed at start; rotation re-encrypts it.
+    sqlx::query("update orders set reporter_contact = '13700002222', reporter_contact_masked = null where id = $1")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    rotate::seal_pending(&app.db, &app.crypto).await.unwrap();
+    let (sealed, masked): (String, String) =
+        sqlx::query_as("select reporter_contact, reporter_contact_masked from orders where id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(masked, "137****2222");
+    assert_eq!(app.crypto.decrypt(Field::ORDER_CONTACT, &sealed).unwrap(), "13700002222");
+    let report = rotate::rotate(&app.db, &app.crypto).await.unwrap();
+    assert_eq!(report.columns[1], ("orders.reporter_contact".to_string(), 1));
+
+    if app.backend == Backend::Sqlite {
+        sqlx::query("vacuum").execute(&app.db.pool).await.unwrap();
+        sqlx::query("pragma wal_checkpoint(truncate)").execute(&app.db.pool).await.unwrap();
+        for file in app.sqlite_files() {
+            let Ok(bytes) = std::fs::read(&file) else { continue };
+            for plain in ["13900001111", "13700002222"] {
+                assert!(!bytes.windows(plain.len()).any(|w| w == plain.as_bytes()), "{plain} in {}", file.display());
+            }
+        }
+    }
 });

@@ -23,6 +23,27 @@ async function as(user, options, fn) {
   assert.deepEqual(errors, [], 'no script errors');
 }
 
+/// A photo as a phone would take it, drawn on a canvas in the page: a
+/// street at dusk with a lamp post (dark when `lit` is false).
+async function photo(page, lit) {
+  const url = await page.evaluate((lit) => {
+    const c = document.createElement('canvas');
+    c.width = 800; c.height = 600;
+    const g = c.getContext('2d');
+    const sky = g.createLinearGradient(0, 0, 0, 600);
+    sky.addColorStop(0, lit ? '#1a237e' : '#263238'); sky.addColorStop(1, lit ? '#5c6bc0' : '#455a64');
+    g.fillStyle = sky; g.fillRect(0, 0, 800, 600);
+    g.fillStyle = '#6d4c41'; g.fillRect(0, 380, 800, 220);
+    for (let i = 0; i < 5; i++) { g.fillStyle = '#8d6e63'; g.fillRect(60 + i * 150, 200 + (i % 2) * 40, 110, 180); }
+    g.fillStyle = '#37474f'; g.fillRect(520, 120, 14, 300); g.fillRect(470, 120, 64, 10);
+    g.fillStyle = lit ? '#ffeb3b' : '#90a4ae';
+    g.beginPath(); g.arc(478, 138, 16, 0, Math.PI * 2); g.fill();
+    if (lit) { g.fillStyle = 'rgba(255,235,59,.25)'; g.beginPath(); g.moveTo(478, 140); g.lineTo(380, 420); g.lineTo(580, 420); g.fill(); }
+    return c.toDataURL('image/jpeg', 0.9);
+  }, lit);
+  return Buffer.from(url.split(',')[1], 'base64');
+}
+
 /// Submits an action form (htmx) and waits for the page to reload.
 async function act(page, action, fill) {
   const summary = page.locator(`summary[data-action=${action}]`);
@@ -46,10 +67,15 @@ test('a resident report goes round the whole loop in the browser', async () => {
     await page.fill('textarea[name=description]', '3号楼前两盏路灯一周不亮,晚上老人出行不安全。');
     await page.selectOption('select[name=node_id]', { label: '黑龙潭社区' });
     await page.fill('input[name=address]', '黑龙潭社区3号楼前');
+    await page.setInputFiles('input[name=photo]', { name: '路灯.jpg', mimeType: 'image/jpeg', buffer: await photo(page, false) });
+    assert.equal(await page.locator('.previews img').count(), 1, 'the chosen photo is previewed');
     await page.screenshot({ path: join(shots, 'phone-portal-report.png'), fullPage: true });
     await Promise.all([page.waitForURL(/\/portal\/track\//), page.click('button[type=submit]')]);
     code = (await page.locator('.bigcode').innerText()).trim();
     assert.match(code, /^[2-9A-HJ-NP-Z]{12}$/);
+    const own = page.locator('#public-order .files img');
+    assert.equal(await own.count(), 1, 'the reporter sees their photo on the report');
+    assert.ok(await own.evaluate((img) => img.complete && img.naturalWidth > 0), 'the thumbnail loads');
     await page.screenshot({ path: join(shots, 'phone-portal-submitted.png') });
   });
 
@@ -72,13 +98,35 @@ test('a resident report goes round the whole loop in the browser', async () => {
     await page.goto(app.base + '/m/tasks');
     await page.click('text=黑龙潭社区3号楼前路灯不亮');
     await act(page, 'sign');
-    await act(page, 'report_back', (form) => form.locator('textarea[name=result]').fill('已联系物业更换两盏路灯,恢复照明'));
+    const fixed = await photo(page, true);
+    await act(page, 'report_back', async (form) => {
+      await form.locator('textarea[name=result]').fill('已联系物业更换两盏路灯,恢复照明');
+      const input = form.locator('input[type=file][name=photos]');
+      assert.equal(await input.getAttribute('capture'), 'environment', 'the phone offers its camera');
+      await input.setInputFiles([{ name: 'IMG_2041.jpg', mimeType: 'image/jpeg', buffer: fixed }]);
+      await page.screenshot({ path: join(shots, 'phone-m-feedback-photo.png'), fullPage: true });
+    });
     assert.match(await page.locator('.mtop').innerText(), /待核查/);
+    // The result photo is on the 反馈 step of the timeline.
+    const step = page.locator('.timeline li', { hasText: '已联系物业更换两盏路灯' });
+    assert.equal(await step.locator('.files img').count(), 1);
     await page.screenshot({ path: join(shots, 'phone-m-order.png'), fullPage: true });
   });
 
   await as('sq140107002001', desk, async (page) => {
     await page.goto(orderUrl);
+    // The order page shows both photos; the original opens from the thumbnail.
+    const thumbs = page.locator('#order-files .files a.photo');
+    assert.equal(await thumbs.count(), 2);
+    assert.equal(await page.locator('#order-files .badge').count(), 2, 'both are shown to the resident');
+    for (const img of await page.locator('#order-files img').all()) {
+      assert.ok(await img.evaluate((i) => i.complete && i.naturalWidth > 0), 'thumbnail loads');
+    }
+    const href = await thumbs.last().getAttribute('href');
+    const original = await page.request.get(app.base + href);
+    assert.equal(original.status(), 200);
+    assert.equal(original.headers()['content-type'], 'image/jpeg');
+    await page.screenshot({ path: join(shots, 'desk-order-photos.png'), fullPage: true });
     await act(page, 'verify_pass');
     assert.match(await page.locator('#order-title').innerText(), /已办结待评价/);
   });
@@ -91,6 +139,11 @@ test('a resident report goes round the whole loop in the browser', async () => {
     assert.match(card, /已完结/);
     assert.match(card, /已联系物业更换两盏路灯/, 'the result is shown to the resident');
     assert.doesNotMatch(card, /由网格员联系物业维修/, 'internal dispatch notes stay internal');
+    const photos = page.locator('#public-order .files a');
+    assert.equal(await photos.count(), 2, 'the report photo and the result photo');
+    for (const a of await photos.all()) {
+      assert.match(await a.getAttribute('href'), /^\/api\/v1\/portal\/orders\/[2-9A-Z]{12}\/attachments\/\d+$/);
+    }
     await page.screenshot({ path: join(shots, 'phone-portal-track.png'), fullPage: true });
   });
 });

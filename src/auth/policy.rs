@@ -1,0 +1,176 @@
+//! The password and session policy: what administrators may tune, stored
+//! in `settings` and cached in the application state.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::{
+    db::{now_ms, Db},
+    error::{Error, Result},
+};
+
+const KEY: &str = "security_policy";
+
+/// Defaults follow 等级保护 level-3 practice (standards §6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityPolicy {
+    /// Shortest password accepted.
+    pub password_min_length: i64,
+    /// How many of the four classes (lower, upper, digit, symbol) a password needs.
+    pub password_min_classes: i64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: i64,
+    /// How long a locked account stays locked, in minutes.
+    pub lockout_minutes: i64,
+    /// Failed logins one client address may make per window before it is throttled.
+    pub address_max_failures: i64,
+    /// The throttle window, in minutes.
+    pub address_window_minutes: i64,
+    /// A session ends after this many idle minutes.
+    pub session_idle_minutes: i64,
+    /// A session ends this many hours after login, whatever its activity.
+    pub session_absolute_hours: i64,
+    /// Longest lifetime of an API token, in days.
+    pub token_max_days: i64,
+}
+
+impl Default for SecurityPolicy {
+    fn default() -> Self {
+        SecurityPolicy {
+            password_min_length: 8,
+            password_min_classes: 3,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+            address_max_failures: 30,
+            address_window_minutes: 15,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            token_max_days: 366,
+        }
+    }
+}
+
+impl SecurityPolicy {
+    pub fn idle_ms(&self) -> i64 {
+        self.session_idle_minutes * 60_000
+    }
+
+    pub fn absolute_ms(&self) -> i64 {
+        self.session_absolute_hours * 3_600_000
+    }
+
+    /// Each setting as (field, value, lowest, highest). The bounds keep the
+    /// system usable and no weaker than the floor the standards allow.
+    pub fn fields(&self) -> [(&'static str, i64, i64, i64); 9] {
+        [
+            ("password_min_length", self.password_min_length, 8, 64),
+            ("password_min_classes", self.password_min_classes, 2, 4),
+            ("lockout_threshold", self.lockout_threshold, 3, 10),
+            ("lockout_minutes", self.lockout_minutes, 5, 24 * 60),
+            ("address_max_failures", self.address_max_failures, 5, 1000),
+            ("address_window_minutes", self.address_window_minutes, 1, 24 * 60),
+            ("session_idle_minutes", self.session_idle_minutes, 5, 30),
+            ("session_absolute_hours", self.session_absolute_hours, 1, 24),
+            ("token_max_days", self.token_max_days, 1, 3 * 366),
+        ]
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        for (field, v, lo, hi) in self.fields() {
+            if v < lo || v > hi {
+                return Err(Error::invalid_detail("policy.out_of_range", field, format!("{lo}–{hi}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a new password against the policy (and against the username).
+    pub fn check_password(&self, password: &str, username: &str) -> Result<()> {
+        let len = password.chars().count() as i64;
+        if len < self.password_min_length {
+            return Err(Error::invalid_detail(
+                "password.too_short",
+                "password",
+                format!("≥ {}", self.password_min_length),
+            ));
+        }
+        if len > 128 {
+            return Err(Error::invalid("password.too_long", "password"));
+        }
+        let classes = [
+            password.chars().any(|c| c.is_ascii_lowercase()),
+            password.chars().any(|c| c.is_ascii_uppercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_ascii_alphanumeric()),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count() as i64;
+        if classes < self.password_min_classes {
+            return Err(Error::invalid_detail(
+                "password.classes",
+                "password",
+                format!("≥ {}", self.password_min_classes),
+            ));
+        }
+        let user = username.trim().to_lowercase();
+        if !user.is_empty() && password.to_lowercase().contains(&user) {
+            return Err(Error::invalid("password.contains_username", "password"));
+        }
+        Ok(())
+    }
+}
+
+pub async fn load(db: &Db) -> Result<SecurityPolicy> {
+    let row = sqlx::query("select value from settings where key = $1").bind(KEY).fetch_optional(&db.pool).await?;
+    Ok(match row {
+        Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).map_err(anyhow::Error::from)?,
+        None => SecurityPolicy::default(),
+    })
+}
+
+pub async fn save(db: &Db, policy: &SecurityPolicy) -> Result<()> {
+    policy.validate()?;
+    let value = serde_json::to_string(policy).map_err(anyhow::Error::from)?;
+    let _w = db.write_lock().await;
+    sqlx::query(
+        "insert into settings (key, value, updated_at) values ($1, $2, $3) \
+         on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(KEY)
+    .bind(value)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_wants_eight_characters_of_three_classes() {
+        let p = SecurityPolicy::default();
+        p.validate().unwrap();
+        assert_eq!(p.check_password("Short1!", "x").unwrap_err().code(), "password.too_short");
+        assert_eq!(p.check_password("alllowercase", "x").unwrap_err().code(), "password.classes");
+        assert_eq!(p.check_password("lowerUPPER", "x").unwrap_err().code(), "password.classes");
+        p.check_password("lowerUPPER1", "x").unwrap();
+        p.check_password("lower-1234", "x").unwrap();
+        p.check_password("密码很长很长Aa1", "x").unwrap();
+        assert_eq!(p.check_password("Zhang3Wei!", "zhang3").unwrap_err().code(), "password.contains_username");
+    }
+
+    #[test]
+    fn policy_bounds_are_enforced() {
+        let weak = SecurityPolicy { password_min_length: 6, ..Default::default() };
+        assert_eq!(weak.validate().unwrap_err().field(), Some("password_min_length"));
+        let long_idle = SecurityPolicy { session_idle_minutes: 120, ..Default::default() };
+        assert!(long_idle.validate().is_err());
+        let unknown: std::result::Result<SecurityPolicy, _> = serde_json::from_str(r#"{"foo":1}"#);
+        assert!(unknown.is_err());
+    }
+}

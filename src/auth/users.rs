@@ -1,0 +1,731 @@
+//! Users and roles as administrators manage them, and a user's own
+//! password and sessions. Scope: administrators manage users bound to nodes
+//! in their subtree and can hand out only permissions they hold themselves.
+
+use rand::{seq::SliceRandom, Rng};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    admin_api::{RoleInput, SessionView},
+    password, session_id, CurrentUser, Perm,
+};
+use crate::{
+    db::{now_ms, Db},
+    error::{Error, Result},
+    http::AppState,
+    tree::store::Scope,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub node_id: i64,
+    pub node_name: String,
+    pub unit_id: Option<i64>,
+    pub unit_name: Option<String>,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    /// Set while the account is locked after failed logins.
+    pub locked_until: Option<i64>,
+    pub must_change_password: bool,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginRecord {
+    pub at: i64,
+    /// `session.login`, `session.login_failed` …
+    pub action: String,
+    pub client_addr: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The last logins and failed attempts, newest first (from the audit log).
+    pub recent_logins: Vec<LoginRecord>,
+}
+
+impl std::ops::Deref for UserDetail {
+    type Target = UserView;
+    fn deref(&self) -> &UserView {
+        &self.user
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Part of the username or name.
+    pub q: Option<String>,
+    /// Holders of this role only.
+    pub role: Option<String>,
+    pub page: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub display_name: String,
+    pub node_id: i64,
+    pub roles: Vec<String>,
+    /// The unit whose work orders the user handles (centre, grid or department).
+    pub unit_id: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub node_id: Option<i64>,
+    pub roles: Option<Vec<String>>,
+    pub unit_id: Option<i64>,
+    /// Remove the user's unit.
+    #[serde(default)]
+    pub clear_unit: bool,
+    pub disabled: Option<bool>,
+    /// Lift a lockout now.
+    #[serde(default)]
+    pub unlock: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleView {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub permissions: Vec<Perm>,
+    /// How many users hold the role.
+    pub users: i64,
+}
+
+const PER_PAGE: i64 = 50;
+
+/// A readable temporary password that meets any allowed policy: four
+/// groups of lower, upper, digits and a separator (e.g. `kmpt-QWRT-4829`).
+pub fn temporary_password() -> String {
+    let mut rng = rand::thread_rng();
+    let pick = |set: &[u8], n: usize, rng: &mut rand::rngs::ThreadRng| -> String {
+        (0..n).map(|_| *set.choose(rng).expect("non-empty") as char).collect()
+    };
+    let lower = pick(b"abcdefghjkmnpqrstuvwxyz", 4, &mut rng);
+    let upper = pick(b"ABCDEFGHJKLMNPQRSTUVWXYZ", 4, &mut rng);
+    let digits = format!("{:04}", rng.gen_range(0..10_000));
+    format!("{lower}-{upper}-{digits}")
+}
+
+fn valid_username(u: &str) -> bool {
+    (3..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_display_name(n: &str) -> bool {
+    let n = n.trim();
+    !n.is_empty() && n.chars().count() <= 50 && !n.chars().any(char::is_control)
+}
+
+const USER_SQL: &str = "select u.id, u.username, u.display_name, u.node_id, n.name as node_name, u.unit_id, \
+     un.name as unit_name, u.disabled, u.locked_until, u.must_change_password, u.last_login_at, u.created_at \
+     from users u join nodes n on n.id = u.node_id left join units un on un.id = u.unit_id";
+
+fn user_from_row(r: &sqlx::any::AnyRow, roles: Vec<String>, now: i64) -> Result<UserView> {
+    let locked: Option<i64> = r.try_get("locked_until")?;
+    Ok(UserView {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        node_id: r.try_get("node_id")?,
+        node_name: r.try_get("node_name")?,
+        unit_id: r.try_get("unit_id")?,
+        unit_name: r.try_get("unit_name")?,
+        roles,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        locked_until: locked.filter(|t| *t > now),
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        last_login_at: r.try_get("last_login_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+async fn roles_of(db: &Db, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    // Ids are numbers from our own query.
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let rows = sqlx::query(&format!(
+        "select user_id, role_code from user_roles where user_id in ({list}) order by user_id, role_code"
+    ))
+    .fetch_all(&db.pool)
+    .await?;
+    for r in rows {
+        out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+    }
+    Ok(out)
+}
+
+pub async fn list(db: &Db, scope: &Scope, q: &UserQuery) -> Result<UserList> {
+    let (lo, hi) = scope.bounds();
+    let page = q.page.unwrap_or(1).max(1);
+    let mut filter = String::from("n.path >= $1 and n.path < $2");
+    let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| {
+        let escaped: String =
+            s.chars().take(50).flat_map(|c| if "%_\\".contains(c) { vec!['\\', c] } else { vec![c] }).collect();
+        format!("%{escaped}%")
+    });
+    if search.is_some() {
+        filter.push_str(" and (u.username like $3 escape '\\' or u.display_name like $3 escape '\\')");
+    }
+    let role_param = if search.is_some() { 4 } else { 3 };
+    if q.role.is_some() {
+        filter.push_str(&format!(
+            " and exists (select 1 from user_roles r where r.user_id = u.id and r.role_code = ${role_param})"
+        ));
+    }
+    let count_sql = format!("select count(*) from users u join nodes n on n.id = u.node_id where {filter}");
+    let page_sql = format!(
+        "{USER_SQL} where {filter} order by n.path, u.username limit {PER_PAGE} offset {}",
+        (page - 1) * PER_PAGE
+    );
+    let mut count = sqlx::query(&count_sql).bind(&lo).bind(&hi);
+    let mut rows = sqlx::query(&page_sql).bind(&lo).bind(&hi);
+    if let Some(s) = &search {
+        count = count.bind(s.clone());
+        rows = rows.bind(s.clone());
+    }
+    if let Some(r) = &q.role {
+        count = count.bind(r.clone());
+        rows = rows.bind(r.clone());
+    }
+    let total: i64 = count.fetch_one(&db.pool).await?.try_get(0)?;
+    let rows = rows.fetch_all(&db.pool).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
+    let mut roles = roles_of(db, &ids).await?;
+    let now = now_ms();
+    let users = rows
+        .iter()
+        .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            user_from_row(r, roles.remove(&id).unwrap_or_default(), now)
+        })
+        .collect::<Result<_>>()?;
+    Ok(UserList { users, total, page, per_page: PER_PAGE })
+}
+
+/// One user in scope, with recent logins; out of scope is not found.
+pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<UserDetail> {
+    let (lo, hi) = scope.bounds();
+    let row = sqlx::query(&format!("{USER_SQL} where u.id = $1 and n.path >= $2 and n.path < $3"))
+        .bind(id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let roles = roles_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let user = user_from_row(&row, roles, now_ms())?;
+    let recent_logins = sqlx::query(
+        "select at, action, client_addr from audit_log where object_type = 'user' and object_id = $1 \
+         and action in ('session.login', 'session.login_failed', 'session.locked') order by id desc limit 10",
+    )
+    .bind(id.to_string())
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| Ok(LoginRecord { at: r.try_get(0)?, action: r.try_get(1)?, client_addr: r.try_get(2)? }))
+    .collect::<Result<_>>()?;
+    Ok(UserDetail { user, recent_logins })
+}
+
+/// A node inside the caller's scope (else a field error).
+async fn node_in_scope(db: &Db, scope: &Scope, node_id: i64) -> Result<()> {
+    let (lo, hi) = scope.bounds();
+    sqlx::query("select 1 from nodes where id = $1 and status = 'active' and path >= $2 and path < $3")
+        .bind(node_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| Error::invalid("tree.node_not_found", "node_id"))
+}
+
+/// A unit whose node is inside the caller's scope.
+async fn unit_in_scope(db: &Db, scope: &Scope, unit_id: i64) -> Result<()> {
+    let (lo, hi) = scope.bounds();
+    sqlx::query(
+        "select 1 from units un join nodes n on n.id = un.node_id where un.id = $1 and un.status = 'active' \
+         and n.path >= $2 and n.path < $3",
+    )
+    .bind(unit_id)
+    .bind(lo)
+    .bind(hi)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| Error::invalid("order.unit_unknown", "unit_id"))
+}
+
+/// The roles exist, and those newly granted (not in `held`) give nothing
+/// the caller lacks: keeping a role the user already holds escalates nothing.
+async fn check_roles(db: &Db, caller: &CurrentUser, roles: &[String], held: &[String]) -> Result<Vec<String>> {
+    let mut roles: Vec<String> = roles.iter().map(|r| r.trim().to_string()).collect();
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        return Err(Error::invalid("user.roles_required", "roles"));
+    }
+    for role in &roles {
+        if sqlx::query("select 1 from roles where code = $1").bind(role).fetch_optional(&db.pool).await?.is_none() {
+            return Err(Error::invalid_detail("user.role_unknown", "roles", role.clone()));
+        }
+        if held.contains(role) {
+            continue;
+        }
+        let perms = sqlx::query("select permission from role_permissions where role_code = $1")
+            .bind(role)
+            .fetch_all(&db.pool)
+            .await?;
+        for p in perms {
+            let code: String = p.try_get(0)?;
+            if Perm::parse(&code).is_some_and(|p| !caller.may_grant(p)) {
+                return Err(Error::invalid_detail("token.permission_not_held", "roles", code));
+            }
+        }
+    }
+    Ok(roles)
+}
+
+pub async fn create(s: &AppState, caller: &CurrentUser, input: NewUserRequest) -> Result<(UserDetail, String)> {
+    let db = &s.db;
+    let username = input.username.trim();
+    if !valid_username(username) {
+        return Err(Error::invalid("user.username_invalid", "username"));
+    }
+    if !valid_display_name(&input.display_name) {
+        return Err(Error::invalid("user.display_name_invalid", "display_name"));
+    }
+    let scope = caller.scope();
+    node_in_scope(db, &scope, input.node_id).await?;
+    if let Some(u) = input.unit_id {
+        unit_in_scope(db, &scope, u).await?;
+    }
+    let roles = check_roles(db, caller, &input.roles, &[]).await?;
+    let temp = temporary_password();
+    let hash = password::hash(temp.clone()).await;
+    let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let id = {
+        let _w = db.write_lock().await;
+        let mut tx = db.pool.begin().await?;
+        let id = super::create_user(
+            &mut tx,
+            super::NewUser {
+                username,
+                display_name: input.display_name.trim(),
+                password_hash: &hash,
+                node_id: input.node_id,
+                roles: &role_refs,
+                must_change_password: true,
+            },
+        )
+        .await?;
+        if let Some(u) = input.unit_id {
+            sqlx::query("update users set unit_id = $1 where id = $2").bind(u).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        id
+    };
+    Ok((get(db, &scope, id).await?, temp))
+}
+
+pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatch) -> Result<UserDetail> {
+    let db = &s.db;
+    let scope = caller.scope();
+    let current = get(db, &scope, id).await?;
+    if let Some(n) = &patch.display_name {
+        if !valid_display_name(n) {
+            return Err(Error::invalid("user.display_name_invalid", "display_name"));
+        }
+    }
+    if let Some(n) = patch.node_id {
+        node_in_scope(db, &scope, n).await?;
+    }
+    if let Some(u) = patch.unit_id {
+        unit_in_scope(db, &scope, u).await?;
+    }
+    let roles = match &patch.roles {
+        Some(r) => Some(check_roles(db, caller, r, &current.roles).await?),
+        None => None,
+    };
+    if patch.disabled == Some(true) && id == caller.id {
+        return Err(Error::invalid("user.cannot_disable_self", "disabled"));
+    }
+    let node_id = patch.node_id.unwrap_or(current.node_id);
+    let now = now_ms();
+    {
+        let _w = db.write_lock().await;
+        let mut tx = db.pool.begin().await?;
+        if let Some(n) = &patch.display_name {
+            sqlx::query("update users set display_name = $1 where id = $2")
+                .bind(n.trim())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if patch.clear_unit {
+            sqlx::query("update users set unit_id = null where id = $1").bind(id).execute(&mut *tx).await?;
+        } else if let Some(u) = patch.unit_id {
+            sqlx::query("update users set unit_id = $1 where id = $2").bind(u).bind(id).execute(&mut *tx).await?;
+        }
+        if let Some(d) = patch.disabled {
+            sqlx::query("update users set disabled = $1 where id = $2")
+                .bind(d as i64)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if d {
+                sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
+            }
+        }
+        if patch.unlock {
+            sqlx::query("update users set locked_until = null, failed_logins = 0 where id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if patch.node_id.is_some() || roles.is_some() {
+            let roles = roles.unwrap_or_else(|| current.roles.clone());
+            sqlx::query("update users set node_id = $1 where id = $2").bind(node_id).bind(id).execute(&mut *tx).await?;
+            sqlx::query("delete from user_roles where user_id = $1").bind(id).execute(&mut *tx).await?;
+            for r in &roles {
+                sqlx::query("insert into user_roles (user_id, role_code, node_id) values ($1,$2,$3)")
+                    .bind(id)
+                    .bind(r)
+                    .bind(node_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("update users set updated_at = $1 where id = $2").bind(now).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    // Roles, node, unit, name or being disabled: whatever changed, their
+    // sessions and tokens are read afresh on the next request.
+    db.sessions.forget_user(id);
+    get(db, &scope, id).await
+}
+
+pub async fn reset_password(s: &AppState, caller: &CurrentUser, id: i64) -> Result<String> {
+    let db = &s.db;
+    get(db, &caller.scope(), id).await?;
+    let temp = temporary_password();
+    let hash = password::hash(temp.clone()).await;
+    let _w = db.write_lock().await;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "update users set password_hash = $1, must_change_password = 1, failed_logins = 0, locked_until = null, \
+         updated_at = $2 where id = $3",
+    )
+    .bind(hash)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    db.sessions.forget_user(id);
+    Ok(temp)
+}
+
+// ---------- own password and sessions ----------
+
+pub async fn change_own_password(s: &AppState, user: &CurrentUser, current: &str, new: &str) -> Result<()> {
+    if user.token_id.is_some() {
+        return Err(Error::Forbidden);
+    }
+    let db = &s.db;
+    let hash: String = sqlx::query("select password_hash from users where id = $1")
+        .bind(user.id)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    if !password::verify(current.to_string(), hash).await {
+        return Err(Error::invalid("password.wrong_current", "current_password"));
+    }
+    s.policy().check_password(new, &user.username).map_err(|e| match e {
+        Error::Invalid { code, detail, .. } => Error::Invalid { code, field: Some("new_password".into()), detail },
+        e => e,
+    })?;
+    if new == current {
+        return Err(Error::invalid("password.same_as_old", "new_password"));
+    }
+    let new_hash = password::hash(new.to_string()).await;
+    let now = now_ms();
+    let _w = db.write_lock().await;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "update users set password_hash = $1, must_change_password = 0, password_changed_at = $2, updated_at = $2 \
+         where id = $3",
+    )
+    .bind(new_hash)
+    .bind(now)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    // Anyone else holding a session with the old password is out.
+    sqlx::query("delete from sessions where user_id = $1 and token_hash <> $2")
+        .bind(user.id)
+        .bind(&user.token_hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    db.sessions.forget_user(user.id);
+    Ok(())
+}
+
+pub async fn sessions(s: &AppState, user: &CurrentUser) -> Result<Vec<SessionView>> {
+    let policy = s.policy();
+    let now = now_ms();
+    let rows = sqlx::query(
+        "select token_hash, kind, created_at, last_seen_at, expires_at, client_addr from sessions \
+         where user_id = $1 order by last_seen_at desc",
+    )
+    .bind(user.id)
+    .fetch_all(&s.db.pool)
+    .await?;
+    let mut out = vec![];
+    for r in rows {
+        let th: String = r.try_get(0)?;
+        let created: i64 = r.try_get(2)?;
+        let last_seen: i64 = r.try_get(3)?;
+        let expires: i64 = r.try_get::<i64, _>(4)?.min(created + policy.absolute_ms());
+        if now > expires || now - last_seen > policy.idle_ms() {
+            continue;
+        }
+        out.push(SessionView {
+            id: session_id(&th),
+            kind: r.try_get(1)?,
+            created_at: created,
+            last_seen_at: last_seen,
+            expires_at: expires,
+            client_addr: r.try_get(5)?,
+            current: th == user.token_hash,
+        });
+    }
+    Ok(out)
+}
+
+/// Ends a user's sessions; returns how many.
+pub async fn end_sessions(db: &Db, user_id: i64) -> Result<u64> {
+    let _w = db.write_lock().await;
+    let n =
+        sqlx::query("delete from sessions where user_id = $1").bind(user_id).execute(&db.pool).await?.rows_affected();
+    db.sessions.forget_user(user_id);
+    Ok(n)
+}
+
+pub async fn end_own_session(db: &Db, user: &CurrentUser, id: &str) -> Result<()> {
+    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::NotFound);
+    }
+    let _w = db.write_lock().await;
+    let n = sqlx::query("delete from sessions where user_id = $1 and token_hash like $2")
+        .bind(user.id)
+        .bind(format!("{}%", id.to_ascii_lowercase()))
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    db.sessions.forget_user(user.id);
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+// ---------- roles ----------
+
+pub async fn roles(db: &Db) -> Result<Vec<RoleView>> {
+    let rows = sqlx::query(
+        "select r.code, r.name, r.description, r.builtin, \
+         (select count(distinct ur.user_id) from user_roles ur where ur.role_code = r.code) as users \
+         from roles r order by r.builtin desc, r.code",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let perms = sqlx::query("select role_code, permission from role_permissions").fetch_all(&db.pool).await?;
+    let mut by_role: std::collections::HashMap<String, Vec<Perm>> = Default::default();
+    for p in perms {
+        if let Some(perm) = Perm::parse(&p.try_get::<String, _>(1)?) {
+            by_role.entry(p.try_get(0)?).or_default().push(perm);
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let code: String = r.try_get("code")?;
+            let mut permissions = by_role.remove(&code).unwrap_or_default();
+            permissions.sort();
+            let builtin = r.try_get::<i64, _>("builtin")? != 0;
+            let name = r.try_get("name")?;
+            Ok(RoleView {
+                code,
+                name,
+                description: r.try_get("description")?,
+                builtin,
+                permissions,
+                users: r.try_get("users")?,
+            })
+        })
+        .collect()
+}
+
+fn valid_role_code(c: &str) -> bool {
+    (2..=32).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Creates (`code` None) or updates a role.
+pub async fn save_role(db: &Db, caller: &CurrentUser, code: Option<&str>, input: RoleInput) -> Result<RoleView> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 30 {
+        return Err(Error::invalid("role.name_invalid", "name"));
+    }
+    let description: String = input.description.trim().chars().take(200).collect();
+    // A role may keep permissions the caller lacks; only new ones must be
+    // the caller's own, so editing a role never escalates the editor.
+    let held: Vec<String> = match code {
+        Some(c) => sqlx::query("select permission from role_permissions where role_code = $1")
+            .bind(c)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?,
+        None => vec![],
+    };
+    let mut perms = vec![];
+    for c in &input.permissions {
+        let p = Perm::parse(c).ok_or_else(|| Error::invalid_detail("role.permission_unknown", "permissions", c))?;
+        if !caller.may_grant(p) && !held.contains(c) {
+            return Err(Error::invalid_detail("token.permission_not_held", "permissions", c));
+        }
+        perms.push(p);
+    }
+    perms.sort();
+    perms.dedup();
+    let now = now_ms();
+    let code_param_missing = code.is_none();
+    let code = match code {
+        Some(c) => {
+            if sqlx::query("select 1 from roles where code = $1").bind(c).fetch_optional(&db.pool).await?.is_none() {
+                return Err(Error::NotFound);
+            }
+            if c == "admin" && !Perm::ALL.iter().filter(|p| p.is_admin_core()).all(|p| perms.contains(p)) {
+                return Err(Error::invalid("role.admin_core", "permissions"));
+            }
+            c.to_string()
+        }
+        None => {
+            let c = input.code.as_deref().map(str::trim).unwrap_or("");
+            if !valid_role_code(c) {
+                return Err(Error::invalid("role.code_invalid", "code"));
+            }
+            c.to_string()
+        }
+    };
+    let creating = code_param_missing;
+    {
+        let _w = db.write_lock().await;
+        let mut tx = db.pool.begin().await?;
+        if creating {
+            sqlx::query("insert into roles (code, name, description, builtin, updated_at) values ($1,$2,$3,0,$4)")
+                .bind(&code)
+                .bind(name)
+                .bind(&description)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| crate::error::on_unique(e, "role.code_taken"))?;
+        } else {
+            sqlx::query("update roles set name = $1, description = $2, updated_at = $3 where code = $4")
+                .bind(name)
+                .bind(&description)
+                .bind(now)
+                .bind(&code)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("delete from role_permissions where role_code = $1").bind(&code).execute(&mut *tx).await?;
+        for p in &perms {
+            sqlx::query("insert into role_permissions (role_code, permission) values ($1,$2)")
+                .bind(&code)
+                .bind(p.code())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    // Anyone may hold the role.
+    db.sessions.clear();
+    roles(db).await?.into_iter().find(|r| r.code == code).ok_or(Error::NotFound)
+}
+
+pub async fn delete_role(db: &Db, code: &str) -> Result<()> {
+    let row = sqlx::query("select builtin from roles where code = $1")
+        .bind(code)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if row.try_get::<i64, _>(0)? != 0 {
+        return Err(Error::conflict("role.builtin"));
+    }
+    let _w = db.write_lock().await;
+    let mut tx = db.pool.begin().await?;
+    if sqlx::query("select 1 from user_roles where role_code = $1").bind(code).fetch_optional(&mut *tx).await?.is_some()
+    {
+        return Err(Error::conflict("role.in_use"));
+    }
+    sqlx::query("delete from role_permissions where role_code = $1").bind(code).execute(&mut *tx).await?;
+    sqlx::query("delete from roles where code = $1").bind(code).execute(&mut *tx).await?;
+    tx.commit().await?;
+    db.sessions.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_passwords_meet_the_strictest_policy() {
+        let strict = crate::auth::SecurityPolicy { password_min_classes: 4, ..Default::default() };
+        for _ in 0..200 {
+            let p = temporary_password();
+            assert_eq!(p.len(), 14);
+            strict.check_password(&p, "someone").unwrap();
+        }
+    }
+
+    #[test]
+    fn usernames_and_role_codes() {
+        assert!(valid_username("wg140107001001001"));
+        assert!(valid_username("bm_police"));
+        assert!(!valid_username("ab"));
+        assert!(!valid_username("张三"));
+        assert!(!valid_username("a b c"));
+        assert!(valid_role_code("hotline_agent"));
+        assert!(!valid_role_code("Hotline"));
+    }
+}

@@ -1,0 +1,162 @@
+//! A staff user's own account (我的账号): profile, password change, open
+//! sessions. `/account/password` is also the page a user with a temporary
+//! password is sent to; it needs nothing beyond the paths allowed before
+//! the change (`auth::allowed_before_password_change`).
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, Uri},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use super::{alert, hx_redirect, pages::Shell, render, t, to_login, Msg as _};
+use crate::{
+    auth::{self, admin_api::SessionView, manage, users, CurrentUser, SecurityPolicy},
+    error::{Error, Result},
+    http::{AppState, ClientAddr},
+};
+
+/// The password rules of the current policy, as one sentence.
+pub fn password_rules(p: &SecurityPolicy) -> String {
+    t("account.password_rules").replacen("{}", &p.password_min_length.to_string(), 1).replacen(
+        "{}",
+        &p.password_min_classes.to_string(),
+        1,
+    )
+}
+
+fn session_kind(kind: &str) -> &'static str {
+    match kind {
+        "browser" => t("account.session.browser"),
+        "api" => t("account.session.api"),
+        _ => t("account.session.other"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account/index.html")]
+struct AccountPage {
+    shell: Shell,
+    rules: String,
+    sessions: Vec<SessionView>,
+    changed: bool,
+}
+
+impl AccountPage {
+    fn kind_label(&self, kind: &str) -> &'static str {
+        session_kind(kind)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    changed: Option<String>,
+}
+
+pub async fn account(
+    State(s): State<AppState>,
+    user: Option<CurrentUser>,
+    uri: Uri,
+    Query(q): Query<AccountQuery>,
+) -> Result<Response> {
+    let user = login_or_redirect!(user, uri);
+    let sessions = users::sessions(&s, &user).await?;
+    let rules = password_rules(&s.policy());
+    Ok(render(&AccountPage { shell: Shell { user, active: "account" }, rules, sessions, changed: q.changed.is_some() }))
+}
+
+#[derive(Template)]
+#[template(path = "account/password.html")]
+struct ForcedPasswordPage {
+    user: CurrentUser,
+    rules: String,
+}
+
+/// The page for changing a temporary password before anything else.
+/// Users without one are sent to their account page.
+pub async fn forced_password(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
+    let user = login_or_redirect!(user, uri);
+    if !user.must_change_password {
+        return Ok(axum::response::Redirect::to("/account").into_response());
+    }
+    let rules = password_rules(&s.policy());
+    Ok(render(&ForcedPasswordPage { user, rules }))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    repeat_password: String,
+}
+
+/// htmx: changes the password; on success the forced page goes on to the
+/// console and the account page reloads with a notice.
+pub async fn change_password(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if f.new_password != f.repeat_password {
+        return alert(&Error::invalid("password.mismatch", "repeat_password"));
+    }
+    match manage::change_password(&s, &user, addr, &f.current_password, &f.new_password).await {
+        Ok(()) if user.must_change_password => hx_redirect("/"),
+        Ok(()) => hx_redirect("/account?changed=1"),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account/_sessions.html")]
+struct SessionsFragment {
+    sessions: Vec<SessionView>,
+}
+
+impl SessionsFragment {
+    fn kind_label(&self, kind: &str) -> &'static str {
+        session_kind(kind)
+    }
+}
+
+/// Back to the login form, with the cookie cleared (the session is gone).
+fn logged_out() -> Response {
+    let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", auth::SESSION_COOKIE);
+    let mut r = hx_redirect("/login");
+    if let Ok(v) = clear.parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// htmx: ends one session; ending this one logs out.
+pub async fn end_session(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+) -> Response {
+    let this_one = auth::session_id(&user.token_hash) == id;
+    let r = async {
+        manage::end_session(&s, &user, addr, &id).await?;
+        users::sessions(&s, &user).await
+    }
+    .await;
+    match r {
+        Ok(_) if this_one => logged_out(),
+        Ok(sessions) => render(&SessionsFragment { sessions }),
+        Err(e) => alert(&e),
+    }
+}
+
+/// htmx: 退出所有设备 — every session ends, this one too.
+pub async fn end_all_sessions(State(s): State<AppState>, user: CurrentUser, ClientAddr(addr): ClientAddr) -> Response {
+    match manage::end_all_sessions(&s, &user, addr).await {
+        Ok(_) => logged_out(),
+        Err(e) => alert(&e),
+    }
+}

@@ -1,0 +1,472 @@
+//! Login security, the password policy, forced change, sessions, API
+//! tokens, editable roles and user administration, on both backends.
+
+use crate::{both_backends, helpers::*};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn try_login(app: &TestApp, username: &str, password: &str) -> Resp {
+    app.call(Method::POST, "/api/v1/session", None, Some(json!({"username": username, "password": password}))).await
+}
+
+async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
+    app.call(Method::PATCH, path, Some(token), Some(body)).await
+}
+
+async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
+    app.call(Method::PUT, path, Some(token), Some(body)).await
+}
+
+async fn delete(app: &TestApp, path: &str, token: &str) -> Resp {
+    app.call(Method::DELETE, path, Some(token), None).await
+}
+
+async fn audit_count(app: &TestApp, action: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_log where action = $1")
+        .bind(action)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+/// A subdistrict with two communities: (subdistrict, community A, community B).
+async fn two_communities(app: &TestApp, admin: &str) -> (i64, i64, i64) {
+    let sub = app
+        .create(
+            admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let a = app
+        .create(admin, json!({"parent_id": sub, "kind": "community", "name": "甲社区", "code": "140107001001"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let b = app
+        .create(admin, json!({"parent_id": sub, "kind": "community", "name": "乙社区", "code": "140107001002"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    (sub, a, b)
+}
+
+/// Creates a user through the API and returns (id, temporary password).
+async fn new_user(app: &TestApp, admin: &str, username: &str, node: i64, roles: &[&str]) -> (i64, String) {
+    let r = app
+        .post(
+            "/api/v1/users",
+            admin,
+            json!({"username": username, "display_name": "王芳", "node_id": node, "roles": roles}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    (r.body["id"].as_i64().unwrap(), r.body["temporary_password"].as_str().unwrap().to_string())
+}
+
+/// Logs in with a temporary password and sets `new` through the forced change.
+async fn first_login(app: &TestApp, username: &str, temp: &str, new: &str) -> String {
+    let token = app.login(username, temp).await;
+    let r = put(app, "/api/v1/me/password", &token, json!({"current_password": temp, "new_password": new})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    token
+}
+
+both_backends!(five_failures_lock_the_account_for_a_while, |app| {
+    for _ in 0..4 {
+        assert_eq!(try_login(&app, ADMIN, "wrong").await.status, StatusCode::UNAUTHORIZED);
+    }
+    // A success before the fifth failure resets the count.
+    app.admin().await;
+    for _ in 0..5 {
+        assert_eq!(try_login(&app, ADMIN, "wrong").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = try_login(&app, ADMIN, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::LOCKED);
+    assert_eq!(r.code(), "auth.locked");
+    assert_eq!(audit_count(&app, "session.locked").await, 1);
+    let until: Option<i64> = sqlx::query_scalar("select locked_until from users where username = $1")
+        .bind(ADMIN)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let minutes = (until.unwrap() - fengqiao::db::now_ms()) as f64 / 60_000.0;
+    assert!((14.0..=15.0).contains(&minutes), "locked for {minutes} minutes");
+    // After the lockout has passed, the right password works again.
+    sqlx::query("update users set locked_until = $1 where username = $2")
+        .bind(fengqiao::db::now_ms() - 1)
+        .bind(ADMIN)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    app.admin().await;
+});
+
+both_backends!(administrators_unlock_accounts, |app| {
+    let admin = app.admin().await;
+    let (_, a, _) = two_communities(&app, &admin).await;
+    let (id, temp) = new_user(&app, &admin, "wangfang", a, &["grid_worker"]).await;
+    for _ in 0..5 {
+        try_login(&app, "wangfang", "wrong").await;
+    }
+    assert_eq!(try_login(&app, "wangfang", &temp).await.code(), "auth.locked");
+    let u = app.get(&format!("/api/v1/users/{id}"), &admin).await;
+    assert!(u.body["locked_until"].is_i64(), "{:?}", u.body);
+    assert!(u.body["recent_logins"].as_array().unwrap().len() >= 5);
+    let r = patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"unlock": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["locked_until"].is_null());
+    app.login("wangfang", &temp).await;
+});
+
+both_backends!(one_address_with_many_failures_is_throttled, |app| {
+    let admin = app.admin().await;
+    let mut policy = app.get("/api/v1/policy", &admin).await.body;
+    policy["address_max_failures"] = json!(5);
+    assert_eq!(put(&app, "/api/v1/policy", &admin, policy).await.status, StatusCode::OK);
+    // Different (unknown) names, so no single account locks.
+    for i in 0..5 {
+        assert_eq!(try_login(&app, &format!("guess{i}"), "x").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = try_login(&app, ADMIN, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.code(), "auth.throttled");
+    assert_eq!(audit_count(&app, "session.throttled").await, 1);
+    // Existing sessions are not affected.
+    assert_eq!(app.get("/api/v1/me", &admin).await.status, StatusCode::OK);
+});
+
+both_backends!(the_policy_is_bounded_and_audited, |app| {
+    let admin = app.admin().await;
+    let mut policy = app.get("/api/v1/policy", &admin).await.body;
+    assert_eq!(policy["password_min_length"], 8);
+    assert_eq!(policy["lockout_threshold"], 5);
+    policy["password_min_length"] = json!(6);
+    let r = put(&app, "/api/v1/policy", &admin, policy.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "password_min_length");
+    policy["password_min_length"] = json!(12);
+    assert_eq!(put(&app, "/api/v1/policy", &admin, policy).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/policy", &admin).await.body["password_min_length"], 12);
+    assert_eq!(audit_count(&app, "policy.update").await, 1);
+    // The stricter rule applies at once.
+    let r =
+        put(&app, "/api/v1/me/password", &admin, json!({"current_password": PASSWORD, "new_password": "Abcdefgh123"}))
+            .await;
+    assert_eq!(r.code(), "password.too_short");
+});
+
+both_backends!(new_users_must_change_their_password_first, |app| {
+    let admin = app.admin().await;
+    let (_, a, _) = two_communities(&app, &admin).await;
+    let (_, temp) = new_user(&app, &admin, "lisi", a, &["grid_leader"]).await;
+    let token = app.login("lisi", &temp).await;
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(me.body["must_change_password"], true);
+    let r = app.get("/api/v1/orders", &token).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.code(), "auth.password_change_required");
+    // Weak passwords are refused with the rule that failed.
+    for (pw, code) in [
+        ("Ab1!", "password.too_short"),
+        ("abcdefgh1", "password.classes"),
+        ("Lisi-2026a", "password.contains_username"),
+    ] {
+        let r = put(&app, "/api/v1/me/password", &token, json!({"current_password": temp, "new_password": pw})).await;
+        assert_eq!(r.code(), code, "{pw}");
+    }
+    let r = put(&app, "/api/v1/me/password", &token, json!({"current_password": "nope", "new_password": "Grid-2026x"}))
+        .await;
+    assert_eq!(r.code(), "password.wrong_current");
+    let r =
+        put(&app, "/api/v1/me/password", &token, json!({"current_password": temp, "new_password": "Grid-2026x"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::OK);
+    assert_eq!(try_login(&app, "lisi", &temp).await.status, StatusCode::UNAUTHORIZED);
+    app.login("lisi", "Grid-2026x").await;
+    // A reset forces the change again and ends the sessions.
+    let id: i64 = app.get("/api/v1/users?q=lisi", &admin).await.body["users"][0]["id"].as_i64().unwrap();
+    let r = app.post(&format!("/api/v1/users/{id}/password-reset"), &admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let temp2 = r.body["temporary_password"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
+    let token = app.login("lisi", temp2).await;
+    assert_eq!(app.get("/api/v1/orders", &token).await.code(), "auth.password_change_required");
+    assert_eq!(audit_count(&app, "user.password_reset").await, 1);
+    assert_eq!(audit_count(&app, "user.password_change").await, 1);
+});
+
+both_backends!(sessions_expire_when_idle_and_after_twelve_hours, |app| {
+    let idle = app.admin().await;
+    let old = app.admin().await;
+    let fresh = app.admin().await;
+    let now = fengqiao::db::now_ms();
+    let hash = |t: &str| fengqiao::auth::hash_token(t);
+    sqlx::query("update sessions set last_seen_at = $1 where token_hash = $2")
+        .bind(now - 31 * 60_000)
+        .bind(hash(&idle))
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("update sessions set created_at = $1 where token_hash = $2")
+        .bind(now - 12 * 3_600_000 - 1000)
+        .bind(hash(&old))
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // Changed behind the server's back, as another node would: skip the
+    // moment its session cache may take to notice.
+    app.db.sessions.clear();
+    assert_eq!(app.get("/api/v1/me", &idle).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/me", &old).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/me", &fresh).await.status, StatusCode::OK);
+});
+
+both_backends!(people_see_and_end_their_sessions, |app| {
+    let a = app.admin().await;
+    let b = app.admin().await;
+    let c = app.admin().await;
+    let list = app.get("/api/v1/me/sessions", &a).await.body;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    let b_id = &fengqiao::auth::hash_token(&b)[..16];
+    assert!(list.iter().any(|s| s["id"] == b_id));
+    assert!(!list.iter().any(|s| s.to_string().contains(&b)), "tokens are never listed");
+    assert_eq!(delete(&app, &format!("/api/v1/me/sessions/{b_id}"), &a).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", &b).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(delete(&app, "/api/v1/me/sessions/0000000000000000", &a).await.status, StatusCode::NOT_FOUND);
+    // Log out everywhere.
+    assert_eq!(delete(&app, "/api/v1/me/sessions", &c).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", &a).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/me", &c).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(audit_count(&app, "session.revoke_all").await, 1);
+});
+
+both_backends!(api_tokens_are_scoped_expiring_revocable_and_hashed, |app| {
+    let admin = app.admin().await;
+    let (_, a, b) = two_communities(&app, &admin).await;
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "12345热线对接", "permissions": ["tree.read", "orders.read"], "node_id": a, "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let id = r.body["id"].as_i64().unwrap();
+    assert!(token.starts_with("fqt_"));
+    // Stored only as a hash.
+    let stored: i64 = sqlx::query_scalar("select count(*) from api_tokens where token_hash = $1 or prefix = $1")
+        .bind(&token)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    // Reads in its node's subtree, nothing outside, no writes.
+    assert_eq!(app.get(&format!("/api/v1/nodes/{a}"), &token).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{b}"), &token).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::OK);
+    let w = patch(&app, &format!("/api/v1/nodes/{a}"), &token, json!({"version": 1, "name": "改名"})).await;
+    assert_eq!(w.status, StatusCode::FORBIDDEN);
+    // Tokens are not sessions: no password change, no token issuing.
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &token,
+            json!({"name": "x", "permissions": ["tree.read"], "node_id": a, "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A token cannot be sent as a browser cookie.
+    let as_cookie = reqwest::Client::new()
+        .get(format!("{}/api/v1/orders", app.addr))
+        .header("cookie", format!("fq_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_cookie.status(), StatusCode::UNAUTHORIZED);
+    let list = app.get("/api/v1/tokens", &admin).await.body;
+    assert_eq!(list[0]["status"], "active");
+    assert!(list[0]["last_used_at"].is_i64());
+    // Invalid requests.
+    let bad = app
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "x", "permissions": ["orders.delete"], "node_id": a, "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(bad.code(), "role.permission_unknown");
+    let bad = app
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "x", "permissions": ["tree.read"], "node_id": a, "expires_in_days": 5000}),
+        )
+        .await;
+    assert_eq!(bad.code(), "token.expiry_invalid");
+    // Revoked → unauthorised at once.
+    assert_eq!(delete(&app, &format!("/api/v1/tokens/{id}"), &admin).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::UNAUTHORIZED);
+    // Expired → unauthorised.
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "机器人", "permissions": ["orders.read"], "node_id": b, "expires_in_days": 1}),
+        )
+        .await;
+    let t2 = r.body["token"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/orders", &t2).await.status, StatusCode::OK);
+    sqlx::query("update api_tokens set expires_at = 1 where id = $1")
+        .bind(r.body["id"].as_i64().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // Changed behind the server's back, as another node would: skip the
+    // moment its session cache may take to notice.
+    app.db.sessions.clear();
+    assert_eq!(app.get("/api/v1/orders", &t2).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(audit_count(&app, "token.create").await, 2);
+    assert_eq!(audit_count(&app, "token.revoke").await, 1);
+});
+
+both_backends!(roles_are_editable_and_take_effect_at_once, |app| {
+    let admin = app.admin().await;
+    let (_, a, _) = two_communities(&app, &admin).await;
+    let r = app
+        .post(
+            "/api/v1/roles",
+            &admin,
+            json!({"code": "hotline_agent", "name": "热线坐席", "description": "12345 热线转办", "permissions": ["orders.read", "orders.report"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let dup = app.post("/api/v1/roles", &admin, json!({"code": "hotline_agent", "name": "x", "permissions": []})).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    let (id, temp) = new_user(&app, &admin, "agent1", a, &["hotline_agent"]).await;
+    let token = first_login(&app, "agent1", &temp, "Hotline-2026").await;
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{a}"), &token).await.status, StatusCode::FORBIDDEN);
+    // Take orders.read away: the next request is refused.
+    let r =
+        put(&app, "/api/v1/roles/hotline_agent", &admin, json!({"name": "热线坐席", "permissions": ["orders.report"]}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::FORBIDDEN);
+    // The administrator role keeps user and role management.
+    let r = put(&app, "/api/v1/roles/admin", &admin, json!({"name": "系统管理员", "permissions": ["tree.read"]})).await;
+    assert_eq!(r.code(), "role.admin_core");
+    // In use → cannot delete; built-in → cannot delete.
+    assert_eq!(delete(&app, "/api/v1/roles/hotline_agent", &admin).await.code(), "role.in_use");
+    assert_eq!(delete(&app, "/api/v1/roles/grid_worker", &admin).await.code(), "role.builtin");
+    patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"roles": ["volunteer"]})).await;
+    assert_eq!(delete(&app, "/api/v1/roles/hotline_agent", &admin).await.status, StatusCode::NO_CONTENT);
+    let roles = app.get("/api/v1/roles", &admin).await.body;
+    assert_eq!(roles.as_array().unwrap().len(), 12);
+    assert_eq!(audit_count(&app, "role.create").await, 1);
+    assert_eq!(audit_count(&app, "role.delete").await, 1);
+});
+
+both_backends!(user_administrators_stay_inside_their_scope_and_rights, |app| {
+    let admin = app.admin().await;
+    let (sub, a, _) = two_communities(&app, &admin).await;
+    let other_sub = app
+        .create(
+            &admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/roles",
+        &admin,
+        json!({"code": "user_admin", "name": "街道账号管理员", "permissions": ["users.manage", "tree.read"]}),
+    )
+    .await;
+    let (_, temp) = new_user(&app, &admin, "jdadmin", sub, &["user_admin"]).await;
+    let (outside, _) = new_user(&app, &admin, "sqqiao", other_sub, &["grid_worker"]).await;
+    let sub_admin = first_login(&app, "jdadmin", &temp, "Street-2026x").await;
+    // Can create a grid worker in their subdistrict …
+    let r = app
+        .post(
+            "/api/v1/users",
+            &sub_admin,
+            json!({"username": "wg_a1", "display_name": "赵强", "node_id": a, "roles": ["grid_worker"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // … but not hand out rights they do not hold, nor place users outside.
+    let r = app
+        .post(
+            "/api/v1/users",
+            &sub_admin,
+            json!({"username": "boss", "display_name": "钱", "node_id": a, "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(r.code(), "token.permission_not_held");
+    let r = app
+        .post(
+            "/api/v1/users",
+            &sub_admin,
+            json!({"username": "far", "display_name": "孙", "node_id": other_sub, "roles": ["volunteer"]}),
+        )
+        .await;
+    assert_eq!(r.body["error"]["field"], "node_id");
+    // Users outside their subtree do not exist for them.
+    assert_eq!(app.get(&format!("/api/v1/users/{outside}"), &sub_admin).await.status, StatusCode::NOT_FOUND);
+    let listed = app.get("/api/v1/users", &sub_admin).await.body;
+    let names: Vec<&str> =
+        listed["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert!(names.contains(&"wg_a1") && names.contains(&"jdadmin"));
+    assert!(!names.contains(&"sqqiao") && !names.contains(&ADMIN));
+    assert_eq!(listed["total"], 2);
+    // Bad input is refused and changes nothing.
+    let before = app.count("users").await;
+    for body in [
+        json!({"username": "a", "display_name": "x", "node_id": a, "roles": ["volunteer"]}),
+        json!({"username": "okname", "display_name": "", "node_id": a, "roles": ["volunteer"]}),
+        json!({"username": "okname", "display_name": "x", "node_id": a, "roles": []}),
+        json!({"username": "okname", "display_name": "x", "node_id": a, "roles": ["nope"]}),
+        json!({"username": "wg_a1", "display_name": "x", "node_id": a, "roles": ["volunteer"]}),
+    ] {
+        let r = app.post("/api/v1/users", &sub_admin, body.clone()).await;
+        assert!(r.status.is_client_error(), "{body}: {:?}", r.body);
+    }
+    assert_eq!(app.count("users").await, before);
+    // Disabling ends the user's sessions; one cannot disable oneself.
+    let wg = app.get("/api/v1/users?q=wg_a1", &sub_admin).await.body["users"][0]["id"].as_i64().unwrap();
+    let r = patch(&app, &format!("/api/v1/users/{wg}"), &sub_admin, json!({"disabled": true})).await;
+    assert_eq!(r.body["disabled"], true);
+    let me = app.get("/api/v1/me", &sub_admin).await.body["id"].as_i64().unwrap();
+    let r = patch(&app, &format!("/api/v1/users/{me}"), &sub_admin, json!({"disabled": true})).await;
+    assert_eq!(r.code(), "user.cannot_disable_self");
+    assert_eq!(audit_count(&app, "user.create").await, 3);
+});
+
+// Sessions are kept resolved in memory for a moment (`auth::cache`); every
+// change below is made on this node, so it must not wait for that moment.
+both_backends!(a_recently_used_session_is_refused_at_once_when_it_should_end, |app| {
+    let admin = app.admin().await;
+    let (_, a, _) = two_communities(&app, &admin).await;
+    let (id, temp) = new_user(&app, &admin, "agent2", a, &["grid_worker"]).await;
+    let token = first_login(&app, "agent2", &temp, "Hotline-2026").await;
+    let other = app.login("agent2", "Hotline-2026").await;
+    // Losing a role's permission.
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::OK);
+    patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"roles": ["volunteer"]})).await;
+    assert_eq!(app.get("/api/v1/orders", &token).await.status, StatusCode::FORBIDDEN);
+    // Logging out everywhere, from another session.
+    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::OK);
+    assert_eq!(delete(&app, "/api/v1/me/sessions", &other).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
+    // Being disabled.
+    let token = app.login("agent2", "Hotline-2026").await;
+    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::OK);
+    patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"disabled": true})).await;
+    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
+});

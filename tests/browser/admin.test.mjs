@@ -1,0 +1,311 @@
+// Browser test: account administration in the staff console (系统管理 →
+// 用户管理, 角色权限, 接口令牌, 安全策略) and a user's own page (我的账号),
+// against the real `fengqiao demo` server. The story: the administrator
+// creates a user at a community and hands over the temporary password; the
+// user must set their own before anything else; the administrator resets and
+// disables the account, edits a role, issues and revokes an API token; a user
+// ends their own sessions. Screenshots go to ../../screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { start, login, shots } from './common.mjs';
+
+let app, base;
+const desk = { viewport: { width: 1280, height: 800 }, locale: 'zh-CN' };
+const phone = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, locale: 'zh-CN' };
+
+before(async () => { app = await start(); base = app.base; });
+after(async () => { await app?.stop(); });
+
+/** A page that accepts every confirm() and collects script errors. */
+async function open(options) {
+  const ctx = await app.browser.newContext(options);
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('dialog', (d) => d.accept());
+  return { ctx, page };
+}
+
+async function loginAs(page, username, password) {
+  await page.goto(base + '/login');
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
+}
+
+async function noSideways(page, what) {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 360, `${what}: no sideways scrolling of the page (${width}px)`);
+}
+
+let newUserId, temporary;
+const newPassword = 'Qiao-Feng-2026';
+
+test('an administrator creates a user at a community and gets the temporary password once', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=用户管理');
+  await page.waitForSelector('table.users');
+  assert.match(await page.locator('table.users').innerText(), /admin/);
+  await page.screenshot({ path: join(shots, 'desk-admin-users.png') });
+
+  await page.click('details.create > summary');
+  await page.fill('details.create input[name=username]', 'zhang_hl');
+  await page.fill('details.create input[name=display_name]', '张海丽');
+  const community = await page.locator('details.create select[name=node_id] option', { hasText: '黑龙潭' }).first()
+    .getAttribute('value');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/admin/users/node-fields')),
+    page.selectOption('details.create select[name=node_id]', community),
+  ]);
+  // The community's grids are offered next to it.
+  assert.ok(await page.locator('details.create select[name=grid_id] option').count() > 1);
+  await page.check('details.create input[name=roles][value=grid_worker]');
+  await page.check('details.create input[name=roles][value=volunteer]');
+  // Order duties can be granted by any user administrator; rights over the
+  // system (here: the administrator role itself) only by their holders —
+  // the demo administrator holds them all, so nothing is greyed out.
+  assert.ok(!(await page.locator('details.create input[name=roles][value=admin]').isDisabled()));
+  await page.click('details.create button[type=submit]');
+  const secret = page.locator('#create-result [data-secret=password]');
+  await secret.waitFor();
+  temporary = (await secret.innerText()).trim();
+  assert.match(temporary, /^[a-z]{4}-[A-Z]{4}-\d{4}$/);
+  assert.match(await page.locator('#create-result').innerText(), /当面交给本人/);
+  await page.screenshot({ path: join(shots, 'desk-admin-user-created.png') });
+  await page.click('#create-result >> text=查看该用户');
+  await page.waitForURL(/\/admin\/users\/\d+$/);
+  newUserId = Number(page.url().split('/').pop());
+  const facts = await page.locator('.facts').innerText();
+  assert.match(facts, /黑龙潭/);
+  assert.match(facts, /网格员/);
+  assert.match(await page.locator('h1').innerText(), /待改密/);
+
+  // The password is not shown again.
+  await page.goto(base + '/admin/users?q=zhang_hl');
+  assert.doesNotMatch(await page.content(), new RegExp(temporary));
+  assert.equal(await page.locator('table.users tbody tr').count(), 1);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('the new user must set their own password first, then lands on the console', async () => {
+  const { ctx, page } = await open(desk);
+  await loginAs(page, 'zhang_hl', temporary);
+  await page.waitForURL(/\/account\/password$/);
+  // Anything else leads back here.
+  await page.goto(base + '/orders');
+  assert.match(page.url(), /\/account\/password$/);
+  assert.match(await page.locator('.pwform').innerText(), /至少 8 个字符/);
+  await page.screenshot({ path: join(shots, 'desk-account-password-forced.png') });
+
+  await page.fill('input[name=current_password]', temporary);
+  await page.fill('input[name=new_password]', 'short');
+  await page.fill('input[name=repeat_password]', 'short');
+  await page.click('.pwform button[type=submit]');
+  await page.locator('#password-result .alert').waitFor();
+  assert.match(await page.locator('#password-result').innerText(), /密码太短/);
+
+  await page.fill('input[name=new_password]', newPassword);
+  await page.fill('input[name=repeat_password]', newPassword);
+  await Promise.all([page.waitForURL(base + '/'), page.click('.pwform button[type=submit]')]);
+  assert.match(await page.locator('nav.sidebar a.active').innerText(), /工作台/);
+  // The administration menu is not theirs.
+  assert.equal(await page.locator('nav.sidebar >> text=用户管理').count(), 0);
+  assert.equal((await page.goto(base + '/admin/users')).status(), 403);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('the administrator resets the password, then disables and enables the account', async () => {
+  const user = await open(desk);
+  await loginAs(user.page, 'zhang_hl', newPassword);
+  await user.page.waitForURL(base + '/');
+
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.goto(`${base}/admin/users/${newUserId}`);
+  await page.click('button:has-text("重置密码")');
+  const secret = page.locator('#reset-result [data-secret=password]');
+  await secret.waitFor();
+  const reset = (await secret.innerText()).trim();
+  assert.notEqual(reset, temporary);
+  await page.screenshot({ path: join(shots, 'desk-admin-user-reset.png') });
+  // The reset ended the user's sessions.
+  await user.page.goto(base + '/orders');
+  assert.match(user.page.url(), /\/login/);
+  await loginAs(user.page, 'zhang_hl', reset);
+  assert.match(user.page.url(), /\/account\/password$/);
+
+  await Promise.all([page.waitForURL(/saved=1/), page.click('button:has-text("停用")')]);
+  assert.equal(await page.locator('h1 [data-status]').getAttribute('data-status'), 'off');
+  await user.page.goto(base + '/account/password');
+  assert.match(user.page.url(), /\/login/);
+  await user.page.fill('input[name=username]', 'zhang_hl');
+  await user.page.fill('input[name=password]', reset);
+  await user.page.click('button[type=submit]');
+  await user.page.locator('.alert').waitFor();
+  assert.match(await user.page.locator('.alert').innerText(), /账号或密码不正确/);
+  await page.screenshot({ path: join(shots, 'desk-admin-user.png'), fullPage: true });
+
+  await page.click('button:has-text("启用")');
+  await page.waitForSelector('h1 [data-status=ok]');
+  // Every change is in the audit log.
+  await page.goto(`${base}/admin/audit?object_type=user&object_id=${newUserId}`);
+  const log = await page.locator('table.audit').innerText();
+  for (const label of ['新建用户', '重置密码', '修改用户']) assert.match(log, new RegExp(label));
+  await user.ctx.close();
+  await ctx.close();
+});
+
+test('a role gets a permission in the matrix', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=角色权限');
+  await page.waitForSelector('table.matrix');
+  const box = 'input[form=role-volunteer][value="tree.read"]';
+  assert.equal(await page.locator(box).isChecked(), false);
+  // Order duties may be handed out by whoever manages roles.
+  assert.ok(!(await page.locator('input[form=role-volunteer][value="orders.dispatch"]').isDisabled()));
+  await page.check(box);
+  await page.click('button[data-save=volunteer]');
+  await page.locator('#roles-result .notice').waitFor();
+  assert.match(await page.locator('#roles-result').innerText(), /志愿者/);
+  await page.reload();
+  assert.equal(await page.locator(box).isChecked(), true);
+  await page.screenshot({ path: join(shots, 'desk-admin-roles.png'), fullPage: true });
+
+  // A custom role: created, then deleted while nobody holds it.
+  await page.click('details.create > summary');
+  await page.fill('details.create input[name=code]', 'hotline_reader');
+  await page.fill('details.create input[name=name]', '热线查询');
+  await page.check('details.create input[name=permissions][value="orders.read"]');
+  await Promise.all([page.waitForURL(base + '/admin/roles'), page.click('details.create button[type=submit]')]);
+  await page.waitForSelector('th[data-role=hotline_reader]');
+  await page.click('button[data-delete=hotline_reader]');
+  await page.waitForFunction(() => !document.querySelector('th[data-role=hotline_reader]'));
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('an API token is shown once when issued, works, and stops working when revoked', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=接口令牌');
+  await page.fill('details.create input[name=name]', '12345热线对接');
+  await page.check('details.create input[name=permissions][value="orders.read"]');
+  await page.click('details.create button[type=submit]');
+  const secret = page.locator('#issue-result [data-secret=token]');
+  await secret.waitFor();
+  const token = (await secret.innerText()).trim();
+  assert.match(token, /^fqt_[0-9a-f]{64}$/);
+  await page.screenshot({ path: join(shots, 'desk-admin-token-issued.png') });
+  const me = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer ' + token } });
+  assert.equal(me.status, 200);
+
+  await page.click('text=我已保存,返回列表');
+  await page.waitForSelector('table.tokens');
+  assert.doesNotMatch(await page.content(), new RegExp(token));
+  const row = page.locator('table.tokens tbody tr', { hasText: '12345热线对接' });
+  assert.match(await row.innerText(), /有效/);
+  assert.match(await row.innerText(), new RegExp(token.slice(0, 10)));
+  // The page is already /admin/tokens, so wait for the reloaded row rather than the URL.
+  await row.locator('button', { hasText: '吊销' }).click();
+  await page.locator('table.tokens tbody tr', { hasText: '12345热线对接' }).filter({ hasText: '已吊销' }).waitFor();
+  await page.screenshot({ path: join(shots, 'desk-admin-tokens.png') });
+  const after = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer ' + token } });
+  assert.equal(after.status, 401);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('the policy page shows bounds and saves within them', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=安全策略');
+  assert.equal(await page.locator('input[name=session_idle_minutes]').getAttribute('max'), '30');
+  assert.match(await page.locator('form.policy').innerText(), /5–30/);
+  await page.fill('input[name=session_idle_minutes]', '25');
+  await Promise.all([page.waitForURL(/saved=1/), page.click('form.policy button[type=submit]')]);
+  assert.equal(await page.locator('input[name=session_idle_minutes]').inputValue(), '25');
+  await page.screenshot({ path: join(shots, 'desk-admin-policy.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('a user sees their sessions, ends another one, then logs out everywhere', async () => {
+  const other = await open(desk);
+  await login(base, other.page, 'sq140107002001');
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'sq140107002001');
+  await page.click('header.topbar a.who');
+  await page.waitForURL(base + '/account');
+  assert.match(await page.locator('.facts').innerText(), /黑龙潭/);
+  const rows = page.locator('table.sessions tbody tr');
+  assert.ok(await rows.count() >= 2);
+  assert.equal(await page.locator('table.sessions tr.current').count(), 1);
+  assert.match(await page.locator('table.sessions tr.current').innerText(), /本设备/);
+  await page.screenshot({ path: join(shots, 'desk-account.png'), fullPage: true });
+
+  const before = await rows.count();
+  await page.locator('table.sessions tbody tr:not(.current) button').first().click();
+  await page.waitForFunction((n) => document.querySelectorAll('table.sessions tbody tr').length === n - 1, before);
+  await other.page.goto(base + '/orders');
+  assert.match(other.page.url(), /\/login/);
+
+  await login(base, other.page, 'sq140107002001');
+  await Promise.all([page.waitForURL(/\/login/), page.click('button:has-text("退出所有设备")')]);
+  await other.page.goto(base + '/orders');
+  assert.match(other.page.url(), /\/login/);
+  assert.deepEqual(page.errors, []);
+  await other.ctx.close();
+  await ctx.close();
+});
+
+test('pages answer 403 without the permission and 404 outside the scope', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'sq140107002001');
+  for (const p of ['/admin/users', '/admin/roles', '/admin/tokens', '/admin/policy']) {
+    assert.equal((await page.goto(base + p)).status(), 403, p);
+  }
+  await ctx.close();
+  const admin = await open(desk);
+  await login(base, admin.page, 'admin');
+  assert.equal((await admin.page.goto(base + '/admin/users/999999')).status(), 404);
+  await admin.ctx.close();
+});
+
+test('the pages fit a phone screen', async () => {
+  const { ctx, page } = await open(phone);
+  await login(base, page, 'admin');
+  for (const [path, name] of [['/account', 'account'], ['/admin/users', 'admin-users'],
+    [`/admin/users/${newUserId}`, 'admin-user'], ['/admin/roles', 'admin-roles'], ['/admin/tokens', 'admin-tokens'],
+    ['/admin/policy', 'admin-policy']]) {
+    await page.goto(base + path);
+    await noSideways(page, path);
+    await page.screenshot({ path: join(shots, `phone-${name}.png`), fullPage: true });
+  }
+  await page.goto(base + '/m/me');
+  await page.click('a[href="/account"]');
+  await page.waitForURL(base + '/account');
+  await page.goto(base + '/m/me');
+  await page.screenshot({ path: join(shots, 'phone-m-me.png') });
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+
+  // The forced change on a phone.
+  const admin = await fetch(base + '/api/v1/session', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'Fengqiao@2026' }),
+  }).then((r) => r.json());
+  const { temporary_password } = await fetch(`${base}/api/v1/users/${newUserId}/password-reset`, {
+    method: 'POST', headers: { authorization: 'Bearer ' + admin.token },
+  }).then((r) => r.json());
+  const forced = await open(phone);
+  await loginAs(forced.page, 'zhang_hl', temporary_password);
+  await forced.page.waitForURL(/\/account\/password$/);
+  await noSideways(forced.page, '/account/password');
+  await forced.page.screenshot({ path: join(shots, 'phone-account-password-forced.png'), fullPage: true });
+  await forced.ctx.close();
+});
