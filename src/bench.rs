@@ -300,8 +300,11 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         }
     };
     let t0 = Instant::now();
+    let cpu0 = cpu_seconds();
     let full = run(None).await?;
     let rate = full.len() as f64 / t0.elapsed().as_secs_f64();
+    // Requests at full load: the transitions and the creations between them.
+    let cpu_per_request = (cpu_seconds() - cpu0) / (full.len() as f64 * 7.0 / 6.0) * 1e6;
     let full_stats = stats(full);
 
     // Phase 2: half that load, paced per client.
@@ -314,6 +317,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
     // Reference: one plain single-row insert per request, same clients.
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let t2 = Instant::now();
+    let cpu2 = cpu_seconds();
     let mut tasks = vec![];
     for c in cs.iter().cloned() {
         tasks.push(tokio::spawn(async move {
@@ -331,6 +335,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         inserts += t.await??;
     }
     let ceiling = inserts as f64 / t2.elapsed().as_secs_f64();
+    let cpu_per_insert = (cpu_seconds() - cpu2) / inserts as f64 * 1e6;
     Ok(format!(
         "### {} — {clients} clients, {seconds} s per phase\n\n\
          | measure | value |\n|---|---|\n\
@@ -339,7 +344,8 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
          | at half load: transitions/s | {half_rate:.0} |\n\
          | at half load: p50 / p99 ms | {:.2} / {:.2} |\n\
          | reference: plain single-row insert endpoint, requests/s | {ceiling:.0} |\n\
-         | ratio transitions / inserts | {:.2} |\n",
+         | ratio transitions / inserts | {:.2} |\n\
+         | CPU per lifecycle request / per insert request (server and clients), µs | {cpu_per_request:.0} / {cpu_per_insert:.0} |\n",
         db.backend.name(),
         full_stats.p50,
         full_stats.p99,
@@ -347,6 +353,19 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         half_stats.p99,
         rate / ceiling
     ))
+}
+
+/// CPU time this process has used (all threads), from /proc; 0 where
+/// there is no /proc. On a shared machine it says what a request costs
+/// even when other work slows the clock.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here; 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Audit log appends per second: one writer, then four concurrent writers

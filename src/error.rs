@@ -50,6 +50,9 @@ pub enum Error {
     UnsupportedMedia { code: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite writer's direct connection (see `db::writer`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -79,7 +82,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Database(_) | Error::Sqlite(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -96,7 +99,7 @@ impl Error {
             Error::Throttled => "auth.throttled",
             Error::PasswordChangeRequired => "auth.password_change_required",
             Error::NotFound => "not_found",
-            Error::Database(_) | Error::Internal(_) => "internal",
+            Error::Database(_) | Error::Sqlite(_) | Error::Internal(_) => "internal",
         }
     }
 

@@ -227,23 +227,29 @@ pub async fn check_unlinked(db: &Db, order_id: i64, ids: &[i64]) -> Result<()> {
 /// transaction; photos become public when the action's results are (反馈).
 pub async fn link(tx: &mut sqlx::AnyConnection, order_id: i64, event_id: i64, ids: &[i64], public: bool) -> Result<()> {
     for id in ids {
-        let done = sqlx::query(
-            "update attachments set event_id = $1, \
-             public = case when $2 = 1 and kind = 'image' then 1 else public end \
-             where id = $3 and order_id = $4 and event_id is null",
-        )
-        .bind(event_id)
-        .bind(public as i64)
-        .bind(id)
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
+        let done =
+            sqlx::query(LINK).bind(event_id).bind(public as i64).bind(id).bind(order_id).execute(&mut *tx).await?;
         if done.rows_affected() != 1 {
             return Err(Error::invalid("attachment.not_linkable", "attachments"));
         }
     }
     Ok(())
 }
+
+/// `link` on the SQLite group-commit writer's connection.
+pub fn link_sqlite(conn: &rusqlite::Connection, order_id: i64, event_id: i64, ids: &[i64], public: bool) -> Result<()> {
+    let mut stmt = conn.prepare_cached(LINK)?;
+    for id in ids {
+        if stmt.execute([event_id, public as i64, *id, order_id])? != 1 {
+            return Err(Error::invalid("attachment.not_linkable", "attachments"));
+        }
+    }
+    Ok(())
+}
+
+const LINK: &str = "update attachments set event_id = $1, \
+    public = case when $2 = 1 and kind = 'image' then 1 else public end \
+    where id = $3 and order_id = $4 and event_id is null";
 
 /// Deletes attachments that the same request just created, when what they
 /// came with failed (the rest of a batch, or the action they were for).

@@ -143,6 +143,31 @@ pub async fn next_entry(conn: &mut sqlx::AnyConnection, n: NewEntry<'_>) -> Resu
         sqlx::query("select pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await?;
     }
     let (last_id, prev_hash) = head(&mut *conn).await?;
+    Ok(entry_after(last_id, prev_hash, n))
+}
+
+/// `next_entry` on the SQLite group-commit writer's connection (which
+/// holds the database's write lock for its batch).
+pub fn next_entry_sqlite(conn: &rusqlite::Connection, n: NewEntry<'_>) -> Result<Entry> {
+    use rusqlite::OptionalExtension;
+    let last = conn
+        .prepare_cached("select id, hash from audit_log order by id desc limit 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (last_id, prev_hash) = match last {
+        Some(h) => h,
+        None => conn
+            .prepare_cached(
+                "select last_pruned_id, last_pruned_hash from audit_checkpoints order by last_pruned_id desc limit 1",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, GENESIS.to_string())),
+    };
+    Ok(entry_after(last_id, prev_hash, n))
+}
+
+fn entry_after(last_id: i64, prev_hash: String, n: NewEntry<'_>) -> Entry {
     let mut e = Entry {
         id: last_id + 1,
         at: n.at,
@@ -160,7 +185,33 @@ pub async fn next_entry(conn: &mut sqlx::AnyConnection, n: NewEntry<'_>) -> Resu
         hash: String::new(),
     };
     e.hash = entry_hash(&e);
-    Ok(e)
+    e
+}
+
+/// The values of an entry's row, in `ENTRY_COLS` order.
+pub fn entry_values(e: Entry) -> Vec<crate::db::V> {
+    use crate::db::V;
+    vec![
+        V::I(Some(e.id)),
+        V::I(Some(e.at)),
+        V::I(e.actor_user_id),
+        V::S(Some(e.actor_username)),
+        V::S(Some(e.actor_roles)),
+        V::I(e.actor_node_id),
+        V::S(e.client_addr),
+        V::S(Some(e.action)),
+        V::S(e.object_type),
+        V::S(e.object_id),
+        V::S(e.reason),
+        V::S(Some(e.detail)),
+        V::S(Some(e.prev_hash)),
+        V::S(Some(e.hash)),
+    ]
+}
+
+/// The insert statement of an entry, for `entry_values`.
+pub fn insert_sql() -> String {
+    format!("insert into audit_log ({ENTRY_COLS}) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)")
 }
 
 /// Writes an entry as given. Exposed for tests that forge rows.

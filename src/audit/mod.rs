@@ -252,7 +252,16 @@ impl PendingEntry {
 
     /// The entry with its place in the chain (see `chain::next_entry`).
     pub async fn next(self, conn: &mut sqlx::AnyConnection) -> Result<Entry> {
-        let entry = chain::NewEntry {
+        chain::next_entry(conn, self.new_entry()).await
+    }
+
+    /// `next` on the SQLite group-commit writer's connection.
+    pub fn next_sqlite(self, conn: &rusqlite::Connection) -> Result<Entry> {
+        chain::next_entry_sqlite(conn, self.new_entry())
+    }
+
+    fn new_entry(&self) -> chain::NewEntry<'_> {
+        chain::NewEntry {
             at: self.at,
             actor: &self.actor,
             action: self.action,
@@ -260,8 +269,7 @@ impl PendingEntry {
             object_id: Some(self.object.id.as_str()),
             reason: self.reason.as_deref(),
             detail: self.detail.to_string(),
-        };
-        chain::next_entry(conn, entry).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! BIGINT, times as UTC epoch milliseconds, JSON as text. Each backend keeps
 //! its own migrations because DDL differs.
 
+mod direct;
 mod migrate;
 mod statements;
 mod writer;
@@ -15,9 +16,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 pub use sqlx::AnyPool as Pool;
 use sqlx::{ConnectOptions, Executor};
 
+pub use direct::{Col, Cols};
 pub use migrate::migrate;
-pub use statements::{Statements, V};
-pub use writer::BoxFuture;
+pub use statements::{bind_args, bind_sqlite, exec_sqlite, Statements, V};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -138,6 +139,8 @@ pub struct Db {
     writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: the task that group-commits small writes (see `write`).
     batcher: Option<writer::Writer>,
+    /// SQLite: direct read-only connections for the hottest reads.
+    readers: Option<std::sync::Arc<direct::Readers>>,
     /// Reference data its users keep in memory, one value per type (see
     /// `orders::refs`).
     memo: std::sync::Arc<std::sync::Mutex<Memo>>,
@@ -171,26 +174,31 @@ impl Db {
         self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(std::any::TypeId::of::<T>(), value);
     }
 
-    /// Runs `f` as (part of) a transaction and answers once it is durable.
-    /// On SQLite many such writes from concurrent requests share one
-    /// transaction (group commit; `f` runs in its own savepoint, so its
-    /// `Err` undoes only its own writes). On PostgreSQL, which commits
-    /// concurrent transactions in parallel, it is a transaction of its own.
+    /// SQLite only: runs `f` on the group-commit writer's direct
+    /// connection as part of a shared transaction and answers once it is
+    /// durable (`f` runs in its own savepoint, so its `Err` undoes only its
+    /// own writes). PostgreSQL, which commits concurrent transactions in
+    /// parallel, uses transactions of the pool instead.
     pub async fn write<R, F>(&self, f: F) -> crate::error::Result<R>
     where
         R: Send + 'static,
-        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> BoxFuture<'c, crate::error::Result<R>> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> crate::error::Result<R> + Send + 'static,
     {
-        if let Some(b) = &self.batcher {
-            return b.write(f).await;
+        match &self.batcher {
+            Some(b) => b.write(f).await,
+            None => Err(anyhow::anyhow!("Db::write is for SQLite only").into()),
         }
-        let mut tx = self.pool.begin().await?;
-        let r = f(&mut tx).await?;
-        tx.commit().await?;
-        Ok(r)
     }
 
-    /// Connects and fails with a message a person can act on.
+    /// SQLite: runs a short read on a direct connection on this thread
+    /// (see `direct`); `None` on PostgreSQL, whose reads go through the pool.
+    pub fn read_direct<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> crate::error::Result<R>,
+    ) -> Option<crate::error::Result<R>> {
+        self.readers.as_ref().map(|r| r.with(f))
+    }
+
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         match url {
@@ -218,12 +226,13 @@ impl Db {
                     .map_err(|e| anyhow::anyhow!("无法打开 SQLite 数据库 {}: {e}", path.display()))?;
                 sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
                 let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-                let batcher = writer::Writer::start(&pool, lock.clone()).await?;
+                let batcher = writer::Writer::start(path, lock.clone())?;
                 Ok(Db {
                     pool,
                     backend: Backend::Sqlite,
                     writer: Some(lock),
                     batcher: Some(batcher),
+                    readers: Some(std::sync::Arc::new(direct::Readers::new(path.clone()))),
                     memo: Default::default(),
                     sessions: Default::default(),
                 })
@@ -251,6 +260,7 @@ impl Db {
                     backend: Backend::Postgres,
                     writer: None,
                     batcher: None,
+                    readers: None,
                     memo: Default::default(),
                     sessions: Default::default(),
                 })

@@ -1,8 +1,8 @@
-//! A few statements that always run together. On SQLite they go as one
-//! multi-statement call, which costs one trip to the connection's worker
-//! thread instead of one per statement (SQLite numbers `$n` across the
-//! whole text, so the placeholders are renumbered). PostgreSQL's extended
-//! protocol takes one statement per call, so there they run one by one.
+//! A few statements that always run together. On PostgreSQL a guarded
+//! group (an update and the inserts that follow it only if it changed a
+//! row) goes as one statement of data-modifying CTEs: one round trip. On
+//! SQLite they run on the group-commit writer's direct connection, where a
+//! statement is a function call (prepared once, cached).
 
 use sqlx::{AnyConnection, Row};
 
@@ -27,19 +27,11 @@ impl Statements {
         self.parts.push((sql.to_string(), args));
     }
 
-    /// Runs `first` (an update) and, only if it changed a row, these
-    /// inserts; answers whether it did. On SQLite that is two calls inside
-    /// the caller's transaction; on PostgreSQL one statement, the inserts
+    /// PostgreSQL: runs `first` (an update) and, only if it changed a row,
+    /// these inserts; answers whether it did. One statement, the inserts
     /// as data-modifying CTEs that read the update's row, so it is atomic
     /// without a transaction of its own (one round trip instead of five).
     pub async fn execute_if(self, first: &str, first_args: Vec<V>, conn: &mut AnyConnection) -> sqlx::Result<bool> {
-        if conn.backend_name() == "SQLite" {
-            if bind(sqlx::query(first), first_args).execute(&mut *conn).await?.rows_affected() == 0 {
-                return Ok(false);
-            }
-            self.execute(conn).await?;
-            return Ok(true);
-        }
         let mut sql = format!("with u as ({first} returning 1 as won)");
         let mut all = first_args;
         for (i, (part, args)) in self.parts.into_iter().enumerate() {
@@ -56,35 +48,80 @@ impl Statements {
             all.extend(args);
         }
         sql += " select count(*) from u";
-        let won: i64 = bind(sqlx::query(&sql), all).fetch_one(conn).await?.try_get(0)?;
+        let won: i64 = bind_args(sqlx::query(&sql), all).fetch_one(conn).await?.try_get(0)?;
         Ok(won > 0)
     }
 
-    /// Runs them in order; returns the rows affected by all of them.
+    /// PostgreSQL: runs them in order; returns the rows affected by all of them.
     pub async fn execute(self, conn: &mut AnyConnection) -> sqlx::Result<u64> {
-        if conn.backend_name() != "SQLite" {
-            let mut n = 0;
-            for (sql, args) in self.parts {
-                n += bind(sqlx::query(&sql), args).execute(&mut *conn).await?.rows_affected();
-            }
-            return Ok(n);
+        let mut n = 0;
+        for (sql, args) in self.parts {
+            n += bind_args(sqlx::query(&sql), args).execute(&mut *conn).await?.rows_affected();
         }
-        let mut sql = String::new();
-        let mut all = vec![];
-        for (part, args) in self.parts {
-            if !sql.is_empty() {
-                sql.push_str("; ");
-            }
-            sql.push_str(&renumber(&part, all.len()));
-            all.extend(args);
+        Ok(n)
+    }
+
+    /// SQLite: `execute_if` on the writer's connection.
+    pub fn execute_if_sqlite(
+        self,
+        first: &str,
+        first_args: &[V],
+        conn: &rusqlite::Connection,
+    ) -> rusqlite::Result<bool> {
+        if exec_sqlite(conn, first, first_args)? == 0 {
+            return Ok(false);
         }
-        Ok(bind(sqlx::query(&sql), all).execute(conn).await?.rows_affected())
+        self.execute_sqlite(conn)?;
+        Ok(true)
+    }
+
+    /// SQLite: `execute` on the writer's connection.
+    pub fn execute_sqlite(self, conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
+        let mut n = 0;
+        for (sql, args) in &self.parts {
+            n += exec_sqlite(conn, sql, args)?;
+        }
+        Ok(n)
     }
 }
 
-type Query<'a> = sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>;
+impl rusqlite::ToSql for V {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            V::I(x) => x.to_sql(),
+            V::F(x) => x.to_sql(),
+            V::S(x) => x.to_sql(),
+        }
+    }
+}
 
-fn bind(mut q: Query<'_>, args: Vec<V>) -> Query<'_> {
+/// Binds our `$n` placeholders by number. SQLite treats `$n` as a named
+/// parameter and numbers parameters by first appearance, so a statement
+/// that repeats `$n` or uses them out of order still binds right.
+pub fn bind_sqlite(stmt: &mut rusqlite::Statement<'_>, args: &[V]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or("?");
+        let n: usize = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
+        let v = args.get(n.wrapping_sub(1)).ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
+        stmt.raw_bind_parameter(i, v)?;
+    }
+    Ok(())
+}
+
+/// Runs one statement on a direct SQLite connection; answers the rows changed.
+pub fn exec_sqlite(conn: &rusqlite::Connection, sql: &str, args: &[V]) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_sqlite(&mut stmt, args)?;
+    stmt.raw_execute()
+}
+
+pub type Query<'a> = sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>;
+
+/// Binds values to a query in order.
+pub fn bind_args(mut q: Query<'_>, args: Vec<V>) -> Query<'_> {
     for v in args {
         q = match v {
             V::I(x) => q.bind(x),

@@ -1,24 +1,29 @@
 //! Group commit for SQLite. SQLite has one writer at a time, and most of
 //! a small write's cost is the hand-over around it: taking the lock,
-//! `begin`, `commit`, waking the next waiter. One task owns a connection,
-//! takes every write that queued up while the previous batch ran, and
-//! commits them together. Each write runs inside its own savepoint, so one
-//! that fails is rolled back alone and the rest of its batch still commits;
-//! nobody is answered before the commit that made their write durable.
+//! `begin`, `commit`, waking the next waiter. One thread owns a direct
+//! connection (rusqlite on the same SQLite library as sqlx's driver, so a
+//! statement is a function call, not two thread hand-overs), takes every
+//! write that queued up while the previous batch ran, and commits them
+//! together. Each write runs inside its own savepoint, so one that fails
+//! (or panics) is rolled back alone and the rest of its batch still
+//! commits; nobody is answered before the commit that made their write
+//! durable.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::Path,
+    sync::{mpsc, Arc},
+};
 
-use sqlx::AnyConnection;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use rusqlite::Connection;
+use tokio::sync::{oneshot, Mutex};
 
 use crate::error::{Error, Result};
-
-pub type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
 /// Delivers a write's result once its batch's outcome is known.
 type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 /// Runs one write on the writer's connection; says whether it succeeded.
-type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
 
 /// Writes batched this many at most per transaction, so a long queue still
 /// commits (and answers) in steady steps.
@@ -26,17 +31,28 @@ const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Opens a direct connection with the settings of the pool's connections.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "pragma foreign_keys = on; pragma busy_timeout = 5000; \
+         pragma synchronous = normal; pragma cache_size = -65536",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
 }
 
 impl Writer {
-    /// Starts the writer task on a connection of `pool`. `lock` is the
-    /// process's SQLite write lock, held for each batch so other writers
-    /// queue fairly.
-    pub async fn start(pool: &sqlx::AnyPool, lock: Arc<Mutex<()>>) -> sqlx::Result<Writer> {
-        let conn = pool.acquire().await?.detach();
-        let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool.clone(), conn, rx, lock));
+    /// Starts the writer thread on its own connection to the database at
+    /// `path`. `lock` is the process's SQLite write lock, held for each
+    /// batch so other writers (through the pool) queue fairly.
+    pub fn start(path: &Path, lock: Arc<Mutex<()>>) -> anyhow::Result<Writer> {
+        let conn = open(path)?;
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || run(conn, rx, lock))?;
         Ok(Writer { jobs })
     }
 
@@ -45,82 +61,78 @@ impl Writer {
     pub async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let r = f(conn).await;
-                let ok = r.is_ok();
-                let finish: Finish = Box::new(move |commit| {
-                    let _ = tx.send(match (commit, r) {
-                        (Ok(()), r) => r,
-                        (Err(_), Err(e)) => Err(e),
-                        (Err(msg), Ok(_)) => Err(anyhow::anyhow!("group commit failed: {msg}").into()),
-                    });
+            let r = f(conn);
+            let ok = r.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = tx.send(match (commit, r) {
+                    (Ok(()), r) => r,
+                    (Err(_), Err(e)) => Err(e),
+                    (Err(msg), Ok(_)) => Err(anyhow::anyhow!("group commit failed: {msg}").into()),
                 });
-                (ok, finish)
-            })
+            });
+            (ok, finish)
         });
         self.jobs.send(job).map_err(|_| Error::Internal(anyhow::anyhow!("the SQLite writer has stopped")))?;
         rx.await.map_err(|_| Error::Internal(anyhow::anyhow!("the SQLite writer dropped a write")))?
     }
 }
 
-async fn run(pool: sqlx::AnyPool, mut conn: AnyConnection, mut rx: mpsc::UnboundedReceiver<Job>, lock: Arc<Mutex<()>>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, lock: Arc<Mutex<()>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let _guard = lock.lock().await;
-        let jobs = std::mem::take(&mut batch);
-        // Each batch runs as a task of its own, so a write that panics costs
-        // its batch (answered with errors, rolled back with the dropped
-        // connection) and not every later write.
-        let done = tokio::spawn(async move {
-            let mut jobs = jobs;
-            let mut finishes = Vec::with_capacity(jobs.len());
-            let outcome = run_batch(&mut conn, &mut jobs, &mut finishes).await;
-            if let Err(e) = &outcome {
-                tracing::error!(error = %e, writes = finishes.len(), "SQLite group commit failed");
-                let _ = sqlx::query("rollback").execute(&mut conn).await;
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
-            // Jobs not reached are dropped, which answers them with an error.
-            drop(jobs);
-            let outcome = outcome.map_err(|e| e.to_string());
-            for finish in finishes {
-                finish(outcome.clone());
-            }
-            conn
-        })
-        .await;
-        conn = match done {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::error!(error = %e, "SQLite writer batch panicked; reconnecting");
-                match pool.acquire().await {
-                    Ok(c) => c.detach(),
-                    Err(e) => {
-                        tracing::error!(error = %e, "SQLite writer cannot reconnect; stopping");
-                        return;
-                    }
-                }
-            }
-        };
+        }
+        let _guard = lock.blocking_lock();
+        let mut finishes = Vec::with_capacity(batch.len());
+        let outcome = run_batch(&conn, &mut batch, &mut finishes);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, writes = finishes.len(), "SQLite group commit failed");
+            let _ = conn.execute_batch("rollback");
+        }
+        // Jobs not reached are dropped, which answers them with an error.
+        batch.clear();
+        let outcome = outcome.map_err(|e| e.to_string());
+        for finish in finishes {
+            finish(outcome.clone());
+        }
     }
 }
 
-async fn run_batch(conn: &mut AnyConnection, batch: &mut Vec<Job>, finishes: &mut Vec<Finish>) -> sqlx::Result<()> {
-    // Opening the next savepoint rides along with closing the previous
-    // one: one trip to SQLite's worker thread per write, not two.
-    sqlx::query("begin immediate; savepoint w").execute(&mut *conn).await?;
-    let n = batch.len();
-    for (i, job) in batch.drain(..).enumerate() {
-        let (ok, finish) = job(&mut *conn).await;
-        finishes.push(finish);
-        let undo = if ok { "" } else { "rollback to w; " };
-        let next = if i + 1 < n { "savepoint w" } else { "commit" };
-        sqlx::query(&format!("{undo}release w; {next}")).execute(&mut *conn).await?;
+fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
+    step(conn, "begin immediate")?;
+    for job in batch.drain(..) {
+        step(conn, "savepoint w")?;
+        // A write that panics is a bug in that write: it is undone and
+        // answered with an error (its sender is dropped), and the batch goes on.
+        let ok = match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+            Ok((ok, finish)) => {
+                finishes.push(finish);
+                ok
+            }
+            Err(_) => {
+                tracing::error!("a SQLite write panicked; rolled back alone");
+                false
+            }
+        };
+        if !ok {
+            step(conn, "rollback to w")?;
+        }
+        step(conn, "release w")?;
     }
-    Ok(())
+    step(conn, "commit")
 }
 
 #[cfg(test)]
@@ -141,14 +153,12 @@ mod tests {
             tasks.spawn(async move {
                 let r = db
                     .write(move |conn| {
-                        Box::pin(async move {
-                            sqlx::query("insert into t (k) values ($1)").bind(k).execute(&mut *conn).await?;
-                            if k % 7 == 3 {
-                                // Fails after its insert: the insert must not survive.
-                                sqlx::query("insert into t (k) values ($1)").bind(k).execute(&mut *conn).await?;
-                            }
-                            Ok(k)
-                        })
+                        conn.execute("insert into t (k) values (?1)", [k])?;
+                        if k % 7 == 3 {
+                            // Fails after its insert: the insert must not survive.
+                            conn.execute("insert into t (k) values (?1)", [k])?;
+                        }
+                        Ok(k)
                     })
                     .await;
                 (k, r.is_ok())
@@ -167,7 +177,7 @@ mod tests {
         assert_eq!(stored, ok);
     }
 
-    /// A write that panics fails alone; the writer goes on.
+    /// A write that panics fails alone, its rows undone; the writer goes on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_survives_a_panicking_write() {
         let dir = tempfile::tempdir().unwrap();
@@ -176,20 +186,16 @@ mod tests {
         sqlx::query("create table t (k bigint primary key)").execute(&db.pool).await.unwrap();
         let panicked = db
             .write(|conn| {
-                Box::pin(async move {
-                    sqlx::query("insert into t (k) values (1)").execute(&mut *conn).await?;
-                    panic!("a bug in a write");
-                    #[allow(unreachable_code)]
-                    Ok(())
-                })
+                conn.execute("insert into t (k) values (1)", [])?;
+                panic!("a bug in a write");
+                #[allow(unreachable_code)]
+                Ok(())
             })
             .await;
         assert!(panicked.is_err());
         db.write(|conn| {
-            Box::pin(async move {
-                sqlx::query("insert into t (k) values (2)").execute(&mut *conn).await?;
-                Ok(())
-            })
+            conn.execute("insert into t (k) values (2)", [])?;
+            Ok(())
         })
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
+use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::{
@@ -16,9 +16,9 @@ use super::{
 };
 use crate::{
     auth::{CurrentUser, Perm},
-    db::{now_ms, Backend, Db, Statements, V},
+    db::{now_ms, Backend, Cols, Db, Statements, V},
     domain::codes::BoundedText,
-    error::{on_unique, Error, Result, ResultExt},
+    error::{Error, Result, ResultExt},
     tree::store::{self as tree, Scope},
 };
 
@@ -161,49 +161,49 @@ fn warning_of(
     }
 }
 
-fn order_from_row(row: &AnyRow, clock: &Clock, now: i64) -> Result<OrderView> {
-    let facts: String = row.try_get("facts")?;
+fn order_from_row(row: &impl Cols, clock: &Clock, now: i64) -> Result<OrderView> {
+    let facts: String = row.col("facts")?;
     let facts: Order = serde_json::from_str(&facts).map_err(anyhow::Error::from)?;
-    let deadline_at: Option<i64> = row.try_get("deadline_at")?;
-    let deadline_start: Option<i64> = row.try_get("deadline_start")?;
-    let deadline_kind: Option<String> = row.try_get("deadline_kind")?;
-    let paused_at: Option<i64> = row.try_get("paused_at")?;
+    let deadline_at: Option<i64> = row.col("deadline_at")?;
+    let deadline_start: Option<i64> = row.col("deadline_start")?;
+    let deadline_kind: Option<String> = row.col("deadline_kind")?;
+    let paused_at: Option<i64> = row.col("paused_at")?;
     let warning = warning_of(clock, deadline_kind.as_deref(), deadline_start, deadline_at, paused_at, now);
     Ok(OrderView {
-        id: row.try_get("id")?,
-        tracking_code: row.try_get("tracking_code")?,
-        source: row.try_get("source")?,
-        category_code: row.try_get("category_code")?,
-        category_name: row.try_get("category_name")?,
-        urgency: row.try_get("urgency")?,
-        title: row.try_get("title")?,
-        description: row.try_get("description")?,
-        address: row.try_get("address")?,
-        lon: row.try_get("lon")?,
-        lat: row.try_get("lat")?,
-        node_id: row.try_get("node_id")?,
-        node_name: row.try_get("node_name")?,
+        id: row.col("id")?,
+        tracking_code: row.col("tracking_code")?,
+        source: row.col("source")?,
+        category_code: row.col("category_code")?,
+        category_name: row.col("category_name")?,
+        urgency: row.col("urgency")?,
+        title: row.col("title")?,
+        description: row.col("description")?,
+        address: row.col("address")?,
+        lon: row.col("lon")?,
+        lat: row.col("lat")?,
+        node_id: row.col("node_id")?,
+        node_name: row.col("node_name")?,
         level: facts.level,
         state: facts.state,
         state_label: crate::i18n::t(facts.state.label_key()),
-        lead_unit_id: row.try_get("lead_unit_id")?,
-        lead_unit_name: row.try_get("lead_unit_name")?,
-        reporter_name: row.try_get("reporter_name")?,
-        reporter_contact_masked: row.try_get("reporter_contact_masked")?,
+        lead_unit_id: row.col("lead_unit_id")?,
+        lead_unit_name: row.col("lead_unit_name")?,
+        reporter_name: row.col("reporter_name")?,
+        reporter_contact_masked: row.col("reporter_contact_masked")?,
         deadline_kind: deadline_kind.map(|k| k.split(':').next().unwrap_or("").to_string()),
         deadline_at,
         warning: warning.to_string(),
         paused: paused_at.is_some(),
-        overdue: row.try_get::<i64, _>("overdue")? != 0,
-        rating: row.try_get("rating")?,
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        closed_at: row.try_get("closed_at")?,
-        reporter_user_id: row.try_get("reporter_user_id")?,
+        overdue: row.col::<i64>("overdue")? != 0,
+        rating: row.col("rating")?,
+        version: row.col("version")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+        closed_at: row.col("closed_at")?,
+        reporter_user_id: row.col("reporter_user_id")?,
         deadline_start,
-        node_path: row.try_get("node_path")?,
-        deadline_raw: row.try_get("deadline_kind")?,
+        node_path: row.col("node_path")?,
+        deadline_raw: row.col("deadline_kind")?,
         paused_at,
         facts,
     })
@@ -216,16 +216,35 @@ fn scope_sql(first: usize) -> String {
 }
 
 pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<OrderView> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1 and {}", scope_sql(2))
+    });
     let (lo, hi) = user.scope().bounds();
-    let row = sqlx::query(&format!("select {ORDER_COLS} from {ORDER_FROM} where o.id = $1 and {}", scope_sql(2)))
+    let unit = user.unit_id.unwrap_or(-1);
+    let now = now_ms();
+    // The order every action reads first: on SQLite straight from a direct connection.
+    let direct = db.read_direct(|conn| {
+        let args = [V::I(Some(id)), V::S(Some(lo.clone())), V::S(Some(hi.clone())), V::I(Some(unit))];
+        let mut stmt = conn.prepare_cached(&SQL)?;
+        crate::db::bind_sqlite(&mut stmt, &args)?;
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(row) => order_from_row(row, clock, now),
+            None => Err(Error::NotFound),
+        }
+    });
+    if let Some(r) = direct {
+        return r;
+    }
+    let row = sqlx::query(&SQL)
         .bind(id)
-        .bind(lo)
-        .bind(hi)
-        .bind(user.unit_id.unwrap_or(-1))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(unit)
         .fetch_optional(&db.pool)
         .await?
         .ok_or(Error::NotFound)?;
-    order_from_row(&row, clock, now_ms())
+    order_from_row(&row, clock, now)
 }
 
 /// For the system (timers): no scope.
@@ -623,7 +642,15 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
         actor_name,
         counts: count_rows(&node.path, &[(facts.state.as_str(), 1)]),
     };
-    let (id, code) = db.write(move |conn| Box::pin(row.insert(conn))).await?;
+    let (id, code) = match db.backend {
+        Backend::Postgres => {
+            let mut tx = db.pool.begin().await?;
+            let r = row.insert(&mut tx).await?;
+            tx.commit().await?;
+            r
+        }
+        Backend::Sqlite => db.write(move |conn| row.insert_sqlite(conn)).await?,
+    };
     Ok(OrderView {
         id,
         tracking_code: code,
@@ -691,50 +718,43 @@ struct NewRow {
     counts: Vec<(i64, &'static str, i64)>,
 }
 
+const INSERT_ORDER: &str = "insert into orders (tracking_code, source, category_code, urgency, title, description, \
+    address, lon, lat, node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, \
+    created_at, updated_at, area1, area2, area3, reporter_contact_masked) \
+    values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$20,$21,$22) \
+    on conflict (tracking_code) do nothing returning id";
+
 impl NewRow {
-    /// Inserts the order under a fresh tracking code; returns its id and code.
-    async fn insert(self, conn: &mut sqlx::AnyConnection) -> Result<(i64, String)> {
-        let mut code = tracking_code();
-        let id: i64 = loop {
-            let r = sqlx::query(
-                "insert into orders (tracking_code, source, category_code, urgency, title, description, address, lon, lat, \
-                 node_id, node_path, level, state, reporter_user_id, reporter_name, reporter_contact, facts, created_at, updated_at, \
-                 area1, area2, area3, reporter_contact_masked) \
-                 values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$20,$21,$22) returning id",
-            )
-            .bind(&code)
-            .bind(self.source)
-            .bind(&self.category)
-            .bind(self.urgency)
-            .bind(&self.title)
-            .bind(&self.description)
-            .bind(&self.address)
-            .bind(self.lon)
-            .bind(self.lat)
-            .bind(self.node_id)
-            .bind(&self.node_path)
-            .bind(self.level)
-            .bind(self.state)
-            .bind(self.reporter_user_id)
-            .bind(&self.reporter_name)
-            .bind(&self.contact)
-            .bind(&self.facts)
-            .bind(self.now)
-            .bind(self.areas[0])
-            .bind(self.areas[1])
-            .bind(self.areas[2])
-            .bind(&self.contact_masked)
-            .fetch_one(&mut *conn)
-            .await;
-            match r {
-                Ok(row) => break row.try_get(0)?,
-                Err(e) => match on_unique(e, "order.code_taken") {
-                    // A tracking-code collision is astronomically rare; draw again.
-                    Error::Conflict { .. } => code = tracking_code(),
-                    e => return Err(e),
-                },
-            }
-        };
+    fn order_args(&self, code: &str) -> Vec<V> {
+        let s = |v: &str| V::S(Some(v.to_string()));
+        vec![
+            s(code),
+            s(self.source),
+            s(&self.category),
+            s(self.urgency),
+            s(&self.title),
+            s(&self.description),
+            s(&self.address),
+            V::F(self.lon),
+            V::F(self.lat),
+            V::I(Some(self.node_id)),
+            s(&self.node_path),
+            s(self.level),
+            s(self.state),
+            V::I(self.reporter_user_id),
+            V::S(self.reporter_name.clone()),
+            V::S(self.contact.clone()),
+            s(&self.facts),
+            V::I(Some(self.now)),
+            V::I(self.areas[0]),
+            V::I(self.areas[1]),
+            V::I(self.areas[2]),
+            V::S(self.contact_masked.clone()),
+        ]
+    }
+
+    /// The first event and the queue counts of order `id`.
+    fn rest(&self, id: i64) -> Statements {
         let mut rest = Statements::new(
             "insert into order_events (order_id, seq, at, actor_user_id, actor_name, actor_role, action, from_state, to_state, reason, data) \
              values ($1, 1, $2, $3, $4, 'reporter', 'create', '', $5, null, '{}')",
@@ -742,15 +762,49 @@ impl NewRow {
                 V::I(Some(id)),
                 V::I(Some(self.now)),
                 V::I(self.reporter_user_id),
-                V::S(Some(self.actor_name)),
+                V::S(Some(self.actor_name.clone())),
                 V::S(Some(self.state.into())),
             ],
         );
         count_statement(&mut rest, &self.counts);
-        rest.execute(conn).await?;
+        rest
+    }
+
+    /// PostgreSQL: inserts the order under a fresh tracking code, in the
+    /// caller's transaction; returns its id and code.
+    async fn insert(self, conn: &mut sqlx::AnyConnection) -> Result<(i64, String)> {
+        // A tracking-code collision (astronomically rare) inserts nothing: draw again.
+        let (id, code) = loop {
+            let code = tracking_code();
+            let q = crate::db::bind_args(sqlx::query(INSERT_ORDER), self.order_args(&code));
+            if let Some(row) = q.fetch_optional(&mut *conn).await? {
+                break (row.try_get::<i64, _>(0)?, code);
+            }
+        };
+        self.rest(id).execute(conn).await?;
         let mut audit = self.audit;
         audit.object = crate::audit::Object::new("order", id);
         audit.append_in(conn).await?;
+        Ok((id, code))
+    }
+
+    /// SQLite: the same on the group-commit writer's connection.
+    fn insert_sqlite(self, conn: &rusqlite::Connection) -> Result<(i64, String)> {
+        let (id, code) = loop {
+            let code = tracking_code();
+            let mut stmt = conn.prepare_cached(INSERT_ORDER)?;
+            crate::db::bind_sqlite(&mut stmt, &self.order_args(&code))?;
+            let id: Option<i64> = stmt.raw_query().next()?.map(|row| row.get(0)).transpose()?;
+            if let Some(id) = id {
+                break (id, code);
+            }
+        };
+        let mut rest = self.rest(id);
+        let mut audit = self.audit;
+        audit.object = crate::audit::Object::new("order", id);
+        let entry = audit.next_sqlite(conn)?;
+        rest.push(&crate::audit::chain::insert_sql(), crate::audit::chain::entry_values(entry));
+        rest.execute_sqlite(conn)?;
         Ok((id, code))
     }
 }
@@ -1111,7 +1165,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
             tx.commit().await?;
             won
         }
-        Backend::Sqlite => db.write(move |conn| Box::pin(write.apply(conn))).await?,
+        Backend::Sqlite => db.write(move |conn| write.apply_sqlite(conn)).await?,
     };
     if !won {
         return Err(version_conflict(db, order.id).await);
@@ -1183,14 +1237,25 @@ struct Transition {
     audit: crate::audit::PendingEntry,
 }
 
+const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, \
+    deadline_kind = $5, deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, \
+    closed_at = $11, version = version + 1, updated_at = $12 where id = $13 and version = $14";
+
+/// What a transition writes, as statements: the guarded order update and
+/// what follows it only if it won (event, queue counts, notice).
+struct TransitionWrite {
+    update: Vec<V>,
+    rest: Statements,
+    audit: crate::audit::PendingEntry,
+    order_id: i64,
+    seq: i64,
+    attachments: Vec<i64>,
+    public_photos: bool,
+}
+
 impl Transition {
-    /// The order row if its version is still the one acted on (else
-    /// `false`: someone else won), its event, its queue counts and notice.
-    async fn apply(self, conn: &mut sqlx::AnyConnection) -> Result<bool> {
-        let update = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, deadline_kind = $5, \
-            deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, closed_at = $11, \
-            version = version + 1, updated_at = $12 where id = $13 and version = $14";
-        let update_args = vec![
+    fn into_write(self) -> TransitionWrite {
+        let update = vec![
             V::S(Some(self.state.into())),
             V::S(Some(self.level.into())),
             V::I(self.lead_unit),
@@ -1239,47 +1304,47 @@ impl Transition {
                 ],
             );
         }
-        let (id, seq, attachments, public) = (self.id, self.version + 1, self.attachments, self.public_photos);
-        // The audit entry commits with the write. On SQLite (the writer
-        // holds the database's write lock) it goes with the event in the
-        // same call. On PostgreSQL it is appended after the rows are
-        // locked, as order creation does, so every writer takes the rows
-        // (the district's count row first of all) before the chain's
-        // append lock and none can wait for the other in reverse.
-        if conn.backend_name() != "SQLite" {
-            let won = rest.execute_if(update, update_args, conn).await?;
-            if won {
-                self.audit.append_in(conn).await?;
-                link_attachments(conn, id, seq, &attachments, public).await?;
-            }
-            return Ok(won);
+        TransitionWrite {
+            update,
+            rest,
+            audit: self.audit,
+            order_id: self.id,
+            seq: self.version + 1,
+            attachments: self.attachments,
+            public_photos: self.public_photos,
         }
-        let e = self.audit.next(conn).await?;
-        rest.push(
-            &format!(
-                "insert into audit_log ({}) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-                crate::audit::chain::ENTRY_COLS
-            ),
-            vec![
-                V::I(Some(e.id)),
-                V::I(Some(e.at)),
-                V::I(e.actor_user_id),
-                V::S(Some(e.actor_username)),
-                V::S(Some(e.actor_roles)),
-                V::I(e.actor_node_id),
-                V::S(e.client_addr),
-                V::S(Some(e.action)),
-                V::S(e.object_type),
-                V::S(e.object_id),
-                V::S(e.reason),
-                V::S(Some(e.detail)),
-                V::S(Some(e.prev_hash)),
-                V::S(Some(e.hash)),
-            ],
-        );
-        let won = rest.execute_if(update, update_args, conn).await?;
+    }
+
+    /// PostgreSQL: the order row if its version is still the one acted on
+    /// (else `false`: someone else won), its event, its queue counts and
+    /// notice, in one statement; then the audit entry, appended after the
+    /// rows are locked, as order creation does, so every writer takes the
+    /// rows (the district's count row first of all) before the chain's
+    /// append lock and none can wait for the other in reverse.
+    async fn apply(self, conn: &mut sqlx::AnyConnection) -> Result<bool> {
+        let w = self.into_write();
+        let won = w.rest.execute_if(UPDATE_ORDER, w.update, conn).await?;
         if won {
-            link_attachments(conn, id, seq, &attachments, public).await?;
+            w.audit.append_in(conn).await?;
+            link_attachments(conn, w.order_id, w.seq, &w.attachments, w.public_photos).await?;
+        }
+        Ok(won)
+    }
+
+    /// SQLite: the same on the group-commit writer's connection, which
+    /// holds the database's write lock, with the audit entry among the
+    /// statements that follow a won update.
+    fn apply_sqlite(self, conn: &rusqlite::Connection) -> Result<bool> {
+        let w = self.into_write();
+        let mut rest = w.rest;
+        let entry = w.audit.next_sqlite(conn)?;
+        rest.push(&crate::audit::chain::insert_sql(), crate::audit::chain::entry_values(entry));
+        let won = rest.execute_if_sqlite(UPDATE_ORDER, &w.update, conn)?;
+        if won && !w.attachments.is_empty() {
+            let event_id: i64 = conn
+                .prepare_cached("select id from order_events where order_id = $1 and seq = $2")?
+                .query_row([w.order_id, w.seq], |r| r.get(0))?;
+            crate::attachments::store::link_sqlite(conn, w.order_id, event_id, &w.attachments, w.public_photos)?;
         }
         Ok(won)
     }
