@@ -426,9 +426,14 @@ impl Gen {
             V::I(Some(self.now)),
         ]);
         for r in roles {
-            self.roles.push(vec![V::I(Some(id)), V::S(Some((*r).into())), V::I(Some(node_id))]);
+            self.grant(id, r, node_id);
         }
         self.summary.users += 1;
+    }
+
+    /// A role for a user at a node (their home node, or another post).
+    fn grant(&mut self, user_id: i64, role: &str, node_id: i64) {
+        self.roles.push(vec![V::I(Some(user_id)), V::S(Some(role.into())), V::I(Some(node_id))]);
     }
 }
 
@@ -702,9 +707,11 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
                     g.user(uid, &format!("wg{gcode}"), &wname, gnode.id, Some(unit), &hash, &["grid_worker"]);
                     worker_slots = worker_slots.saturating_sub(1);
                 } else {
-                    // The community's 总网格长 also serves as this grid's worker.
+                    // The community's 总网格长 also serves as this grid's
+                    // worker, with the 网格员 role there: a second post.
                     g.person(gnode.id, "grid_leader", Some(leader_uid));
                     g.summary.grid_leaders -= 1;
+                    g.grant(leader_uid, "grid_worker", gnode.id);
                 }
                 if dedicated {
                     overlays.push((
