@@ -216,7 +216,7 @@ fn session_sql(backend: Backend) -> &'static str {
               from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
             "(select json_group_array(distinct rp.permission) from user_roles ur \
               join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
-            "(select json_group_array(json_object('node_id', gn.id, 'name', gn.name, 'path', gn.path)) from nodes gn \
+            "(select json_group_array(json_object('node_id', gn.id, 'name', gn.name, 'code', gn.code)) from nodes gn \
               where gn.id in (select g.node_id from user_roles g where g.user_id = s.user_id))"
         ),
         Backend::Postgres => session_sql!(
@@ -225,7 +225,7 @@ fn session_sql(backend: Backend) -> &'static str {
               where ur.user_id = s.user_id and ur.node_id = n.id)",
             "(select coalesce(json_agg(distinct rp.permission), '[]')::text from user_roles ur \
               join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
-            "(select coalesce(json_agg(json_build_object('node_id', gn.id, 'name', gn.name, 'path', gn.path)), \
+            "(select coalesce(json_agg(json_build_object('node_id', gn.id, 'name', gn.name, 'code', gn.code)), \
               '[]')::text from nodes gn where gn.id in (select g.node_id from user_roles g where g.user_id = s.user_id))"
         ),
     }
@@ -242,7 +242,9 @@ struct RoleRow {
 struct NodeRow {
     node_id: i64,
     name: String,
-    path: String,
+    /// Children's codes extend their parent's, so codes sort in tree order
+    /// with siblings in their numbered order (paths hold ids, which do not).
+    code: String,
 }
 
 /// Reads the session row (see `session_sql`).
@@ -255,7 +257,7 @@ fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Reso
     permissions.sort();
     permissions.dedup();
     let mut nodes: Vec<NodeRow> = serde_json::from_str(&json("nodes")?).unwrap_or_default();
-    nodes.sort_by(|a, b| a.path.cmp(&b.path));
+    nodes.sort_by(|a, b| a.code.cmp(&b.code));
     let user = CurrentUser {
         id: row.try_get("user_id")?,
         username: row.try_get("username")?,

@@ -231,7 +231,8 @@ fn user_from_row(r: &sqlx::any::AnyRow, grants: Vec<GrantView>, now: i64) -> Res
     })
 }
 
-/// The roles the users hold at nodes in the scope, by user, in tree order.
+/// The roles the users hold at nodes in the scope, by user, in tree order
+/// (by code: children's codes extend their parent's).
 async fn grants_of(db: &Db, scope: &Scope, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<GrantView>>> {
     let mut out: std::collections::HashMap<i64, Vec<GrantView>> = Default::default();
     if ids.is_empty() {
@@ -243,7 +244,7 @@ async fn grants_of(db: &Db, scope: &Scope, ids: &[i64]) -> Result<std::collectio
     let rows = sqlx::query(&format!(
         "select ur.user_id, ur.role_code, r.name as role_name, ur.node_id, n.name as node_name \
          from user_roles ur join roles r on r.code = ur.role_code join nodes n on n.id = ur.node_id \
-         where ur.user_id in ({list}) and n.path >= $1 and n.path < $2 order by ur.user_id, n.path, ur.role_code"
+         where ur.user_id in ({list}) and n.path >= $1 and n.path < $2 order by ur.user_id, n.code, ur.role_code"
     ))
     .bind(lo)
     .bind(hi)

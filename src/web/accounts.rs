@@ -235,6 +235,13 @@ impl UsersPage {
             .join("、")
     }
 
+    /// "另有 N 个岗位" for users with roles at other nodes (in scope).
+    fn other_posts(&self, u: &UserView) -> Option<String> {
+        let mut nodes: Vec<i64> = u.grants.iter().map(|g| g.node_id).filter(|n| *n != u.node_id).collect();
+        nodes.dedup();
+        (!nodes.is_empty()).then(|| t("user.other_posts").replace("{}", &nodes.len().to_string()))
+    }
+
     fn total_label(&self) -> String {
         t("audit.total").replace("{}", &self.total.to_string())
     }

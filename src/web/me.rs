@@ -81,18 +81,22 @@ pub async fn account(
 #[derive(Deserialize)]
 pub struct NodeForm {
     node_id: i64,
+    /// `/m/` from the field app; anything else goes to the console.
+    next: Option<String>,
 }
 
-/// htmx: 切换岗位 from the page header; the console starts over at the
-/// new node, with its roles and scope.
+/// htmx: 切换岗位 from the page header (or the field app's 我的); the
+/// console (or the field app) starts over at the new node, with its roles
+/// and scope.
 pub async fn switch_node(
     State(s): State<AppState>,
     user: CurrentUser,
     ClientAddr(addr): ClientAddr,
     Form(f): Form<NodeForm>,
 ) -> Response {
+    let next = if f.next.as_deref() == Some("/m/") { "/m/" } else { "/" };
     match manage::switch_node(&s, &user, addr, f.node_id).await {
-        Ok(()) => hx_redirect("/"),
+        Ok(()) => hx_redirect(next),
         Err(e) => alert(&e),
     }
 }
