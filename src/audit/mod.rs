@@ -42,6 +42,7 @@ pub mod action {
     pub const LOGIN_THROTTLED: &str = "session.throttled";
     pub const SESSION_REVOKE: &str = "session.revoke";
     pub const SESSION_REVOKE_ALL: &str = "session.revoke_all";
+    pub const SESSION_SWITCH_NODE: &str = "session.switch_node";
     pub const PASSWORD_CHANGE: &str = "user.password_change";
     pub const PASSWORD_RESET: &str = "user.password_reset";
     pub const USER_CREATE: &str = "user.create";
@@ -78,6 +79,7 @@ pub mod action {
         LOGIN_THROTTLED,
         SESSION_REVOKE,
         SESSION_REVOKE_ALL,
+        SESSION_SWITCH_NODE,
         PASSWORD_CHANGE,
         PASSWORD_RESET,
         USER_CREATE,

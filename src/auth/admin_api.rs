@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(my_sessions, end_all_sessions))
         .routes(routes!(end_session))
+        .routes(routes!(switch_node))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user))
         .routes(routes!(reset_password))
@@ -104,6 +105,28 @@ async fn end_session(
 ) -> Result<StatusCode> {
     manage::end_session(&s, &user, addr, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ActiveNode {
+    /// One of the `nodes` in `/api/v1/me`.
+    pub node_id: i64,
+}
+
+/// Act at another node where you hold roles (切换岗位): from now on this
+/// session has the roles granted there and sees that node's subtree. A node
+/// where you hold no role is not found. API tokens keep their own node.
+#[utoipa::path(put, path = "/api/v1/me/active-node", tag = "account", request_body = ActiveNode,
+    security(("bearer" = [])), responses((status = 200, body = CurrentUser), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody)))]
+async fn switch_node(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Json(a): Json<ActiveNode>,
+) -> Result<Json<CurrentUser>> {
+    manage::switch_node(&s, &user, addr, a.node_id).await?;
+    Ok(Json(super::reload(&s.db, &s.policy(), &user).await?))
 }
 
 // ---------- users ----------

@@ -6,9 +6,10 @@
 //!   from the timestamps kept here, so an entry never outlives its session.
 //! - Every change on this node that ends a session or changes what a user
 //!   may do (logout, ending sessions, password change or reset, editing or
-//!   disabling a user, role edits, revoking a token, moving or renaming
-//!   nodes) removes the affected entries once it has committed, so it takes
-//!   effect at once here.
+//!   disabling a user, granting or taking away roles at any node, switching
+//!   the node a session acts at, role edits, revoking a token, moving or
+//!   renaming nodes) removes the affected entries once it has committed, so
+//!   it takes effect at once here.
 //! - Other server nodes keep their entries until they are older than
 //!   [`TTL`]: a change made through one node reaches requests served by the
 //!   others within that time.
@@ -135,6 +136,8 @@ mod tests {
                 display_name: "u".into(),
                 node_id: 1,
                 node_name: "n".into(),
+                home_node_id: 1,
+                nodes: vec![],
                 unit_id: None,
                 node_path: "/1/".into(),
                 roles: vec![],

@@ -6,7 +6,7 @@
 use super::{
     admin_api::RoleInput,
     tokens::{self, IssuedToken, NewToken, TokenView},
-    users::{self, NewUserRequest, RoleView, UserDetail, UserPatch},
+    users::{self, GrantView, NewUserRequest, RoleView, UserDetail, UserPatch},
     CurrentUser, Perm, SecurityPolicy,
 };
 use crate::{
@@ -46,6 +46,13 @@ pub async fn end_session(s: &AppState, user: &CurrentUser, addr: Option<String>,
         .await
 }
 
+/// Makes the caller's session act at another of their nodes (切换岗位).
+pub async fn switch_node(s: &AppState, user: &CurrentUser, addr: Option<String>, node_id: i64) -> Result<()> {
+    users::switch_node(&s.db, user, node_id).await?;
+    let detail = serde_json::json!({"from": user.node_id, "to": node_id});
+    audited(s, user, addr, action::SESSION_SWITCH_NODE, Object::new("user", user.id), detail).await
+}
+
 // ---------- users ----------
 
 /// Creates a user; answers them with their temporary password.
@@ -57,7 +64,9 @@ pub async fn create_user(
 ) -> Result<(UserDetail, String)> {
     user.require(Perm::UsersManage)?;
     let (created, temporary_password) = users::create(s, user, input).await?;
-    let detail = serde_json::json!({"username": created.username, "roles": created.roles, "node_id": created.node_id});
+    let grants: Vec<_> = created.grants.iter().filter(|g| g.node_id != created.node_id).map(grant_json).collect();
+    let detail = serde_json::json!({"username": created.username, "roles": created.roles, "node_id": created.node_id,
+        "grants": grants});
     audited(s, user, addr, action::USER_CREATE, Object::new("user", created.id), detail).await?;
     Ok((created, temporary_password))
 }
@@ -70,10 +79,25 @@ pub async fn update_user(
     patch: UserPatch,
 ) -> Result<UserDetail> {
     user.require(Perm::UsersManage)?;
-    let detail = serde_json::to_value(&patch).map_err(anyhow::Error::from)?;
+    let mut detail = serde_json::to_value(&patch).map_err(anyhow::Error::from)?;
+    let before = users::get(&s.db, &user.scope(), id).await?;
     let updated = users::update(s, user, id, patch).await?;
+    // The roles given and taken at each node, so the entry says what changed.
+    let key = |g: &&GrantView| (g.role.clone(), g.node_id);
+    let held: Vec<_> = before.grants.iter().map(|g| key(&g)).collect();
+    let holds: Vec<_> = updated.grants.iter().map(|g| key(&g)).collect();
+    let granted: Vec<_> = updated.grants.iter().filter(|g| !held.contains(&key(g))).map(grant_json).collect();
+    let revoked: Vec<_> = before.grants.iter().filter(|g| !holds.contains(&key(g))).map(grant_json).collect();
+    if !granted.is_empty() || !revoked.is_empty() {
+        detail["granted"] = granted.into();
+        detail["revoked"] = revoked.into();
+    }
     audited(s, user, addr, action::USER_UPDATE, Object::new("user", id), detail).await?;
     Ok(updated)
+}
+
+fn grant_json(g: &GrantView) -> serde_json::Value {
+    serde_json::json!({"role": g.role, "node_id": g.node_id})
 }
 
 /// Resets a user's password to a temporary one (returned); their sessions end.

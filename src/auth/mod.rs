@@ -65,6 +65,13 @@ pub struct RoleGrant {
     pub node_id: i64,
 }
 
+/// A node where the user holds roles: one their session can act at.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NodeChoice {
+    pub node_id: i64,
+    pub name: String,
+}
+
 /// The authenticated caller: a person with a session, or an integration
 /// with an API token.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -72,14 +79,24 @@ pub struct CurrentUser {
     pub id: i64,
     pub username: String,
     pub display_name: String,
+    /// The node this session acts at: one of `nodes` (a token: its own node).
+    /// Its subtree is the caller's scope.
     pub node_id: i64,
     pub node_name: String,
-    /// The unit (centre, grid or department) whose work orders this user handles.
+    /// The node the account is bound to; sessions start acting there.
+    pub home_node_id: i64,
+    /// The nodes where the user holds roles, in tree order; a session can
+    /// switch to any of them (`PUT /api/v1/me/active-node`). Empty for tokens.
+    pub nodes: Vec<NodeChoice>,
+    /// The unit (centre, grid or department) whose work orders this user
+    /// handles: the account's own at the home node, elsewhere the centre or
+    /// grid unit of the acting node.
     pub unit_id: Option<i64>,
     #[serde(skip)]
     pub node_path: String,
+    /// The roles granted at the acting node.
     pub roles: Vec<RoleGrant>,
-    /// The union of the permissions of the caller's roles (or the token's own).
+    /// The union of the permissions of those roles (or the token's own).
     pub permissions: Vec<Perm>,
     pub must_change_password: bool,
     /// Set when the caller is an API token (acting for the user who issued it).
@@ -95,7 +112,7 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    /// What the caller may see: the subtree of the node they are bound to
+    /// What the caller may see: the subtree of the node they act at
     /// (department handlers also see what was dispatched to their unit).
     pub fn scope(&self) -> Scope {
         Scope { path: self.node_path.clone() }
@@ -131,6 +148,12 @@ impl CurrentUser {
         self.roles.iter().any(|r| r.role == role)
     }
 
+    /// Whether the page header offers switching node: a person with roles
+    /// at more than one node.
+    pub fn can_switch_node(&self) -> bool {
+        self.token_id.is_none() && self.nodes.len() > 1
+    }
+
     pub fn role_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.roles.iter().map(|r| r.name.clone()).collect();
         names.dedup();
@@ -157,21 +180,32 @@ fn token_from_parts(parts: &Parts) -> Option<(String, bool)> {
     None
 }
 
-/// The session, its user and node, and the user's roles and permissions
-/// in one round trip: roles and permissions come back as JSON arrays,
-/// aggregated in the database (the aggregate functions differ by backend).
+/// The session, its user, the node it acts at and the roles and
+/// permissions granted there, and the nodes the user could act at, in one
+/// round trip: the lists come back as JSON arrays, aggregated in the
+/// database (the aggregate functions differ by backend).
+///
+/// A session acts at `active_node_id` only while the user still holds a
+/// role there; otherwise (never switched, or the grant was taken away) at
+/// the user's home node.
 fn session_sql(backend: Backend) -> &'static str {
     macro_rules! session_sql {
-        ($roles:literal, $perms:literal) => {
+        ($roles:literal, $perms:literal, $nodes:literal) => {
             concat!(
                 "select s.user_id, s.kind, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, u.username, \
-                 u.display_name, u.node_id, u.unit_id, u.must_change_password, u.disabled, n.path, \
-                 n.name as node_name, ",
+                 u.display_name, u.node_id as home_node_id, n.id as node_id, \
+                 case when n.id = u.node_id then u.unit_id else (select min(un.id) from units un \
+                   where un.node_id = n.id and un.status = 'active' and un.kind <> 'department') end as unit_id, \
+                 u.must_change_password, u.disabled, n.path, n.name as node_name, ",
                 $roles,
                 " as roles, ",
                 $perms,
-                " as permissions \
-                 from sessions s join users u on u.id = s.user_id join nodes n on n.id = u.node_id \
+                " as permissions, ",
+                $nodes,
+                " as nodes \
+                 from sessions s join users u on u.id = s.user_id \
+                 join nodes n on n.id = case when exists (select 1 from user_roles g \
+                   where g.user_id = s.user_id and g.node_id = s.active_node_id) then s.active_node_id else u.node_id end \
                  where s.token_hash = $1"
             )
         };
@@ -179,15 +213,20 @@ fn session_sql(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => session_sql!(
             "(select json_group_array(json_object('role', ur.role_code, 'name', r.name, 'node_id', ur.node_id)) \
-              from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id)",
-            "(select json_group_array(distinct rp.permission) \
-              from user_roles ur join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id)"
+              from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
+            "(select json_group_array(distinct rp.permission) from user_roles ur \
+              join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
+            "(select json_group_array(json_object('node_id', gn.id, 'name', gn.name, 'code', gn.code)) from nodes gn \
+              where gn.id in (select g.node_id from user_roles g where g.user_id = s.user_id))"
         ),
         Backend::Postgres => session_sql!(
             "(select coalesce(json_agg(json_build_object('role', ur.role_code, 'name', r.name, 'node_id', ur.node_id)), \
-              '[]')::text from user_roles ur join roles r on r.code = ur.role_code where ur.user_id = s.user_id)",
-            "(select coalesce(json_agg(distinct rp.permission), '[]')::text \
-              from user_roles ur join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id)"
+              '[]')::text from user_roles ur join roles r on r.code = ur.role_code \
+              where ur.user_id = s.user_id and ur.node_id = n.id)",
+            "(select coalesce(json_agg(distinct rp.permission), '[]')::text from user_roles ur \
+              join role_permissions rp on rp.role_code = ur.role_code where ur.user_id = s.user_id and ur.node_id = n.id)",
+            "(select coalesce(json_agg(json_build_object('node_id', gn.id, 'name', gn.name, 'code', gn.code)), \
+              '[]')::text from nodes gn where gn.id in (select g.node_id from user_roles g where g.user_id = s.user_id))"
         ),
     }
 }
@@ -199,6 +238,15 @@ struct RoleRow {
     node_id: i64,
 }
 
+#[derive(serde::Deserialize)]
+struct NodeRow {
+    node_id: i64,
+    name: String,
+    /// Children's codes extend their parent's, so codes sort in tree order
+    /// with siblings in their numbered order (paths hold ids, which do not).
+    code: String,
+}
+
 /// Reads the session row (see `session_sql`).
 fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Resolved, bool)> {
     let json = |col: &str| -> Result<String> { Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default()) };
@@ -208,12 +256,16 @@ fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Reso
     let mut permissions: Vec<Perm> = codes.iter().filter_map(|c| Perm::parse(c)).collect();
     permissions.sort();
     permissions.dedup();
+    let mut nodes: Vec<NodeRow> = serde_json::from_str(&json("nodes")?).unwrap_or_default();
+    nodes.sort_by(|a, b| a.code.cmp(&b.code));
     let user = CurrentUser {
         id: row.try_get("user_id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
         node_id: row.try_get("node_id")?,
         node_name: row.try_get("node_name")?,
+        home_node_id: row.try_get("home_node_id")?,
+        nodes: nodes.into_iter().map(|n| NodeChoice { node_id: n.node_id, name: n.name }).collect(),
         unit_id: row.try_get("unit_id")?,
         node_path: row.try_get("path")?,
         roles: roles.into_iter().map(|r| RoleGrant { role: r.role, name: r.name, node_id: r.node_id }).collect(),
@@ -243,7 +295,18 @@ pub async fn load_session(db: &Db, policy: &SecurityPolicy, token: &str) -> Resu
     if token.starts_with(API_TOKEN_PREFIX) {
         return Ok(tokens::load(db, token).await?.map(|u| (u, "token".to_string())));
     }
-    let th = hash_token(token);
+    session_by_hash(db, policy, hash_token(token)).await
+}
+
+/// The caller's session as it is now, after a change to it (e.g. the node
+/// it acts at) was made and its cache entry forgotten.
+pub async fn reload(db: &Db, policy: &SecurityPolicy, user: &CurrentUser) -> Result<CurrentUser> {
+    let (mut fresh, _) = session_by_hash(db, policy, user.token_hash.clone()).await?.ok_or(Error::Unauthorized)?;
+    fresh.client_addr = user.client_addr.clone();
+    Ok(fresh)
+}
+
+async fn session_by_hash(db: &Db, policy: &SecurityPolicy, th: String) -> Result<Option<(CurrentUser, String)>> {
     let now = now_ms();
     let cached = db.sessions.get(&th);
     let s = match cached {
@@ -544,19 +607,23 @@ pub async fn login_audited(
     }
 }
 
-/// Fills in the roles and node of a logged-in actor.
+/// Fills in the roles and node of a logged-in actor: a new session acts at
+/// the home node, with the roles granted there.
 async fn with_roles(db: &Db, mut actor: crate::audit::Actor) -> Result<crate::audit::Actor> {
     let Some(id) = actor.user_id else { return Ok(actor) };
     let row = sqlx::query("select username, node_id from users where id = $1").bind(id).fetch_one(&db.pool).await?;
     actor.username = row.try_get(0)?;
-    actor.node_id = Some(row.try_get(1)?);
-    let roles: Vec<String> = sqlx::query("select role_code from user_roles where user_id = $1 order by role_code")
-        .bind(id)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+    let home: i64 = row.try_get(1)?;
+    actor.node_id = Some(home);
+    let roles: Vec<String> =
+        sqlx::query("select role_code from user_roles where user_id = $1 and node_id = $2 order by role_code")
+            .bind(id)
+            .bind(home)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
     actor.roles = roles.join(",");
     Ok(actor)
 }

@@ -250,6 +250,9 @@ async fn lookup(db: &Db, th: &str) -> Result<Option<Resolved>> {
         display_name: r.try_get("name")?,
         node_id: r.try_get("node_id")?,
         node_name: r.try_get("node_name")?,
+        // A token is fixed to its node: nothing to switch to.
+        home_node_id: r.try_get("node_id")?,
+        nodes: vec![],
         unit_id: None,
         node_path: r.try_get("path")?,
         roles: vec![],

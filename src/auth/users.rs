@@ -1,6 +1,11 @@
 //! Users and roles as administrators manage them, and a user's own
-//! password and sessions. Scope: administrators manage users bound to nodes
-//! in their subtree and can hand out only permissions they hold themselves.
+//! password, sessions and acting node. Scope: administrators manage users
+//! bound to nodes in their subtree, grant roles only at nodes in it, and
+//! can hand out only permissions they hold themselves.
+//!
+//! A user holds roles at one or more nodes: `roles` at the home node the
+//! account is bound to, `grants` at others. A session acts at one of them
+//! at a time (`switch_node`).
 
 use rand::{seq::SliceRandom, Rng};
 use serde::{Deserialize, Serialize};
@@ -27,7 +32,11 @@ pub struct UserView {
     pub node_name: String,
     pub unit_id: Option<i64>,
     pub unit_name: Option<String>,
+    /// The roles held at the home node.
     pub roles: Vec<String>,
+    /// Every role held at a node in your scope, the home node's included, in
+    /// tree order (roles held outside your scope are not shown).
+    pub grants: Vec<GrantView>,
     pub disabled: bool,
     /// Set while the account is locked after failed logins.
     pub locked_until: Option<i64>,
@@ -77,12 +86,63 @@ pub struct UserQuery {
     pub page: Option<i64>,
 }
 
+/// A role held at a node.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct GrantView {
+    pub role: String,
+    /// The role's display name, e.g. 网格员.
+    pub role_name: String,
+    pub node_id: i64,
+    pub node_name: String,
+}
+
+/// A role to hold at a node other than the home node.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrantInput {
+    pub role: String,
+    /// A node inside your scope.
+    pub node_id: i64,
+}
+
+/// A user's roles at one node, for pages.
+pub struct NodeRoles {
+    pub node_id: i64,
+    pub node_name: String,
+    pub roles: Vec<GrantView>,
+}
+
+impl NodeRoles {
+    pub fn role_names(&self) -> String {
+        self.roles.iter().map(|g| g.role_name.as_str()).collect::<Vec<_>>().join("、")
+    }
+}
+
+/// Grants (in tree order) grouped by node.
+pub fn by_node(grants: &[GrantView]) -> Vec<NodeRoles> {
+    let mut out: Vec<NodeRoles> = vec![];
+    for g in grants {
+        match out.last_mut() {
+            Some(last) if last.node_id == g.node_id => last.roles.push(g.clone()),
+            _ => out.push(NodeRoles { node_id: g.node_id, node_name: g.node_name.clone(), roles: vec![g.clone()] }),
+        }
+    }
+    out
+}
+
+/// At most this many roles at other nodes per user.
+const MAX_GRANTS: usize = 50;
+
 #[derive(Deserialize, ToSchema)]
 pub struct NewUserRequest {
     pub username: String,
     pub display_name: String,
+    /// The home node: the account's place, where its sessions start acting.
     pub node_id: i64,
+    /// The roles at the home node.
     pub roles: Vec<String>,
+    /// Roles at other nodes (e.g. 网格员 of a grid besides the community post).
+    #[serde(default)]
+    pub grants: Vec<GrantInput>,
     /// The unit whose work orders the user handles (centre, grid or department).
     pub unit_id: Option<i64>,
 }
@@ -90,8 +150,15 @@ pub struct NewUserRequest {
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 pub struct UserPatch {
     pub display_name: Option<String>,
+    /// A new home node; the roles at the old one move with it, roles at other
+    /// nodes stay.
     pub node_id: Option<i64>,
+    /// The roles at the home node.
     pub roles: Option<Vec<String>>,
+    /// The roles at other nodes in your scope, replacing those held there
+    /// now (roles outside your scope are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<GrantInput>>,
     pub unit_id: Option<i64>,
     /// Remove the user's unit.
     #[serde(default)]
@@ -141,17 +208,21 @@ const USER_SQL: &str = "select u.id, u.username, u.display_name, u.node_id, n.na
      un.name as unit_name, u.disabled, u.locked_until, u.must_change_password, u.last_login_at, u.created_at \
      from users u join nodes n on n.id = u.node_id left join units un on un.id = u.unit_id";
 
-fn user_from_row(r: &sqlx::any::AnyRow, roles: Vec<String>, now: i64) -> Result<UserView> {
+fn user_from_row(r: &sqlx::any::AnyRow, grants: Vec<GrantView>, now: i64) -> Result<UserView> {
     let locked: Option<i64> = r.try_get("locked_until")?;
+    let node_id: i64 = r.try_get("node_id")?;
+    let mut roles: Vec<String> = grants.iter().filter(|g| g.node_id == node_id).map(|g| g.role.clone()).collect();
+    roles.sort();
     Ok(UserView {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
         display_name: r.try_get("display_name")?,
-        node_id: r.try_get("node_id")?,
+        node_id,
         node_name: r.try_get("node_name")?,
         unit_id: r.try_get("unit_id")?,
         unit_name: r.try_get("unit_name")?,
         roles,
+        grants,
         disabled: r.try_get::<i64, _>("disabled")? != 0,
         locked_until: locked.filter(|t| *t > now),
         must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
@@ -160,20 +231,32 @@ fn user_from_row(r: &sqlx::any::AnyRow, roles: Vec<String>, now: i64) -> Result<
     })
 }
 
-async fn roles_of(db: &Db, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<String>>> {
-    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+/// The roles the users hold at nodes in the scope, by user, in tree order
+/// (by code: children's codes extend their parent's).
+async fn grants_of(db: &Db, scope: &Scope, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<GrantView>>> {
+    let mut out: std::collections::HashMap<i64, Vec<GrantView>> = Default::default();
     if ids.is_empty() {
         return Ok(out);
     }
+    let (lo, hi) = scope.bounds();
     // Ids are numbers from our own query.
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let rows = sqlx::query(&format!(
-        "select user_id, role_code from user_roles where user_id in ({list}) order by user_id, role_code"
+        "select ur.user_id, ur.role_code, r.name as role_name, ur.node_id, n.name as node_name \
+         from user_roles ur join roles r on r.code = ur.role_code join nodes n on n.id = ur.node_id \
+         where ur.user_id in ({list}) and n.path >= $1 and n.path < $2 order by ur.user_id, n.code, ur.role_code"
     ))
+    .bind(lo)
+    .bind(hi)
     .fetch_all(&db.pool)
     .await?;
     for r in rows {
-        out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        out.entry(r.try_get("user_id")?).or_default().push(GrantView {
+            role: r.try_get("role_code")?,
+            role_name: r.try_get("role_name")?,
+            node_id: r.try_get("node_id")?,
+            node_name: r.try_get("node_name")?,
+        });
     }
     Ok(out)
 }
@@ -193,7 +276,8 @@ pub async fn list(db: &Db, scope: &Scope, q: &UserQuery) -> Result<UserList> {
     let role_param = if search.is_some() { 4 } else { 3 };
     if q.role.is_some() {
         filter.push_str(&format!(
-            " and exists (select 1 from user_roles r where r.user_id = u.id and r.role_code = ${role_param})"
+            " and exists (select 1 from user_roles r join nodes rn on rn.id = r.node_id where r.user_id = u.id \
+             and r.role_code = ${role_param} and rn.path >= $1 and rn.path < $2)"
         ));
     }
     let count_sql = format!("select count(*) from users u join nodes n on n.id = u.node_id where {filter}");
@@ -214,13 +298,13 @@ pub async fn list(db: &Db, scope: &Scope, q: &UserQuery) -> Result<UserList> {
     let total: i64 = count.fetch_one(&db.pool).await?.try_get(0)?;
     let rows = rows.fetch_all(&db.pool).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
-    let mut roles = roles_of(db, &ids).await?;
+    let mut grants = grants_of(db, scope, &ids).await?;
     let now = now_ms();
     let users = rows
         .iter()
         .map(|r| {
             let id: i64 = r.try_get("id")?;
-            user_from_row(r, roles.remove(&id).unwrap_or_default(), now)
+            user_from_row(r, grants.remove(&id).unwrap_or_default(), now)
         })
         .collect::<Result<_>>()?;
     Ok(UserList { users, total, page, per_page: PER_PAGE })
@@ -236,8 +320,8 @@ pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<UserDetail> {
         .fetch_optional(&db.pool)
         .await?
         .ok_or(Error::NotFound)?;
-    let roles = roles_of(db, &[id]).await?.remove(&id).unwrap_or_default();
-    let user = user_from_row(&row, roles, now_ms())?;
+    let grants = grants_of(db, scope, &[id]).await?.remove(&id).unwrap_or_default();
+    let user = user_from_row(&row, grants, now_ms())?;
     let recent_logins = sqlx::query(
         "select at, action, client_addr from audit_log where object_type = 'user' and object_id = $1 \
          and action in ('session.login', 'session.login_failed', 'session.locked') order by id desc limit 10",
@@ -251,8 +335,8 @@ pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<UserDetail> {
     Ok(UserDetail { user, recent_logins })
 }
 
-/// A node inside the caller's scope (else a field error).
-async fn node_in_scope(db: &Db, scope: &Scope, node_id: i64) -> Result<()> {
+/// A node inside the caller's scope (else an error on `field`).
+async fn node_in_scope(db: &Db, scope: &Scope, node_id: i64, field: &str) -> Result<()> {
     let (lo, hi) = scope.bounds();
     sqlx::query("select 1 from nodes where id = $1 and status = 'active' and path >= $2 and path < $3")
         .bind(node_id)
@@ -261,7 +345,7 @@ async fn node_in_scope(db: &Db, scope: &Scope, node_id: i64) -> Result<()> {
         .fetch_optional(&db.pool)
         .await?
         .map(|_| ())
-        .ok_or_else(|| Error::invalid("tree.node_not_found", "node_id"))
+        .ok_or_else(|| Error::invalid("tree.node_not_found", field))
 }
 
 /// A unit whose node is inside the caller's scope.
@@ -280,8 +364,30 @@ async fn unit_in_scope(db: &Db, scope: &Scope, unit_id: i64) -> Result<()> {
     .ok_or_else(|| Error::invalid("order.unit_unknown", "unit_id"))
 }
 
-/// The roles exist, and those newly granted (not in `held`) give nothing
-/// the caller lacks: keeping a role the user already holds escalates nothing.
+/// The role exists, and if newly granted (not `held` already at that node)
+/// it gives nothing the caller lacks: keeping a role escalates nothing.
+async fn check_role(db: &Db, caller: &CurrentUser, role: &str, held: bool, field: &str) -> Result<()> {
+    if sqlx::query("select 1 from roles where code = $1").bind(role).fetch_optional(&db.pool).await?.is_none() {
+        return Err(Error::invalid_detail("user.role_unknown", field, role));
+    }
+    if held {
+        return Ok(());
+    }
+    let perms = sqlx::query("select permission from role_permissions where role_code = $1")
+        .bind(role)
+        .fetch_all(&db.pool)
+        .await?;
+    for p in perms {
+        let code: String = p.try_get(0)?;
+        if Perm::parse(&code).is_some_and(|p| !caller.may_grant(p)) {
+            return Err(Error::invalid_detail("token.permission_not_held", field, code));
+        }
+    }
+    Ok(())
+}
+
+/// The roles at the home node: at least one, each passing `check_role`
+/// (`held`: those the user holds there now).
 async fn check_roles(db: &Db, caller: &CurrentUser, roles: &[String], held: &[String]) -> Result<Vec<String>> {
     let mut roles: Vec<String> = roles.iter().map(|r| r.trim().to_string()).collect();
     roles.sort();
@@ -290,24 +396,49 @@ async fn check_roles(db: &Db, caller: &CurrentUser, roles: &[String], held: &[St
         return Err(Error::invalid("user.roles_required", "roles"));
     }
     for role in &roles {
-        if sqlx::query("select 1 from roles where code = $1").bind(role).fetch_optional(&db.pool).await?.is_none() {
-            return Err(Error::invalid_detail("user.role_unknown", "roles", role.clone()));
-        }
-        if held.contains(role) {
-            continue;
-        }
-        let perms = sqlx::query("select permission from role_permissions where role_code = $1")
-            .bind(role)
-            .fetch_all(&db.pool)
-            .await?;
-        for p in perms {
-            let code: String = p.try_get(0)?;
-            if Perm::parse(&code).is_some_and(|p| !caller.may_grant(p)) {
-                return Err(Error::invalid_detail("token.permission_not_held", "roles", code));
-            }
-        }
+        check_role(db, caller, role, held.contains(role), "roles").await?;
     }
     Ok(roles)
+}
+
+/// The roles at other nodes than `home`: each node in the caller's scope,
+/// each role passing `check_role` (`held`: what the user holds now).
+async fn check_grants(
+    db: &Db,
+    caller: &CurrentUser,
+    home: i64,
+    grants: &[GrantInput],
+    held: &[GrantView],
+) -> Result<Vec<GrantInput>> {
+    let mut grants: Vec<GrantInput> =
+        grants.iter().map(|g| GrantInput { role: g.role.trim().to_string(), node_id: g.node_id }).collect();
+    grants.sort();
+    grants.dedup();
+    if grants.len() > MAX_GRANTS {
+        return Err(Error::invalid_detail("user.too_many_grants", "grants", MAX_GRANTS.to_string()));
+    }
+    let scope = caller.scope();
+    for g in &grants {
+        if g.node_id == home {
+            return Err(Error::invalid("user.grant_at_home", "grants"));
+        }
+        node_in_scope(db, &scope, g.node_id, "grants").await?;
+        let kept = held.iter().any(|h| h.role == g.role && h.node_id == g.node_id);
+        check_role(db, caller, &g.role, kept, "grants").await?;
+    }
+    Ok(grants)
+}
+
+async fn insert_grants(conn: &mut sqlx::AnyConnection, user_id: i64, grants: &[GrantInput]) -> Result<()> {
+    for g in grants {
+        sqlx::query("insert into user_roles (user_id, role_code, node_id) values ($1,$2,$3)")
+            .bind(user_id)
+            .bind(&g.role)
+            .bind(g.node_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn create(s: &AppState, caller: &CurrentUser, input: NewUserRequest) -> Result<(UserDetail, String)> {
@@ -320,11 +451,12 @@ pub async fn create(s: &AppState, caller: &CurrentUser, input: NewUserRequest) -
         return Err(Error::invalid("user.display_name_invalid", "display_name"));
     }
     let scope = caller.scope();
-    node_in_scope(db, &scope, input.node_id).await?;
+    node_in_scope(db, &scope, input.node_id, "node_id").await?;
     if let Some(u) = input.unit_id {
         unit_in_scope(db, &scope, u).await?;
     }
     let roles = check_roles(db, caller, &input.roles, &[]).await?;
+    let grants = check_grants(db, caller, input.node_id, &input.grants, &[]).await?;
     let temp = temporary_password();
     let hash = password::hash(temp.clone()).await;
     let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
@@ -346,6 +478,7 @@ pub async fn create(s: &AppState, caller: &CurrentUser, input: NewUserRequest) -
         if let Some(u) = input.unit_id {
             sqlx::query("update users set unit_id = $1 where id = $2").bind(u).bind(id).execute(&mut *tx).await?;
         }
+        insert_grants(&mut tx, id, &grants).await?;
         tx.commit().await?;
         id
     };
@@ -362,7 +495,7 @@ pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatc
         }
     }
     if let Some(n) = patch.node_id {
-        node_in_scope(db, &scope, n).await?;
+        node_in_scope(db, &scope, n, "node_id").await?;
     }
     if let Some(u) = patch.unit_id {
         unit_in_scope(db, &scope, u).await?;
@@ -371,10 +504,14 @@ pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatc
         Some(r) => Some(check_roles(db, caller, r, &current.roles).await?),
         None => None,
     };
+    let node_id = patch.node_id.unwrap_or(current.node_id);
+    let grants = match &patch.grants {
+        Some(g) => Some(check_grants(db, caller, node_id, g, &current.grants).await?),
+        None => None,
+    };
     if patch.disabled == Some(true) && id == caller.id {
         return Err(Error::invalid("user.cannot_disable_self", "disabled"));
     }
-    let node_id = patch.node_id.unwrap_or(current.node_id);
     let now = now_ms();
     {
         let _w = db.write_lock().await;
@@ -408,23 +545,39 @@ pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatc
                 .await?;
         }
         if patch.node_id.is_some() || roles.is_some() {
+            // The home roles move with the home node; what the user held at
+            // the new home before is replaced by them, roles elsewhere stay.
             let roles = roles.unwrap_or_else(|| current.roles.clone());
             sqlx::query("update users set node_id = $1 where id = $2").bind(node_id).bind(id).execute(&mut *tx).await?;
-            sqlx::query("delete from user_roles where user_id = $1").bind(id).execute(&mut *tx).await?;
-            for r in &roles {
-                sqlx::query("insert into user_roles (user_id, role_code, node_id) values ($1,$2,$3)")
-                    .bind(id)
-                    .bind(r)
-                    .bind(node_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            sqlx::query("delete from user_roles where user_id = $1 and node_id in ($2, $3)")
+                .bind(id)
+                .bind(current.node_id)
+                .bind(node_id)
+                .execute(&mut *tx)
+                .await?;
+            let home: Vec<GrantInput> = roles.iter().map(|r| GrantInput { role: r.clone(), node_id }).collect();
+            insert_grants(&mut tx, id, &home).await?;
+        }
+        if let Some(grants) = &grants {
+            let (lo, hi) = scope.bounds();
+            sqlx::query(
+                "delete from user_roles where user_id = $1 and node_id <> $2 \
+                 and node_id in (select id from nodes where path >= $3 and path < $4)",
+            )
+            .bind(id)
+            .bind(node_id)
+            .bind(lo)
+            .bind(hi)
+            .execute(&mut *tx)
+            .await?;
+            insert_grants(&mut tx, id, grants).await?;
         }
         sqlx::query("update users set updated_at = $1 where id = $2").bind(now).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
     }
-    // Roles, node, unit, name or being disabled: whatever changed, their
-    // sessions and tokens are read afresh on the next request.
+    // Roles at any node, node, unit, name or being disabled: whatever
+    // changed, their sessions and tokens are read afresh on the next request
+    // (a session acting at a node where no role is left falls back home).
     db.sessions.forget_user(id);
     get(db, &scope, id).await
 }
@@ -553,6 +706,41 @@ pub async fn end_own_session(db: &Db, user: &CurrentUser, id: &str) -> Result<()
     if n == 0 {
         return Err(Error::NotFound);
     }
+    Ok(())
+}
+
+/// Every role the caller holds, wherever (their own account page).
+pub async fn own_grants(db: &Db, user: &CurrentUser) -> Result<Vec<GrantView>> {
+    Ok(grants_of(db, &Scope::everything(), &[user.id]).await?.remove(&user.id).unwrap_or_default())
+}
+
+/// Makes the caller's session act at another node where they hold a role
+/// (切换岗位); from the next request on, its roles and scope are that
+/// node's. A node without such a role is not found, whatever it is, so
+/// nothing is told about other nodes. API tokens keep their own node.
+pub async fn switch_node(db: &Db, user: &CurrentUser, node_id: i64) -> Result<()> {
+    if user.token_id.is_some() {
+        return Err(Error::Forbidden);
+    }
+    let _w = db.write_lock().await;
+    let home: i64 = sqlx::query(
+        "select u.node_id from users u where u.id = $1 \
+         and exists (select 1 from user_roles g where g.user_id = u.id and g.node_id = $2)",
+    )
+    .bind(user.id)
+    .bind(node_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(Error::NotFound)?
+    .try_get(0)?;
+    // Acting at home is stored as no choice, so that it follows the account
+    // when its home node changes.
+    sqlx::query("update sessions set active_node_id = $1 where token_hash = $2")
+        .bind((node_id != home).then_some(node_id))
+        .bind(&user.token_hash)
+        .execute(&db.pool)
+        .await?;
+    db.sessions.forget(&user.token_hash);
     Ok(())
 }
 

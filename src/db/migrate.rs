@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(102, "0102_identity"),
     migration!(103, "0103_order_contact"),
     migration!(104, "0104_order_category_scope"),
+    migration!(105, "0105_active_node"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

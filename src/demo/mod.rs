@@ -37,6 +37,7 @@ pub const LOGINS: &str = "演示账号(密码均为 Fengqiao@2026):
   zhongxin           区综治中心 值班长/派遣员
   jd140107002        三桥街道综治中心 受理员/派遣员
   sq140107002001     三桥街道黑龙潭社区 总网格长
+  sq140107001001     巨轮街道胜利西街社区 总网格长,兼第二至五网格网格员(页面顶部切换岗位)
   wg140107002001001  黑龙潭社区第一网格 网格员";
 
 #[derive(Clone, Copy, Debug)]
@@ -426,9 +427,14 @@ impl Gen {
             V::I(Some(self.now)),
         ]);
         for r in roles {
-            self.roles.push(vec![V::I(Some(id)), V::S(Some((*r).into())), V::I(Some(node_id))]);
+            self.grant(id, r, node_id);
         }
         self.summary.users += 1;
+    }
+
+    /// A role for a user at a node (their home node, or another post).
+    fn grant(&mut self, user_id: i64, role: &str, node_id: i64) {
+        self.roles.push(vec![V::I(Some(user_id)), V::S(Some(role.into())), V::I(Some(node_id))]);
     }
 }
 
@@ -702,9 +708,11 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
                     g.user(uid, &format!("wg{gcode}"), &wname, gnode.id, Some(unit), &hash, &["grid_worker"]);
                     worker_slots = worker_slots.saturating_sub(1);
                 } else {
-                    // The community's 总网格长 also serves as this grid's worker.
+                    // The community's 总网格长 also serves as this grid's
+                    // worker, with the 网格员 role there: a second post.
                     g.person(gnode.id, "grid_leader", Some(leader_uid));
                     g.summary.grid_leaders -= 1;
+                    g.grant(leader_uid, "grid_worker", gnode.id);
                 }
                 if dedicated {
                     overlays.push((

@@ -20,7 +20,7 @@ use crate::{
         admin_api::RoleInput,
         manage,
         tokens::{self, IssuedToken, NewToken, TokenView},
-        users::{self, NewUserRequest, RoleView, UserDetail, UserPatch, UserQuery, UserView},
+        users::{self, GrantInput, NewUserRequest, RoleView, UserDetail, UserPatch, UserQuery, UserView},
         CurrentUser, Perm, SecurityPolicy,
     },
     db::Db,
@@ -67,12 +67,15 @@ pub struct Choice {
 }
 
 /// What goes next to the chosen node: its grids (a user may be bound to
-/// one) and the units whose work orders the user could handle.
+/// one, or hold a role at one) and the units whose work orders the user
+/// could handle (not for a role at another node: the unit is the account's).
 struct NodeFields {
     grids: Vec<Choice>,
     units: Vec<Choice>,
     grid: Option<i64>,
     unit: Option<i64>,
+    /// The pickers of the form that grants a role at another node.
+    grant: bool,
 }
 
 async fn node_fields_for(
@@ -90,7 +93,7 @@ async fn node_fields_for(
         .fetch_optional(&db.pool)
         .await?
     else {
-        return Ok(NodeFields { grids: vec![], units: vec![], grid: None, unit: None });
+        return Ok(NodeFields { grids: vec![], units: vec![], grid: None, unit: None, grant: false });
     };
     let path: String = node.try_get(0)?;
     let grids = sqlx::query(
@@ -119,7 +122,7 @@ async fn node_fields_for(
     .iter()
     .map(|r| Ok(Choice { id: r.try_get(0)?, label: r.try_get(1)? }))
     .collect::<Result<_>>()?;
-    Ok(NodeFields { grids, units, grid, unit })
+    Ok(NodeFields { grids, units, grid, unit, grant: false })
 }
 
 impl NodeFields {
@@ -141,6 +144,9 @@ struct NodeFieldsFragment {
 #[derive(Deserialize)]
 pub struct NodeFieldsQuery {
     node_id: Option<i64>,
+    /// For the form that grants a role at another node.
+    #[serde(default)]
+    grant: bool,
 }
 
 /// htmx: the grid and unit pickers for the node chosen in a user form.
@@ -149,7 +155,7 @@ pub async fn node_fields(State(s): State<AppState>, user: CurrentUser, Query(q):
         return forbidden();
     }
     match node_fields_for(&s.db, &user.scope(), q.node_id.unwrap_or(0), None, None).await {
-        Ok(fields) => render(&NodeFieldsFragment { fields }),
+        Ok(fields) => render(&NodeFieldsFragment { fields: NodeFields { grant: q.grant, ..fields } }),
         Err(e) => alert(&e),
     }
 }
@@ -227,6 +233,13 @@ impl UsersPage {
             .map(|c| self.roles.iter().find(|r| &r.code == c).map(|r| r.name.as_str()).unwrap_or(c.as_str()))
             .collect::<Vec<_>>()
             .join("、")
+    }
+
+    /// "另有 N 个岗位" for users with roles at other nodes (in scope).
+    fn other_posts(&self, u: &UserView) -> Option<String> {
+        let mut nodes: Vec<i64> = u.grants.iter().map(|g| g.node_id).filter(|n| *n != u.node_id).collect();
+        nodes.dedup();
+        (!nodes.is_empty()).then(|| t("user.other_posts").replace("{}", &nodes.len().to_string()))
     }
 
     fn total_label(&self) -> String {
@@ -315,6 +328,7 @@ pub async fn create_user(
         display_name: f.display_name.clone(),
         node_id: f.node(),
         roles: f.roles.clone(),
+        grants: vec![],
         unit_id: id_field(&f.unit_id),
     };
     match manage::create_user(&s, &user, addr, input).await {
@@ -332,6 +346,10 @@ struct UserPage {
     nodes: Vec<NodeChoice>,
     node_pick: i64,
     fields: NodeFields,
+    /// The user's roles by node (in the caller's scope).
+    posts: Vec<users::NodeRoles>,
+    /// The grid picker of the form that grants a role at another node.
+    grant_fields: NodeFields,
     saved: bool,
 }
 
@@ -399,7 +417,10 @@ pub async fn user(
         nodes.push(NodeChoice { id: node_pick, label: row.try_get(2)? });
     }
     let fields = node_fields_for(&s.db, &scope, node_pick, grid, u.unit_id).await?;
+    let first = nodes.first().map(|n| n.id).unwrap_or(user.node_id);
+    let grant_fields = NodeFields { grant: true, ..node_fields_for(&s.db, &scope, first, None, None).await? };
     let roles = role_choices(&users::roles(&s.db).await?, &user);
+    let posts = users::by_node(&u.grants);
     Ok(render(&UserPage {
         shell: Shell { user, active: "users" },
         u,
@@ -407,6 +428,8 @@ pub async fn user(
         nodes,
         node_pick,
         fields,
+        posts,
+        grant_fields,
         saved: q.saved.is_some(),
     }))
 }
@@ -430,6 +453,83 @@ pub async fn update_user(
     };
     match manage::update_user(&s, &user, addr, id, patch).await {
         Ok(_) => hx_redirect(&format!("/admin/users/{id}?saved=1")),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GrantForm {
+    node_id: i64,
+    grid_id: Option<String>,
+    role: String,
+}
+
+/// The user's roles at other nodes than home (in the caller's scope), changed
+/// by `change`, saved through `manage` like every other edit of a user.
+async fn change_grants(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    change: impl FnOnce(&mut Vec<GrantInput>) -> Result<()>,
+) -> Result<()> {
+    user.require(Perm::UsersManage)?;
+    let current = users::get(&s.db, &user.scope(), id).await?;
+    let mut grants: Vec<GrantInput> = current
+        .grants
+        .iter()
+        .filter(|g| g.node_id != current.node_id)
+        .map(|g| GrantInput { role: g.role.clone(), node_id: g.node_id })
+        .collect();
+    change(&mut grants)?;
+    manage::update_user(s, user, addr, id, UserPatch { grants: Some(grants), ..Default::default() }).await?;
+    Ok(())
+}
+
+/// htmx: grants the user a role at another node (a grid chosen next to the
+/// community is the node).
+pub async fn add_grant(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Form(f): Form<GrantForm>,
+) -> Response {
+    let node_id = id_field(&f.grid_id).unwrap_or(f.node_id);
+    let add = |grants: &mut Vec<GrantInput>| {
+        grants.push(GrantInput { role: f.role, node_id });
+        Ok(())
+    };
+    match change_grants(&s, &user, addr, id, add).await {
+        Ok(()) => hx_redirect(&format!("/admin/users/{id}?saved=1")),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GrantRemoval {
+    node_id: i64,
+    role: String,
+}
+
+/// htmx: takes one role at another node away.
+pub async fn remove_grant(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Form(f): Form<GrantRemoval>,
+) -> Response {
+    let remove = |grants: &mut Vec<GrantInput>| {
+        let before = grants.len();
+        grants.retain(|g| !(g.role == f.role && g.node_id == f.node_id));
+        if grants.len() == before {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    };
+    match change_grants(&s, &user, addr, id, remove).await {
+        Ok(()) => hx_redirect(&format!("/admin/users/{id}?saved=1")),
         Err(e) => alert(&e),
     }
 }

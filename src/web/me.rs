@@ -1,5 +1,6 @@
-//! A staff user's own account (我的账号): profile, password change, open
-//! sessions. `/account/password` is also the page a user with a temporary
+//! A staff user's own account (我的账号): profile, the posts held at each
+//! node, password change, open sessions; switching the node a session acts
+//! at (切换岗位, from the page header). `/account/password` is also the page a user with a temporary
 //! password is sent to; it needs nothing beyond the paths allowed before
 //! the change (`auth::allowed_before_password_change`).
 
@@ -42,6 +43,8 @@ struct AccountPage {
     shell: Shell,
     rules: String,
     sessions: Vec<SessionView>,
+    /// The caller's roles by node, in tree order.
+    posts: Vec<users::NodeRoles>,
     changed: bool,
 }
 
@@ -65,7 +68,37 @@ pub async fn account(
     let user = login_or_redirect!(user, uri);
     let sessions = users::sessions(&s, &user).await?;
     let rules = password_rules(&s.policy());
-    Ok(render(&AccountPage { shell: Shell { user, active: "account" }, rules, sessions, changed: q.changed.is_some() }))
+    let posts = users::by_node(&users::own_grants(&s.db, &user).await?);
+    Ok(render(&AccountPage {
+        shell: Shell { user, active: "account" },
+        rules,
+        sessions,
+        posts,
+        changed: q.changed.is_some(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct NodeForm {
+    node_id: i64,
+    /// `/m/` from the field app; anything else goes to the console.
+    next: Option<String>,
+}
+
+/// htmx: 切换岗位 from the page header (or the field app's 我的); the
+/// console (or the field app) starts over at the new node, with its roles
+/// and scope.
+pub async fn switch_node(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<NodeForm>,
+) -> Response {
+    let next = if f.next.as_deref() == Some("/m/") { "/m/" } else { "/" };
+    match manage::switch_node(&s, &user, addr, f.node_id).await {
+        Ok(()) => hx_redirect(next),
+        Err(e) => alert(&e),
+    }
 }
 
 #[derive(Template)]

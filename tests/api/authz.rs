@@ -151,6 +151,8 @@ fn rules() -> Vec<Rule> {
         r(Method::GET, "/api/v1/me/sessions", Authed, Global),
         r(Method::DELETE, "/api/v1/me/sessions", Authed, SpareToken),
         r(Method::DELETE, "/api/v1/me/sessions/{id}", Authed, OwnSession),
+        // Every caller holds roles at community 甲 (their home), none at 乙.
+        with(r(Method::PUT, "/api/v1/me/active-node", Authed, Body(Community)), |_, id| Some(json!({"node_id": id}))),
         // The tree.
         r(Method::GET, "/api/v1/code-tables", Authed, Global),
         r(Method::GET, "/api/v1/nodes", Perm(&["tree.read"]), List("甲社区", "乙")),

@@ -57,6 +57,14 @@ async fn demo_district(backend: Backend) {
     assert_eq!(me.body["roles"][0]["role"], "grid_worker");
     let members = app.get(&format!("/api/v1/nodes/{}/members", me.body["node_id"]), &worker).await;
     assert_eq!(members.body["members"].as_array().unwrap().len(), 1);
+    // The 总网格长 who covers grids without a worker holds 网格员 there too,
+    // and starts at the community.
+    let leader = app.login("sq140107001001", fengqiao::demo::DEMO_PASSWORD).await;
+    let me = app.get("/api/v1/me", &leader).await.body;
+    assert_eq!(me["node_name"], "胜利西街社区居委会");
+    let posts: Vec<&str> = me["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(posts.len(), 5, "{posts:?}");
+    assert!(posts[1..].iter().all(|n| n.ends_with("网格")), "{posts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -470,3 +470,235 @@ both_backends!(a_recently_used_session_is_refused_at_once_when_it_should_end, |a
     patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"disabled": true})).await;
     assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
 });
+
+// A user holds roles at several nodes (切换岗位): a session acts at one of
+// them at a time, with exactly the roles granted there and that node's
+// subtree as its scope — never the union.
+both_backends!(a_user_with_posts_at_two_nodes_acts_at_one_at_a_time, |app| {
+    let admin = app.admin().await;
+    let (sub_a, home, comm_a) = two_communities(&app, &admin).await;
+    let grid_a = app
+        .create(
+            &admin,
+            json!({"parent_id": comm_a, "kind": "grid", "name": "乙社区第一网格", "polygon": rect(112.60, 37.90, 112.61, 37.91)}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let sub_b = app
+        .create(
+            &admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let comm_b = app
+        .create(&admin, json!({"parent_id": sub_b, "kind": "community", "name": "丙社区", "code": "140107002001"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let grid_unit: i64 = sqlx::query_scalar(
+        "insert into units (kind, code, name, node_id, created_at) values ('grid','grid:a1','乙社区第一网格',$1,0) returning id",
+    )
+    .bind(grid_a)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    for (title, node) in [("甲社区的单", home), ("网格的单", grid_a), ("三桥的单", comm_b)] {
+        let r = app
+            .post(
+                "/api/v1/orders",
+                &admin,
+                json!({"source": "patrol", "category_code": "0101", "title": title, "description": "楼道堆物",
+                    "address": "某楼", "node_id": node}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    // Home at 甲社区 as 受理员; 网格员 of a grid of 乙社区 and 派遣员 of 三桥街道.
+    let r = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"username": "duogang", "display_name": "刘敏", "node_id": home, "roles": ["acceptor"],
+                "grants": [{"role": "grid_worker", "node_id": grid_a}, {"role": "dispatcher", "node_id": sub_b}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["roles"], json!(["acceptor"]));
+    let held: Vec<(String, i64)> = r.body["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["role"].as_str().unwrap().to_string(), g["node_id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(held.contains(&("grid_worker".into(), grid_a)) && held.contains(&("dispatcher".into(), sub_b)));
+    let token = first_login(&app, "duogang", r.body["temporary_password"].as_str().unwrap(), "Posts-2026x").await;
+
+    let titles = |r: &Resp| -> Vec<String> {
+        r.body["orders"].as_array().unwrap().iter().map(|o| o["title"].as_str().unwrap().to_string()).collect()
+    };
+    let perms = |me: &Value| -> Vec<String> {
+        me["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect()
+    };
+    // After login: the home node, its roles only, its subtree only.
+    let me = app.get("/api/v1/me", &token).await.body;
+    assert_eq!(me["node_id"], home);
+    assert_eq!(me["home_node_id"], home);
+    assert_eq!(me["roles"].as_array().unwrap().len(), 1);
+    assert_eq!(me["roles"][0]["role"], "acceptor");
+    let nodes: Vec<i64> = me["nodes"].as_array().unwrap().iter().map(|n| n["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(nodes, vec![home, grid_a, sub_b], "in tree order");
+    assert!(perms(&me).contains(&"orders.accept".into()));
+    assert!(!perms(&me).contains(&"orders.dispatch".into()) && !perms(&me).contains(&"orders.handle".into()));
+    assert_eq!(titles(&app.get("/api/v1/orders?queue=all", &token).await), vec!["甲社区的单"]);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{home}"), &token).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{grid_a}"), &token).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{comm_b}"), &token).await.status, StatusCode::NOT_FOUND);
+
+    // At 三桥街道: 派遣员's permissions, not 网格员's nor 受理员's, and 三桥's subtree.
+    let r = put(&app, "/api/v1/me/active-node", &token, json!({"node_id": sub_b})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["node_id"], sub_b);
+    assert_eq!(r.body["node_name"], "三桥街道");
+    let me = app.get("/api/v1/me", &token).await.body;
+    assert_eq!(me["node_id"], sub_b);
+    assert_eq!(me["home_node_id"], home);
+    assert_eq!(me["roles"].as_array().unwrap().len(), 1);
+    assert_eq!(me["roles"][0]["role"], "dispatcher");
+    assert!(perms(&me).contains(&"orders.dispatch".into()));
+    assert!(!perms(&me).contains(&"orders.handle".into()) && !perms(&me).contains(&"orders.accept".into()));
+    assert_eq!(titles(&app.get("/api/v1/orders?queue=all", &token).await), vec!["三桥的单"]);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{comm_b}"), &token).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/nodes/{home}"), &token).await.status, StatusCode::NOT_FOUND);
+    let subtree = app.get(&format!("/api/v1/nodes/{sub_b}/subtree"), &token).await;
+    assert_eq!(subtree.status, StatusCode::OK);
+    assert!(subtree.body.to_string().contains("丙社区") && !subtree.body.to_string().contains("甲社区"));
+
+    // A node without a grant — even one above the home node — is not found,
+    // exactly like one that does not exist, and nothing changes.
+    let refused = put(&app, "/api/v1/me/active-node", &token, json!({"node_id": sub_a})).await;
+    let missing = put(&app, "/api/v1/me/active-node", &token, json!({"node_id": 987_654_321})).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!((refused.status, refused.body.clone()), (missing.status, missing.body));
+    assert_eq!(app.get("/api/v1/me", &token).await.body["node_id"], sub_b);
+    // The switch is in the audit log, from where to where.
+    assert_eq!(audit_count(&app, "session.switch_node").await, 1);
+    let detail: String =
+        sqlx::query_scalar("select detail from audit_log where action = 'session.switch_node' and object_id = $1")
+            .bind(id.to_string())
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!((detail["from"].as_i64(), detail["to"].as_i64()), (Some(home), Some(sub_b)));
+
+    // At the grid: 网格员, handling the grid unit's work.
+    let r = put(&app, "/api/v1/me/active-node", &token, json!({"node_id": grid_a})).await;
+    assert_eq!(r.body["roles"][0]["role"], "grid_worker");
+    assert_eq!(r.body["unit_id"], grid_unit);
+    assert_eq!(titles(&app.get("/api/v1/orders?queue=all", &token).await), vec!["网格的单"]);
+    // Another session of the same user still acts at home.
+    let other = app.login("duogang", "Posts-2026x").await;
+    assert_eq!(app.get("/api/v1/me", &other).await.body["node_id"], home);
+
+    // An administrator of 巨轮街道 sees and manages only the grants in their
+    // subtree: 三桥街道's stays out of sight and is kept when they edit.
+    app.post(
+        "/api/v1/roles",
+        &admin,
+        json!({"code": "user_admin", "name": "街道账号管理员", "permissions": ["users.manage", "tree.read"]}),
+    )
+    .await;
+    let (_, temp) = new_user(&app, &admin, "jdadmin", sub_a, &["user_admin"]).await;
+    let sub_admin = first_login(&app, "jdadmin", &temp, "Street-2026x").await;
+    let seen = app.get(&format!("/api/v1/users/{id}"), &sub_admin).await.body;
+    let seen_nodes: Vec<i64> =
+        seen["grants"].as_array().unwrap().iter().map(|g| g["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(seen_nodes, vec![home, grid_a]);
+    assert!(!seen.to_string().contains("三桥街道"));
+    // Granting outside their subtree, handing out rights they lack, or a
+    // grant at the home node is refused, and nothing is written.
+    let roles_before = app.count("user_roles").await;
+    let users_before = app.count("users").await;
+    let updates_before = audit_count(&app, "user.update").await;
+    for (grants, code) in [
+        (json!([{"role": "grid_worker", "node_id": comm_b}]), "tree.node_not_found"),
+        (
+            json!([{"role": "grid_worker", "node_id": grid_a}, {"role": "volunteer", "node_id": sub_b}]),
+            "tree.node_not_found",
+        ),
+        (json!([{"role": "admin", "node_id": comm_a}]), "token.permission_not_held"),
+        (json!([{"role": "nope", "node_id": comm_a}]), "user.role_unknown"),
+        (json!([{"role": "volunteer", "node_id": home}]), "user.grant_at_home"),
+    ] {
+        let r = patch(&app, &format!("/api/v1/users/{id}"), &sub_admin, json!({"grants": grants})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{grants}: {:?}", r.body);
+        assert_eq!((r.code(), r.body["error"]["field"].as_str()), (code, Some("grants")), "{grants}");
+    }
+    let r = app
+        .post(
+            "/api/v1/users",
+            &sub_admin,
+            json!({"username": "far_grant", "display_name": "孙", "node_id": home, "roles": ["volunteer"],
+                "grants": [{"role": "grid_worker", "node_id": comm_b}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "grants");
+    assert_eq!(app.count("user_roles").await, roles_before);
+    assert_eq!(app.count("users").await, users_before);
+    assert_eq!(audit_count(&app, "user.update").await, updates_before);
+    // Taking the grid away inside their subtree keeps 三桥街道's post; the
+    // session acting at the grid falls back home on its next request.
+    let r = patch(&app, &format!("/api/v1/users/{id}"), &sub_admin, json!({"grants": []})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let me = app.get("/api/v1/me", &token).await.body;
+    assert_eq!(me["node_id"], home);
+    assert_eq!(me["roles"][0]["role"], "acceptor");
+    let nodes: Vec<i64> = me["nodes"].as_array().unwrap().iter().map(|n| n["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(nodes, vec![home, sub_b]);
+    let detail: String =
+        sqlx::query_scalar("select detail from audit_log where action = 'user.update' order by id desc limit 1")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(detail.contains("revoked") && detail.contains(&format!("\"node_id\":{grid_a}")), "{detail}");
+
+    // Back at 三桥街道; the district administrator takes that post away
+    // while the session acts there: the next request is at home again.
+    assert_eq!(put(&app, "/api/v1/me/active-node", &token, json!({"node_id": sub_b})).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/orders?queue=all", &token).await.status, StatusCode::OK);
+    let r = patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"grants": []})).await;
+    assert_eq!(r.body["grants"].as_array().unwrap().len(), 1, "{:?}", r.body);
+    let me = app.get("/api/v1/me", &token).await.body;
+    assert_eq!(me["node_id"], home);
+    assert_eq!(me["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(titles(&app.get("/api/v1/orders?queue=all", &token).await), vec!["甲社区的单"]);
+    assert_eq!(
+        put(&app, "/api/v1/me/active-node", &token, json!({"node_id": sub_b})).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Moving the home node keeps posts elsewhere; API tokens cannot switch.
+    patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"grants": [{"role": "dispatcher", "node_id": sub_b}]}))
+        .await;
+    let r = patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"node_id": comm_a})).await;
+    assert_eq!(r.body["roles"], json!(["acceptor"]));
+    let held: Vec<i64> = r.body["grants"].as_array().unwrap().iter().map(|g| g["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(held, vec![comm_a, sub_b]);
+    let t = app
+        .post(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "对接", "permissions": ["tree.read"], "node_id": home, "expires_in_days": 1}),
+        )
+        .await;
+    let api_token = t.body["token"].as_str().unwrap();
+    let r = put(&app, "/api/v1/me/active-node", api_token, json!({"node_id": app.root_id})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(audit_count(&app, "session.switch_node").await, 3);
+});

@@ -114,3 +114,78 @@ both_backends!(pages_check_permissions_and_forced_password_change, |app| {
     let page = worker.get(format!("{}/account/password", app.addr)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
 });
+
+/// The CSRF token a page hands its htmx requests.
+fn csrf_of(html: &str) -> String {
+    let start = html.find("\"x-csrf-token\": \"").expect("a page with a CSRF token") + "\"x-csrf-token\": \"".len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+both_backends!(the_header_switches_posts_with_a_csrf_checked_form, |app| {
+    let admin = app.admin().await;
+    let sub = app
+        .create(&admin, serde_json::json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let comm = app
+        .create(
+            &admin,
+            serde_json::json!({"parent_id": sub, "kind": "community", "name": "胜利西街社区", "code": "140107001001"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.add_user("one_post", comm, &["grid_leader"]).await;
+    app.add_user("two_posts", comm, &["grid_leader"]).await;
+    let id = app.get("/api/v1/users?q=two_posts", &admin).await.body["users"][0]["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(&admin),
+            Some(serde_json::json!({"grants": [{"role": "dispatcher", "node_id": sub}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // One post: the place, no switcher.
+    let one = browser(&app, "one_post").await;
+    let html = one.get(format!("{}/", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("class=\"place\"") && !html.contains("node-switch"));
+    // Two: a form offering both, the community chosen.
+    let two = browser(&app, "two_posts").await;
+    let html = two.get(format!("{}/", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("hx-post=\"/account/node\""), "{html}");
+    assert!(html.contains(&format!("<option value=\"{comm}\" selected>胜利西街社区</option>")));
+    assert!(html.contains(&format!("<option value=\"{sub}\">巨轮街道</option>")));
+    let csrf = csrf_of(&html);
+    // Without the CSRF header the form is refused and nothing changes.
+    let forged =
+        two.post(format!("{}/account/node", app.addr)).form(&[("node_id", sub.to_string())]).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = two.get(format!("{}/", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<h1>胜利西街社区"));
+    // A node without a post: an alert, nothing changes.
+    let r = two
+        .post(format!("{}/account/node", app.addr))
+        .header("x-csrf-token", &csrf)
+        .form(&[("node_id", app.root_id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("hx-redirect").is_none());
+    assert!(r.text().await.unwrap().contains("class=\"alert\""));
+    // With it, the console starts over at the street.
+    let r = two
+        .post(format!("{}/account/node", app.addr))
+        .header("x-csrf-token", &csrf)
+        .form(&[("node_id", sub.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["hx-redirect"], "/");
+    let html = two.get(format!("{}/", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<h1>巨轮街道"), "{html}");
+    assert!(html.contains(&format!("<option value=\"{sub}\" selected>巨轮街道</option>")));
+});

@@ -309,3 +309,129 @@ test('the pages fit a phone screen', async () => {
   await forced.page.screenshot({ path: join(shots, 'phone-account-password-forced.png'), fullPage: true });
   await forced.ctx.close();
 });
+
+// Posts at several nodes (切换岗位). The demo's 胜利西街社区 总网格长 also
+// serves as 网格员 of the community's grids that have no worker of their own.
+const POSTS = 'sq140107001001';
+const COMMUNITY = '胜利西街社区居委会';
+
+async function switchTo(page, name) {
+  const select = page.locator('header.topbar form.node-switch select');
+  await select.selectOption(await select.locator('option', { hasText: name }).getAttribute('value'));
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/account/node')),
+    page.click('header.topbar form.node-switch button'),
+  ]);
+  // The console starts over at the new node.
+  await page.locator('main h1', { hasText: name }).waitFor();
+}
+
+test('a 总网格长 who is also a grid\'s 网格员 switches post in the page header', async () => {
+  for (const [options, tag] of [[desk, 'desk'], [phone, 'phone']]) {
+    const { ctx, page } = await open(options);
+    await login(base, page, POSTS);
+    const select = page.locator('header.topbar form.node-switch select');
+    assert.equal(await select.locator('option').count(), 5);
+    assert.match(await select.locator('option:checked').innerText(), new RegExp(COMMUNITY));
+    assert.match(await page.locator('main h1').innerText(), new RegExp(COMMUNITY));
+    if (tag === 'phone') await noSideways(page, '/ with the switcher');
+    await page.screenshot({ path: join(shots, `${tag}-header-node-switch.png`) });
+
+    await switchTo(page, '胜利西街社区第三网格');
+    assert.match(await select.locator('option:checked').innerText(), /第三网格/);
+    // Its own subtree only: the community's other grids are out of sight.
+    assert.equal((await page.goto(base + '/tree/' + (await select.inputValue()))).status(), 200);
+    assert.doesNotMatch(await page.locator('main').innerText(), /第二网格/);
+    await page.screenshot({ path: join(shots, `${tag}-header-node-switched.png`) });
+
+    await page.goto(base + '/account');
+    const posts = page.locator('ul.posts li');
+    assert.equal(await posts.count(), 5);
+    assert.match(await page.locator('ul.posts li.current').innerText(), /第三网格[\s\S]*当前岗位[\s\S]*网格员/);
+    assert.match(await posts.first().innerText(), /所属区划[\s\S]*网格长/);
+    if (tag === 'phone') await noSideways(page, '/account with posts');
+    await page.screenshot({ path: join(shots, `${tag}-account-posts.png`), fullPage: true });
+    await switchTo(page, COMMUNITY);
+    assert.deepEqual(page.errors, []);
+    await ctx.close();
+  }
+});
+
+test('the field app offers the switch too, under 我的', async () => {
+  const { ctx, page } = await open(phone);
+  await login(base, page, POSTS);
+  await page.goto(base + '/m/me');
+  const select = page.locator('main select[name=node_id]');
+  assert.equal(await select.locator('option').count(), 5);
+  await select.selectOption(await select.locator('option', { hasText: '第二网格' }).getAttribute('value'));
+  await noSideways(page, '/m/me with the switcher');
+  await page.screenshot({ path: join(shots, 'phone-m-me-node-switch.png') });
+  await Promise.all([page.waitForURL(base + '/m/'), page.click('main form button[type=submit]')]);
+  assert.match(await page.locator('header.mtop').innerText(), /第二网格/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('the administrator sees a user\'s posts by node, adds one at another node and takes it away', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.goto(base + '/admin/users?q=' + POSTS);
+  await page.click(`table.users tr:has-text("${POSTS}") a`);
+  await page.waitForURL(/\/admin\/users\/\d+$/);
+  const userUrl = page.url();
+  const posts = page.locator('#grants ul.posts li');
+  assert.equal(await posts.count(), 5);
+  assert.match(await posts.first().innerText(), /所属区划/);
+  // Roles at the home node are edited above; the others can be taken away here.
+  assert.equal(await posts.first().locator('button.chip-x').count(), 0);
+  assert.equal(await posts.nth(1).locator('button.chip-x').count(), 1);
+
+  const form = page.locator('form.grant-form');
+  const street = await form.locator('select[name=node_id] option', { hasText: '三桥街道' }).first().getAttribute('value');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/admin/users/node-fields')),
+    form.locator('select[name=node_id]').selectOption(street),
+  ]);
+  // A street has no grids to pick, and a post has no unit of its own.
+  assert.equal(await form.locator('select[name=grid_id]').count(), 0);
+  assert.equal(await form.locator('select[name=unit_id]').count(), 0);
+  await form.locator('select[name=role]').selectOption('dispatcher');
+  await Promise.all([page.waitForURL(/saved=1/), form.locator('button[type=submit]').click()]);
+  assert.equal(await posts.count(), 6);
+  const added = page.locator(`#grants ul.posts li[data-node="${street}"]`);
+  assert.match(await added.innerText(), /三桥街道[\s\S]*派遣员/);
+  await page.screenshot({ path: join(shots, 'desk-admin-user-grants.png'), fullPage: true });
+  const onPhone = await open(phone);
+  await login(base, onPhone.page, 'admin');
+  await onPhone.page.goto(userUrl);
+  await noSideways(onPhone.page, 'the user page with posts');
+  await onPhone.page.locator('#grants').scrollIntoViewIfNeeded();
+  await onPhone.page.screenshot({ path: join(shots, 'phone-admin-user-grants.png'), fullPage: true });
+  await onPhone.ctx.close();
+
+  // The user can act there now, as 派遣员 of 三桥街道.
+  const user = await open(desk);
+  await login(base, user.page, POSTS);
+  await switchTo(user.page, '三桥街道');
+  assert.match(await user.page.locator('header.topbar a.who').innerText(), /派遣员/);
+  assert.doesNotMatch(await user.page.locator('header.topbar a.who').innerText(), /总网格长/);
+
+  // Taken away again: the user's next page is back at home.
+  // The page is already ?saved=1, so wait for the reloaded list rather than the URL.
+  await added.locator('button.chip-x').click();
+  await added.waitFor({ state: 'detached' });
+  assert.equal(await posts.count(), 5);
+  await user.page.goto(base + '/');
+  assert.match(await user.page.locator('main h1').innerText(), new RegExp(COMMUNITY));
+  assert.equal(await user.page.locator('header.topbar form.node-switch option', { hasText: '三桥街道' }).count(), 0);
+
+  // Every step is in the audit log.
+  const id = userUrl.split('/').pop();
+  await page.goto(`${base}/admin/audit?object_type=user&object_id=${id}`);
+  const log = await page.locator('table.audit').innerText();
+  for (const label of ['修改用户', '切换岗位']) assert.match(log, new RegExp(label));
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(user.page.errors, []);
+  await user.ctx.close();
+  await ctx.close();
+});
