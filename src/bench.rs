@@ -301,7 +301,12 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
     };
     let t0 = Instant::now();
     let cpu0 = cpu_seconds();
+    let w0 = db.writer_stats();
     let full = run(None).await?;
+    let batch = match (w0, db.writer_stats()) {
+        (Some((b0, w0)), Some((b1, w1))) if b1 > b0 => format!("{:.1}", (w1 - w0) as f64 / (b1 - b0) as f64),
+        _ => "–".into(),
+    };
     let rate = full.len() as f64 / t0.elapsed().as_secs_f64();
     // Requests at full load: the transitions and the creations between them.
     let cpu_per_request = (cpu_seconds() - cpu0) / (full.len() as f64 * 7.0 / 6.0) * 1e6;
@@ -345,6 +350,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
          | at half load: p50 / p99 ms | {:.2} / {:.2} |\n\
          | reference: plain single-row insert endpoint, requests/s | {ceiling:.0} |\n\
          | ratio transitions / inserts | {:.2} |\n\
+         | writes per group commit at max load (SQLite) | {batch} |\n\
          | CPU per lifecycle request / per insert request (server and clients), µs | {cpu_per_request:.0} / {cpu_per_insert:.0} |\n",
         db.backend.name(),
         full_stats.p50,

@@ -190,6 +190,11 @@ impl Db {
         }
     }
 
+    /// SQLite: (batches, writes) the group-commit writer has committed.
+    pub fn writer_stats(&self) -> Option<(u64, u64)> {
+        self.batcher.as_ref().map(|b| b.stats())
+    }
+
     /// SQLite: runs a short read on a direct connection on this thread
     /// (see `direct`); `None` on PostgreSQL, whose reads go through the pool.
     pub fn read_direct<R>(
