@@ -45,6 +45,8 @@ pub struct Stats {
 /// Opens a direct connection with the settings of the pool's connections.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // Each write of a batch runs in a savepoint, whose undo journal would
+    // go to a temporary file once past 64 KiB: keep it in memory.
     conn.execute_batch(
         "pragma foreign_keys = on; pragma busy_timeout = 5000; \
          pragma synchronous = normal; pragma cache_size = -65536",
