@@ -67,11 +67,18 @@ impl Writer {
         // of its own does it instead, beside the writes.
         conn.execute_batch("pragma wal_autocheckpoint = 0")?;
         let checkpointer = open(path)?;
-        std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || checkpoints(checkpointer))?;
+        // The checkpoint thread ends with the writer (when its sender goes).
+        let (alive, writer_gone) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoints(checkpointer, writer_gone))?;
         let (jobs, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let counted = stats.clone();
-        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || run(conn, rx, lock, &counted))?;
+        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+            let _alive = alive;
+            run(conn, rx, lock, &counted)
+        })?;
         Ok(Writer { jobs, stats })
     }
 
@@ -138,11 +145,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, lock: Arc<Mutex<()>>, stats: &
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Checkpoints in the background (`passive`: never waits for readers or
-/// the writer; what it cannot copy now it copies next time). Stops when the
-/// database can no longer be opened for it, e.g. after the file is deleted.
-fn checkpoints(conn: Connection) {
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
+/// the writer; what it cannot copy now it copies next time) until the
+/// writer stops.
+fn checkpoints(conn: Connection, writer_gone: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
         if let Err(e) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "SQLite checkpoint failed");
         }
@@ -243,5 +249,32 @@ mod tests {
         .unwrap();
         let stored: Vec<i64> = sqlx::query_scalar("select k from t").fetch_all(&db.pool).await.unwrap();
         assert_eq!(stored, vec![2]);
+    }
+
+    /// The writer leaves checkpoints to their own thread, which copies
+    /// what the writer logged into the database file within moments.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.db");
+        let url: DbUrl = format!("sqlite://{}", file.display()).parse().unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        sqlx::query("create table t (k bigint primary key, v text)").execute(&db.pool).await.unwrap();
+        // Let any checkpoint of the table's creation pass first.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let before = std::fs::metadata(&file).unwrap().len();
+        db.write(|conn| {
+            for k in 0..2000i64 {
+                conn.execute("insert into t (k, v) values (?1, ?2)", rusqlite::params![k, "x".repeat(400)])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&file).unwrap().len() < before + 800_000 {
+            assert!(std::time::Instant::now() < deadline, "the log was not checkpointed into {}", file.display());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
