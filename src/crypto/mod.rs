@@ -62,6 +62,7 @@ pub struct Field(pub &'static str);
 
 impl Field {
     pub const MEMBER_MOBILE: Field = Field("node_members.mobile");
+    pub const MEMBER_ID_NUMBER: Field = Field("node_members.id_number");
     pub const ORDER_CONTACT: Field = Field("orders.reporter_contact");
 }
 
@@ -258,19 +259,28 @@ fn parse_sealed(sealed: &str) -> Result<(&str, Vec<u8>), CryptoError> {
     Ok((key_id, blob))
 }
 
-/// Sealed value plus blind index of a mobile phone number.
-pub struct SealedMobile {
+/// A sealed value plus its blind index, ready for an `*_enc` / `*_idx`
+/// column pair.
+pub struct Sealed {
     pub enc: String,
     pub idx: String,
 }
 
 impl Crypto {
+    fn seal(&self, field: Field, normalized: &str) -> Result<Sealed, CryptoError> {
+        Ok(Sealed { enc: self.encrypt(field, normalized)?, idx: self.blind_index(field, normalized) })
+    }
+
     /// Encrypts an already-normalised mobile number for `node_members`.
-    pub fn seal_mobile(&self, mobile: &crate::domain::codes::MobilePhone) -> Result<SealedMobile, CryptoError> {
-        Ok(SealedMobile {
-            enc: self.encrypt(Field::MEMBER_MOBILE, mobile.as_str())?,
-            idx: self.blind_index(Field::MEMBER_MOBILE, mobile.as_str()),
-        })
+    pub fn seal_mobile(&self, mobile: &crate::domain::codes::MobilePhone) -> Result<Sealed, CryptoError> {
+        self.seal(Field::MEMBER_MOBILE, mobile.as_str())
+    }
+
+    /// Encrypts a validated ID number (18 characters, upper-case `X`) for
+    /// `node_members`; the blind index is over that normal form, so a
+    /// 15-digit or lower-case `x` search finds the same member.
+    pub fn seal_id_number(&self, id: &crate::domain::codes::IdNumber) -> Result<Sealed, CryptoError> {
+        self.seal(Field::MEMBER_ID_NUMBER, id.as_str())
     }
 }
 
@@ -341,6 +351,8 @@ mod tests {
         assert_eq!(i, b.blind_index(Field::MEMBER_MOBILE, "13912345678"));
         assert_ne!(i, a.blind_index(Field::MEMBER_MOBILE, "13912345679"));
         assert_ne!(i, a.blind_index(Field("other"), "13912345678"));
+        // ID numbers have their own domain: equal strings, different index.
+        assert_ne!(i, a.blind_index(Field::MEMBER_ID_NUMBER, "13912345678"));
         assert_ne!(i, Crypto::ephemeral().blind_index(Field::MEMBER_MOBILE, "13912345678"));
     }
 

@@ -21,6 +21,7 @@ pub struct EncryptedColumn {
 /// Every encrypted column in the schema; new ones are added here.
 pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
     EncryptedColumn { table: "node_members", column: "mobile_enc", field: Field::MEMBER_MOBILE },
+    EncryptedColumn { table: "node_members", column: "id_number_enc", field: Field::MEMBER_ID_NUMBER },
     EncryptedColumn { table: "orders", column: "reporter_contact", field: Field::ORDER_CONTACT },
 ];
 

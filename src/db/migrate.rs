@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(103, "0103_order_contact"),
     migration!(104, "0104_order_category_scope"),
     migration!(105, "0105_active_node"),
+    migration!(106, "0106_member_id_number"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

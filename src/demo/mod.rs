@@ -18,7 +18,7 @@ use crate::{
     auth::{self, password},
     crypto::Crypto,
     db::{now_ms, Backend, Db, DbUrl},
-    domain::codes::{BuildingCode, GridCode, MobilePhone, RegionCode},
+    domain::codes::{BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
     geo::polygon::GridPolygon,
 };
 pub use names::NameGen;
@@ -207,6 +207,8 @@ const MEMBER_COLS: &[&str] = &[
     "education",
     "mobile_enc",
     "mobile_idx",
+    "id_number_enc",
+    "id_number_idx",
     "phone",
     "user_id",
     "started_at",
@@ -230,6 +232,8 @@ struct Gen {
     users: Batch,
     units: Batch,
     next_unit: i64,
+    /// Members generated so far; numbers their ID numbers.
+    next_person: u32,
     roles: Batch,
     summary: DemoSummary,
 }
@@ -288,6 +292,24 @@ fn polygon_values(r: &Rect) -> anyhow::Result<(Vec<V>, (f64, f64))> {
     ))
 }
 
+/// Where Taiyuan residents were first registered (GB/T 2260 codes of 太原市,
+/// first digits of their ID numbers): mostly the demo's own 杏花岭区, the
+/// rest from the other districts and counties of the city.
+const TAIYUAN_ADDRESS_CODES: &[&str] = &[
+    "140107", "140107", "140107", "140107", "140105", "140106", "140107", "140108", "140109", "140110", "140107",
+    "140121", "140122", "140123", "140181",
+];
+
+/// A checksum-valid 公民身份号码 for the `n`th generated member, agreeing
+/// with the member's birth date and gender (odd sequence for men).
+/// Derived from `n`, not from the random generator, so adding it left the
+/// rest of the demo unchanged.
+fn resident_id_number(n: u32, birth: chrono::NaiveDate, male: bool) -> IdNumber {
+    let address = TAIYUAN_ADDRESS_CODES[(n as usize * 7 + n as usize / 3) % TAIYUAN_ADDRESS_CODES.len()];
+    let seq = ((n * 389 + 17) % 500) as u16 * 2 + u16::from(male);
+    IdNumber::from_parts(address, birth, seq).expect("a Taiyuan code and a past birth date make a valid number")
+}
+
 impl Gen {
     #[allow(clippy::too_many_arguments)]
     fn node(
@@ -338,7 +360,8 @@ impl Gen {
         let male = rng.gen_bool(if role == "grid_worker" { 0.42 } else { 0.5 });
         let name = self.names.name(rng, male);
         let year = rng.gen_range(1966..=2001);
-        let birth = format!("{year}{:02}{:02}", rng.gen_range(1..=12), rng.gen_range(1..=28));
+        let (month, day) = (rng.gen_range(1..=12), rng.gen_range(1..=28));
+        let birth = format!("{year}{month:02}{day:02}");
         let ethnicity = *[("01", 960), ("03", 15), ("11", 12), ("02", 8), ("08", 5)]
             .choose_weighted(rng, |e| e.1)
             .map(|e| &e.0)
@@ -365,6 +388,10 @@ impl Gen {
         let mobile = MobilePhone::parse(&mobile).expect("generated numbers are valid");
         let sealed = self.crypto.seal_mobile(&mobile).expect("the key ring was checked when loaded");
         let phone = rng.gen_bool(0.3).then(|| format!("0351-{}", rng.gen_range(2_000_000..8_000_000)));
+        let born = chrono::NaiveDate::from_ymd_opt(year, month, day).expect("days 1-28 exist in every month");
+        let id_number = resident_id_number(self.next_person, born, male);
+        self.next_person += 1;
+        let sealed_id = self.crypto.seal_id_number(&id_number).expect("the key ring was checked when loaded");
         self.members.push(vec![
             V::I(Some(node_id)),
             V::S(Some(role.into())),
@@ -376,6 +403,8 @@ impl Gen {
             V::S(Some(education.into())),
             V::S(Some(sealed.enc)),
             V::S(Some(sealed.idx)),
+            V::S(Some(sealed_id.enc)),
+            V::S(Some(sealed_id.idx)),
             V::S(phone),
             V::I(user_id),
             V::I(Some(self.now - rng.gen_range(30..2000) * 86_400_000)),
@@ -528,6 +557,7 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
         roles: Batch::new("user_roles", &["user_id", "role_code", "node_id"]),
         units: Batch::new("units", &["id", "kind", "code", "name", "node_id", "created_at"]),
         next_unit: 0,
+        next_person: 0,
         summary: DemoSummary::default(),
     };
     let mut next_user = 1i64;
@@ -932,6 +962,22 @@ pub async fn init_root(db: &Db, code: &str, name: &str, admin: &str, pw: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn residents_have_valid_taiyuan_id_numbers_that_match_them() {
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..5000u32 {
+            let birth = chrono::NaiveDate::from_ymd_opt(1966 + (n % 36) as i32, 1 + n % 12, 1 + n % 28).unwrap();
+            let male = n % 3 == 0;
+            let id = resident_id_number(n, birth, male);
+            assert_eq!(IdNumber::parse(id.as_str()).as_ref(), Ok(&id), "{id:?}");
+            assert!(id.region_prefix().starts_with("1401"), "{id:?}");
+            assert_eq!((id.birth_date(), id.is_male()), (birth, male), "{id:?}");
+            assert_eq!(resident_id_number(n, birth, male), id, "deterministic");
+            seen.insert(id);
+        }
+        assert_eq!(seen.len(), 5000, "no two residents share a number");
+    }
 
     #[test]
     fn subdivision_tiles_the_rectangle() {

@@ -1284,6 +1284,15 @@ mod tests {
         assert_eq!(MobilePhone::parse("13800138000").unwrap().masked(), "138****8000");
     }
 
+    /// The UI convention for ID numbers: first 6 and last 4 shown, the
+    /// 8 birth-date digits hidden, and `Debug` never shows more.
+    #[test]
+    fn id_number_masked_example() {
+        let id = IdNumber::parse("110105198001070123").unwrap();
+        assert_eq!(id.masked(), "110105********0123");
+        assert_eq!(format!("{id:?}"), "IdNumber(110105********0123)");
+    }
+
     #[test]
     fn mobile_phone_rejects() {
         for input in [

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     attachments::{Attachment, PublicAttachment},
-    audit::unmask::UnmaskRequest,
+    audit::unmask::ReasonRequest,
     auth::{CurrentUser, Perm},
     error::{Error, ErrorBody, Result},
     http::{AppState, ClientAddr},
@@ -154,7 +154,7 @@ pub struct ReporterContact {
 /// unmask permission and a stated reason; every read is audited. Orders
 /// outside your scope answer 404 like missing ones.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/reporter-contact", tag = "orders", params(("id" = i64, Path)),
-    request_body = UnmaskRequest, security(("bearer" = [])),
+    request_body = ReasonRequest, security(("bearer" = [])),
     responses((status = 200, body = ReporterContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn reporter_contact(
@@ -162,7 +162,7 @@ async fn reporter_contact(
     user: CurrentUser,
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
-    Json(req): Json<UnmaskRequest>,
+    Json(req): Json<ReasonRequest>,
 ) -> Result<Json<ReporterContact>> {
     use crate::audit::{action, record, Actor, Object};
     user.require(Perm::MemberUnmask)?;

@@ -18,8 +18,8 @@ use super::{
 use crate::{
     audit::{action, Object},
     auth::{CurrentUser, Perm},
-    domain::codes::MobilePhone,
-    error::{ErrorBody, Result, ResultExt},
+    domain::codes::{IdNumber, MobilePhone},
+    error::{Error, ErrorBody, Result, ResultExt},
     http::{AppState, ClientAddr},
 };
 
@@ -248,10 +248,14 @@ pub struct MemberQuery {
     /// Find current members with this mobile number anywhere in the node's
     /// subtree (exact match on the normalised number, via the blind index).
     pub mobile: Option<String>,
+    /// Find current members with this 公民身份号码 anywhere in the node's
+    /// subtree (18 characters or legacy 15 digits; exact match via the
+    /// blind index). Not together with `mobile`.
+    pub id_number: Option<String>,
 }
 
 /// Current members of a node (网格长, 网格员, 楼栋长), or those in its subtree
-/// with a given mobile number. Mobile numbers are masked.
+/// with a given mobile or ID number. Mobile and ID numbers are masked.
 #[utoipa::path(get, path = "/api/v1/nodes/{id}/members", tag = "tree", params(("id" = i64, Path), MemberQuery),
     security(("bearer" = [])),
     responses((status = 200, body = MemberList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -263,12 +267,18 @@ async fn list_members(
 ) -> Result<Json<MemberList>> {
     user.require(Perm::TreeRead)?;
     let scope = user.scope();
-    let members = match q.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        Some(m) => {
-            let mobile = MobilePhone::parse(m).field("mobile")?;
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let members = match (given(&q.mobile), given(&q.id_number)) {
+        (Some(_), Some(_)) => return Err(Error::invalid("member.search_one_key", "id_number")),
+        (Some(m), None) => {
+            let mobile = MobilePhone::parse(&m).field("mobile")?;
             store::members_by_mobile(&s.db, &s.crypto, &scope, id, &mobile).await?
         }
-        None => store::members(&s.db, &s.crypto, &scope, id).await?,
+        (None, Some(n)) => {
+            let id_number = IdNumber::parse(&n).field("id_number")?;
+            store::members_by_id_number(&s.db, &s.crypto, &scope, id, &id_number).await?
+        }
+        (None, None) => store::members(&s.db, &s.crypto, &scope, id).await?,
     };
     Ok(Json(MemberList { members }))
 }

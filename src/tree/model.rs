@@ -233,6 +233,10 @@ pub struct Member {
     /// Masked, e.g. `139****5678`; stored encrypted. The full number only
     /// through `POST /api/v1/members/{id}/unmask`, which is audited.
     pub mobile: String,
+    /// 公民身份号码, masked as `110105********0123`; null when none was
+    /// recorded. Stored encrypted; the full number only through
+    /// `POST /api/v1/members/{id}/unmask` with `"field": "id_number"`.
+    pub id_number_masked: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

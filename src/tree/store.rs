@@ -10,7 +10,7 @@ use super::model::*;
 use crate::{
     crypto::{Crypto, Field},
     db::{now_ms, Db},
-    domain::codes::{BoundedText, BuildingCode, GridCode, MobilePhone, RegionCode},
+    domain::codes::{BoundedText, BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
     error::{on_unique, Error, Result, ResultExt},
     geo::polygon::{overlap_area_m2, GridPolygon},
 };
@@ -230,7 +230,7 @@ pub async fn ancestors(db: &Db, scope: &Scope, node: &Node) -> Result<Vec<Node>>
 }
 
 const MEMBER_COLS: &str = "id, node_id, role, name, gender, ethnicity, political_status, birth_date, \
-     education, mobile_enc, phone, user_id, started_at";
+     education, mobile_enc, id_number_enc, phone, user_id, started_at";
 
 /// The member's mobile number, decrypted (for unmasking and masking).
 fn member_mobile_from_row(row: &AnyRow, crypto: &Crypto) -> Result<MobilePhone> {
@@ -241,7 +241,18 @@ fn member_mobile_from_row(row: &AnyRow, crypto: &Crypto) -> Result<MobilePhone> 
     Ok(MobilePhone::parse(&plain).map_err(|e| anyhow::anyhow!("member {id}: stored mobile invalid: {e}"))?)
 }
 
-/// A member as every response shows it: the mobile number masked.
+/// The member's ID number, decrypted, if one was recorded.
+fn member_id_number_from_row(row: &AnyRow, crypto: &Crypto) -> Result<Option<IdNumber>> {
+    let id: i64 = row.try_get("id")?;
+    let sealed: Option<String> = row.try_get("id_number_enc")?;
+    let Some(sealed) = sealed else { return Ok(None) };
+    let plain = crypto.decrypt(Field::MEMBER_ID_NUMBER, &sealed)?;
+    let id_number =
+        IdNumber::parse(&plain).map_err(|e| anyhow::anyhow!("member {id}: stored ID number invalid: {e}"))?;
+    Ok(Some(id_number))
+}
+
+/// A member as every response shows it: mobile and ID numbers masked.
 fn member_from_row(row: &AnyRow, crypto: &Crypto) -> Result<Member> {
     let role: String = row.try_get("role")?;
     Ok(Member {
@@ -255,6 +266,7 @@ fn member_from_row(row: &AnyRow, crypto: &Crypto) -> Result<Member> {
         birth_date: row.try_get("birth_date")?,
         education: row.try_get("education")?,
         mobile: member_mobile_from_row(row, crypto)?.masked(),
+        id_number_masked: member_id_number_from_row(row, crypto)?.map(|n| n.masked()),
         phone: row.try_get("phone")?,
         user_id: row.try_get("user_id")?,
         started_at: row.try_get("started_at")?,
@@ -296,12 +308,35 @@ pub async fn members_by_mobile(
     rows.iter().map(|r| member_from_row(r, crypto)).collect()
 }
 
-/// A member's node and full mobile number, if the member (current or
-/// past) belongs to a node in scope.
-pub async fn member_mobile(db: &Db, crypto: &Crypto, scope: &Scope, member_id: i64) -> Result<(i64, MobilePhone)> {
+/// Current members anywhere in a node's subtree with this ID number,
+/// found through the blind index like [`members_by_mobile`].
+pub async fn members_by_id_number(
+    db: &Db,
+    crypto: &Crypto,
+    scope: &Scope,
+    node_id: i64,
+    id_number: &IdNumber,
+) -> Result<Vec<Member>> {
+    let node = get_node(db, scope, node_id).await?;
+    let (lo, hi) = subtree_bounds(&node.path);
+    let rows = sqlx::query(&format!(
+        "select {MEMBER_COLS} from node_members where id_number_idx = $1 and ended_at is null \
+         and node_id in (select id from nodes where path >= $2 and path < $3) order by node_id, role, id"
+    ))
+    .bind(crypto.blind_index(Field::MEMBER_ID_NUMBER, id_number.as_str()))
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| member_from_row(r, crypto)).collect()
+}
+
+/// A member (current or past) of a node in scope: its node id and the row
+/// with both sealed numbers. Out of scope answers like missing.
+async fn member_sealed_row(db: &Db, scope: &Scope, member_id: i64) -> Result<(i64, AnyRow)> {
     let (lo, hi) = scope.bounds();
     let row = sqlx::query(
-        "select m.id, m.node_id, m.mobile_enc from node_members m join nodes n on n.id = m.node_id \
+        "select m.id, m.node_id, m.mobile_enc, m.id_number_enc from node_members m join nodes n on n.id = m.node_id \
          where m.id = $1 and n.path >= $2 and n.path < $3",
     )
     .bind(member_id)
@@ -310,7 +345,22 @@ pub async fn member_mobile(db: &Db, crypto: &Crypto, scope: &Scope, member_id: i
     .fetch_optional(&db.pool)
     .await?
     .ok_or(Error::NotFound)?;
-    Ok((row.try_get("node_id")?, member_mobile_from_row(&row, crypto)?))
+    Ok((row.try_get("node_id")?, row))
+}
+
+/// A member's node and full mobile number, if the member (current or
+/// past) belongs to a node in scope.
+pub async fn member_mobile(db: &Db, crypto: &Crypto, scope: &Scope, member_id: i64) -> Result<(i64, MobilePhone)> {
+    let (node_id, row) = member_sealed_row(db, scope, member_id).await?;
+    Ok((node_id, member_mobile_from_row(&row, crypto)?))
+}
+
+/// A member's node and full ID number; 404 when the member is missing, out
+/// of scope, or has no ID number recorded.
+pub async fn member_id_number(db: &Db, crypto: &Crypto, scope: &Scope, member_id: i64) -> Result<(i64, IdNumber)> {
+    let (node_id, row) = member_sealed_row(db, scope, member_id).await?;
+    let id_number = member_id_number_from_row(&row, crypto)?.ok_or(Error::NotFound)?;
+    Ok((node_id, id_number))
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -752,11 +802,17 @@ pub struct NewMember {
     pub birth_date: String,
     pub education: String,
     pub mobile: String,
+    /// 公民身份号码 (GB 11643, 18 characters or legacy 15 digits), optional.
+    /// Stored encrypted; answers show it masked.
+    pub id_number: Option<String>,
     pub phone: Option<String>,
     pub user_id: Option<i64>,
 }
 
-fn validate_member(m: &NewMember) -> Result<(String, MobilePhone)> {
+/// A member's validated input: name, mobile and optional ID number.
+type ValidMember = (String, MobilePhone, Option<IdNumber>);
+
+fn validate_member(m: &NewMember) -> Result<ValidMember> {
     use crate::domain::code_tables::*;
     let name = BoundedText::<50>::parse(&m.name).field("name")?;
     if !GENDER.contains(&m.gender) {
@@ -778,13 +834,17 @@ fn validate_member(m: &NewMember) -> Result<(String, MobilePhone)> {
         return Err(Error::invalid("member.age_out_of_range", "birth_date"));
     }
     let mobile = MobilePhone::parse(&m.mobile).field("mobile")?;
+    let id_number = match m.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(IdNumber::parse(s).field("id_number")?),
+        None => None,
+    };
     if let Some(p) = &m.phone {
         let ok = p.chars().count() <= 18 && p.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ');
         if !ok {
             return Err(Error::invalid("phone.invalid", "phone"));
         }
     }
-    Ok((name.as_str().to_string(), mobile))
+    Ok((name.as_str().to_string(), mobile, id_number))
 }
 
 pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m: NewMember) -> Result<Member> {
@@ -795,13 +855,15 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
     if !node.is_active() {
         return Err(Error::invalid("node.parent_retired", "node_id"));
     }
-    let (name, mobile) = validate_member(&m)?;
+    let (name, mobile, id_number) = validate_member(&m)?;
     let sealed = crypto.seal_mobile(&mobile)?;
+    let sealed_id = id_number.as_ref().map(|n| crypto.seal_id_number(n)).transpose()?;
+    let (id_enc, id_idx) = sealed_id.map(|s| (s.enc, s.idx)).unzip();
     let now = now_ms();
     let id: i64 = sqlx::query(
         "insert into node_members (node_id, role, name, gender, ethnicity, political_status, birth_date, \
-         education, mobile_enc, mobile_idx, phone, user_id, started_at, created_at) \
-         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) returning id",
+         education, mobile_enc, mobile_idx, id_number_enc, id_number_idx, phone, user_id, started_at, created_at) \
+         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) returning id",
     )
     .bind(node.id)
     .bind(m.role.as_str())
@@ -813,6 +875,8 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
     .bind(&m.education)
     .bind(sealed.enc)
     .bind(sealed.idx)
+    .bind(id_enc)
+    .bind(id_idx)
     .bind(&m.phone)
     .bind(m.user_id)
     .bind(now)

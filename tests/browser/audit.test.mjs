@@ -77,7 +77,7 @@ test('an administrator reviews the audit log on a desktop', async () => {
   await page.waitForSelector('table.audit');
   const text = await page.locator('table.audit').innerText();
   assert.match(text, /登录失败/);
-  assert.match(text, /查看完整手机号/);
+  assert.match(text, /查看完整个人信息/);
   assert.match(text, /网格员电话核实/);
   await page.screenshot({ path: join(shots, 'desk-audit.png') });
 

@@ -42,6 +42,11 @@ test('administrator opens the grid tree and sees a grid drawn with its members',
   assert.match(await members.first().innerText(), /网格/);
   assert.match(await page.locator('.facts').innerText(), /140107002001001/);
   await page.screenshot({ path: join(shots, 'desk-grid.png') });
+  // The 公民身份号码 column shows the masked number only (first 6, last 4).
+  const idNumber = (await members.first().locator('td.id-number').innerText()).trim();
+  assert.match(idNumber, /^1401\d{2}\*{8}\d{3}[\dX]$/);
+  await page.locator('#members').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(shots, 'desk-grid-members.png') });
 
   await page.goto(base + '/map');
   await page.waitForSelector('#big-map[data-loaded]');
