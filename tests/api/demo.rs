@@ -57,6 +57,9 @@ async fn demo_district(backend: Backend) {
     assert_eq!(me.body["roles"][0]["role"], "grid_worker");
     let members = app.get(&format!("/api/v1/nodes/{}/members", me.body["node_id"]), &worker).await;
     assert_eq!(members.body["members"].as_array().unwrap().len(), 1);
+    // Demo members carry a Taiyuan ID number, shown masked.
+    let masked = members.body["members"][0]["id_number_masked"].as_str().unwrap();
+    assert!(masked.starts_with("1401") && &masked[6..14] == "********", "{masked}");
     // The 总网格长 who covers grids without a worker holds 网格员 there too,
     // and starts at the community.
     let leader = app.login("sq140107001001", fengqiao::demo::DEMO_PASSWORD).await;

@@ -355,7 +355,10 @@ both_backends!(id_numbers_are_encrypted_masked_and_searchable_within_scope, |app
     // Every route that returns members masks it: the list and searches.
     let list = app.get(&format!("/api/v1/nodes/{grid}/members"), &token).await;
     let shown: Vec<&Value> = list.body["members"].as_array().unwrap().iter().map(|m| &m["id_number_masked"]).collect();
-    assert_eq!(shown, [&json!("140107********0029"), &json!("140108********100X"), &json!("140107********0319"), &Value::Null]);
+    assert_eq!(
+        shown,
+        [&json!("140107********0029"), &json!("140108********100X"), &json!("140107********0319"), &Value::Null]
+    );
     let by_mobile = app.get(&format!("/api/v1/nodes/{comm}/members?mobile=13912345678"), &token).await;
     assert_eq!(by_mobile.body["members"][0]["id_number_masked"], "140107********0029");
     for body in [&list.body, &by_mobile.body] {
@@ -366,7 +369,12 @@ both_backends!(id_numbers_are_encrypted_masked_and_searchable_within_scope, |app
 
     // Search by ID number through the blind index, from the community above
     // the grid, however the number is written.
-    for (q, want) in [(ID_WANG, wang), (&ID_LI.to_lowercase(), li["id"].as_i64().unwrap()), (ID_ZHAO_15, zhao["id"].as_i64().unwrap()), (ID_ZHAO, zhao["id"].as_i64().unwrap())] {
+    for (q, want) in [
+        (ID_WANG, wang),
+        (&ID_LI.to_lowercase(), li["id"].as_i64().unwrap()),
+        (ID_ZHAO_15, zhao["id"].as_i64().unwrap()),
+        (ID_ZHAO, zhao["id"].as_i64().unwrap()),
+    ] {
         let found = app.get(&format!("/api/v1/nodes/{comm}/members?id_number={q}"), &token).await;
         assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
         assert_eq!(ids_of(&found.body), [want], "{q}");
@@ -390,7 +398,10 @@ both_backends!(id_numbers_are_encrypted_masked_and_searchable_within_scope, |app
     // Scoped like the mobile search: an administrator of another
     // subdistrict finds nobody in theirs and cannot search ours.
     let sub2 = app
-        .create(&token, json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}))
+        .create(
+            &token,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
         .await;
     let sub2 = sub2["id"].as_i64().unwrap();
     app.add_user("other_admin", sub2, &["admin"]).await;
@@ -403,7 +414,10 @@ both_backends!(id_numbers_are_encrypted_masked_and_searchable_within_scope, |app
     let top = app.get(&format!("/api/v1/nodes/{}/members?id_number={ID_WANG}", app.root_id), &token).await;
     assert_eq!(ids_of(&top.body), [wang]);
     // Once her membership ends she is no longer a current member.
-    assert_eq!(app.call(reqwest::Method::DELETE, &format!("/api/v1/members/{wang}"), Some(&token), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(reqwest::Method::DELETE, &format!("/api/v1/members/{wang}"), Some(&token), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     let ended = app.get(&format!("/api/v1/nodes/{comm}/members?id_number={ID_WANG}"), &token).await;
     assert_eq!(ids_of(&ended.body), Vec::<i64>::new());
 
@@ -430,7 +444,11 @@ both_backends!(an_invalid_id_number_is_refused_and_nothing_is_written, |app| {
     let (_, grid) = grid(&app, &token).await;
     let (members, audit) = (app.count("node_members").await, app.count("audit_log").await);
     // One digit off: the check character no longer matches.
-    for (bad, code) in [("140107198503120028", "id_number.checksum"), ("14010719850312002", "id_number.length"), ("1401071985031200X9", "id_number.format")] {
+    for (bad, code) in [
+        ("140107198503120028", "id_number.checksum"),
+        ("14010719850312002", "id_number.length"),
+        ("1401071985031200X9", "id_number.format"),
+    ] {
         let mut body = worker("王秀英", "13912345678");
         body["id_number"] = json!(bad);
         let r = app.post(&format!("/api/v1/nodes/{grid}/members"), &token, body).await;
@@ -492,8 +510,11 @@ both_backends!(unmasking_an_id_number_needs_permission_a_reason_and_scope_and_is
 
     // No ID number recorded answers like a missing member, and is not audited.
     let before = app.count("audit_log").await;
-    let r = app.post(&format!("/api/v1/members/{without}/unmask"), &token, json!({"reason": "核实", "field": "id_number"})).await;
-    let missing = app.post("/api/v1/members/999999/unmask", &token, json!({"reason": "核实", "field": "id_number"})).await;
+    let r = app
+        .post(&format!("/api/v1/members/{without}/unmask"), &token, json!({"reason": "核实", "field": "id_number"}))
+        .await;
+    let missing =
+        app.post("/api/v1/members/999999/unmask", &token, json!({"reason": "核实", "field": "id_number"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body, missing.body);
     assert_eq!(app.count("audit_log").await, before);
@@ -516,7 +537,10 @@ both_backends!(unmasking_an_id_number_needs_permission_a_reason_and_scope_and_is
 
     // Out of scope: 404, the same answer as missing.
     let other = app
-        .create(&token, json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}))
+        .create(
+            &token,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "三桥街道", "code": "140107002"}),
+        )
         .await;
     app.add_user("other_admin", other["id"].as_i64().unwrap(), &["admin"]).await;
     let oa = app.login("other_admin", PASSWORD).await;
@@ -549,7 +573,9 @@ both_backends!(key_rotation_keeps_id_numbers_readable_and_searchable, |app| {
     let found = app.get(&format!("/api/v1/nodes/{comm}/members?id_number={ID_WANG}"), &token).await;
     assert_eq!(ids_of(&found.body), [wang]);
     assert_eq!(found.body["members"][0]["id_number_masked"], "140107********0029");
-    let r = app.post(&format!("/api/v1/members/{wang}/unmask"), &token, json!({"reason": "轮换后核对", "field": "id_number"})).await;
+    let r = app
+        .post(&format!("/api/v1/members/{wang}/unmask"), &token, json!({"reason": "轮换后核对", "field": "id_number"}))
+        .await;
     assert_eq!(r.body["id_number"], ID_WANG);
     assert_not_in_sqlite_files(&app, &[ID_WANG, ID_LI]).await;
 });
