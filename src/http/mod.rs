@@ -58,12 +58,24 @@ impl Default for Config {
 }
 
 /// The benchmark's ceiling: the cheapest durable write this server can do.
+/// On SQLite that is one insert through the same group-commit writer the
+/// work orders use (so the comparison is path for path); on PostgreSQL an
+/// insert on the pool.
 async fn bench_insert(State(s): State<AppState>, body: String) -> Result<StatusCode, crate::error::Error> {
-    sqlx::query("insert into bench_rows (payload, created_at) values ($1, $2)")
-        .bind(body)
-        .bind(crate::db::now_ms())
-        .execute(&s.db.pool)
-        .await?;
+    const SQL: &str = "insert into bench_rows (payload, created_at) values ($1, $2)";
+    let now = crate::db::now_ms();
+    match s.db.backend {
+        crate::db::Backend::Sqlite => {
+            s.db.write(move |conn| {
+                conn.prepare_cached(SQL)?.execute(rusqlite::params![body, now])?;
+                Ok(())
+            })
+            .await?
+        }
+        crate::db::Backend::Postgres => {
+            sqlx::query(SQL).bind(body).bind(now).execute(&s.db.pool).await?;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
