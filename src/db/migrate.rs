@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(104, "0104_order_category_scope"),
     migration!(105, "0105_active_node"),
     migration!(106, "0106_member_id_number"),
+    migration!(107, "0107_orders_node_path"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
