@@ -55,6 +55,7 @@ async function act(page, action, fill) {
   } else {
     await Promise.all([page.waitForEvent('load'), page.click(`button[data-action=${action}]`)]);
   }
+  await page.waitForLoadState('load');
 }
 
 test('a resident report goes round the whole loop in the browser', async () => {
@@ -96,7 +97,9 @@ test('a resident report goes round the whole loop in the browser', async () => {
 
   await as('wg140107002001001', phone, async (page) => {
     await page.goto(app.base + '/m/tasks');
-    await page.click('text=黑龙潭社区3号楼前路灯不亮');
+    // Open the task and wait for its page, so the next load awaited is the action's.
+    await Promise.all([page.waitForURL(/\/m\/orders\/\d+$/), page.click('text=黑龙潭社区3号楼前路灯不亮')]);
+    await page.waitForLoadState('load');
     await act(page, 'sign');
     const fixed = await photo(page, true);
     await act(page, 'report_back', async (form) => {
