@@ -294,18 +294,8 @@ pub async fn members_by_mobile(
     node_id: i64,
     mobile: &MobilePhone,
 ) -> Result<Vec<Member>> {
-    let node = get_node(db, scope, node_id).await?;
-    let (lo, hi) = subtree_bounds(&node.path);
-    let rows = sqlx::query(&format!(
-        "select {MEMBER_COLS} from node_members where mobile_idx = $1 and ended_at is null \
-         and node_id in (select id from nodes where path >= $2 and path < $3) order by node_id, role, id"
-    ))
-    .bind(crypto.blind_index(Field::MEMBER_MOBILE, mobile.as_str()))
-    .bind(lo)
-    .bind(hi)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|r| member_from_row(r, crypto)).collect()
+    let index = crypto.blind_index(Field::MEMBER_MOBILE, mobile.as_str());
+    members_by_index(db, crypto, scope, node_id, "mobile_idx", index).await
 }
 
 /// Current members anywhere in a node's subtree with this ID number,
@@ -317,13 +307,26 @@ pub async fn members_by_id_number(
     node_id: i64,
     id_number: &IdNumber,
 ) -> Result<Vec<Member>> {
+    let index = crypto.blind_index(Field::MEMBER_ID_NUMBER, id_number.as_str());
+    members_by_index(db, crypto, scope, node_id, "id_number_idx", index).await
+}
+
+/// Current members in a node's subtree whose blind-index `column` equals `index`.
+async fn members_by_index(
+    db: &Db,
+    crypto: &Crypto,
+    scope: &Scope,
+    node_id: i64,
+    column: &'static str,
+    index: String,
+) -> Result<Vec<Member>> {
     let node = get_node(db, scope, node_id).await?;
     let (lo, hi) = subtree_bounds(&node.path);
     let rows = sqlx::query(&format!(
-        "select {MEMBER_COLS} from node_members where id_number_idx = $1 and ended_at is null \
+        "select {MEMBER_COLS} from node_members where {column} = $1 and ended_at is null \
          and node_id in (select id from nodes where path >= $2 and path < $3) order by node_id, role, id"
     ))
-    .bind(crypto.blind_index(Field::MEMBER_ID_NUMBER, id_number.as_str()))
+    .bind(index)
     .bind(lo)
     .bind(hi)
     .fetch_all(&db.pool)
