@@ -27,12 +27,13 @@ impl Readers {
 
     fn open(&self) -> rusqlite::Result<Connection> {
         let conn = super::writer::open(&self.path)?;
-        // Pages of the database file are read from the map rather than
-        // copied into each connection's cache, which every commit by
-        // another connection empties.
-        // For the same reason the page cache stays small: emptying it after
-        // each commit elsewhere costs in proportion to its size.
-        conn.execute_batch("pragma query_only = on; pragma mmap_size = 1073741824; pragma cache_size = -2048")?;
+        // No memory map: whenever another connection has committed, SQLite
+        // drops a reader's whole map along with its page cache, and each
+        // read then pays for unmapping (a TLB shoot-down on every core) and
+        // for faulting its pages back in, several times a plain `pread`.
+        // The page cache stays small for the same reason: it is emptied
+        // after each commit elsewhere, at a cost that grows with its size.
+        conn.execute_batch("pragma query_only = on; pragma mmap_size = 0; pragma cache_size = -2048")?;
         Ok(conn)
     }
 
@@ -72,4 +73,36 @@ impl Cols for rusqlite::Row<'_> {
     fn col<T: Col>(&self, name: &str) -> Result<T> {
         Ok(self.get(name)?)
     }
+}
+
+/// A direct row read mostly in column order: rusqlite finds a column by
+/// name by comparing every name before it, so this looks first where the
+/// last column read ended.
+pub struct InOrder<'a, 'r> {
+    row: &'a rusqlite::Row<'r>,
+    next: std::cell::Cell<usize>,
+}
+
+impl<'a, 'r> InOrder<'a, 'r> {
+    pub fn new(row: &'a rusqlite::Row<'r>) -> Self {
+        InOrder { row, next: std::cell::Cell::new(0) }
+    }
+}
+
+impl Cols for InOrder<'_, '_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T> {
+        let stmt = self.row.as_ref();
+        let i = self.next.get();
+        let i = match stmt.column_name(i) {
+            Ok(n) if n.eq_ignore_ascii_case(name) => i,
+            _ => stmt.column_index(name)?,
+        };
+        self.next.set(i + 1);
+        Ok(self.row.get(i)?)
+    }
+}
+
+/// Maps a row of either driver to a value (see `Db::fetch_optional`).
+pub trait RowMap<T> {
+    fn map(&self, row: &impl Cols) -> Result<T>;
 }

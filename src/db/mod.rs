@@ -16,7 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 pub use sqlx::AnyPool as Pool;
 use sqlx::{ConnectOptions, Executor};
 
-pub use direct::{Col, Cols};
+pub use direct::{Col, Cols, InOrder, RowMap};
 pub use migrate::migrate;
 pub use statements::{bind_args, bind_sqlite, exec_sqlite, Statements, V};
 
@@ -202,6 +202,29 @@ impl Db {
         f: impl FnOnce(&rusqlite::Connection) -> crate::error::Result<R>,
     ) -> Option<crate::error::Result<R>> {
         self.readers.as_ref().map(|r| r.with(f))
+    }
+
+    /// One row of a short keyed read, mapped by `map`, or none: on SQLite
+    /// from a direct connection on this thread, on PostgreSQL through the pool.
+    pub async fn fetch_optional<T>(
+        &self,
+        sql: &str,
+        args: Vec<V>,
+        map: impl RowMap<T>,
+    ) -> crate::error::Result<Option<T>> {
+        let direct = self.read_direct(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind_sqlite(&mut stmt, &args)?;
+            let mut rows = stmt.raw_query();
+            rows.next()?.map(|row| map.map(&InOrder::new(row))).transpose()
+        });
+        if let Some(r) = direct {
+            return r;
+        }
+        match bind_args(sqlx::query(sql), args).fetch_optional(&self.pool).await? {
+            Some(row) => Ok(Some(map.map(&row)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {

@@ -45,8 +45,6 @@ pub struct Stats {
 /// Opens a direct connection with the settings of the pool's connections.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    // Each write of a batch runs in a savepoint, whose undo journal would
-    // go to a temporary file once past 64 KiB: keep it in memory.
     conn.execute_batch(
         "pragma foreign_keys = on; pragma busy_timeout = 5000; \
          pragma synchronous = normal; pragma cache_size = -65536",
@@ -66,6 +64,10 @@ impl Writer {
         // nearly always this thread, which every write waits for; a thread
         // of its own does it instead, beside the writes.
         conn.execute_batch("pragma wal_autocheckpoint = 0")?;
+        // Each write's savepoint keeps the pages it changes in a statement
+        // journal, a temporary file that goes to disk past 64 KiB; in
+        // memory it is a copy instead of a `pwrite` per page.
+        conn.execute_batch("pragma temp_store = memory")?;
         let checkpointer = open(path)?;
         // The checkpoint thread ends with the writer (when its sender goes).
         let (alive, writer_gone) = mpsc::channel::<()>();

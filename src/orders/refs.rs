@@ -21,6 +21,9 @@ pub struct Refs {
 
 #[derive(Clone, Debug)]
 pub struct CategoryRef {
+    pub name: String,
+    /// Orders take sub-categories only (the top level groups them).
+    pub leaf: bool,
     /// The department a matter belongs to (国办函〔2025〕66号).
     pub owner: Option<String>,
     /// Time limits as stored (JSON), by deadline column.
@@ -42,7 +45,8 @@ pub struct UnitRef {
 async fn load(db: &Db) -> Result<Arc<Refs>> {
     let mut categories = HashMap::new();
     for r in sqlx::query(
-        "select code, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit from categories",
+        "select code, name, parent_code, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
+         from categories",
     )
     .fetch_all(&db.pool)
     .await?
@@ -50,6 +54,8 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
         categories.insert(
             r.try_get("code")?,
             CategoryRef {
+                name: r.try_get("name")?,
+                leaf: r.try_get::<Option<String>, _>("parent_code")?.is_some(),
                 owner: r.try_get("owner_unit")?,
                 sign_limit: r.try_get("sign_limit")?,
                 handle_limit: r.try_get("handle_limit")?,

@@ -221,30 +221,21 @@ pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<
     });
     let (lo, hi) = user.scope().bounds();
     let unit = user.unit_id.unwrap_or(-1);
-    let now = now_ms();
     // The order every action reads first: on SQLite straight from a direct connection.
-    let direct = db.read_direct(|conn| {
-        let args = [V::I(Some(id)), V::S(Some(lo.clone())), V::S(Some(hi.clone())), V::I(Some(unit))];
-        let mut stmt = conn.prepare_cached(&SQL)?;
-        crate::db::bind_sqlite(&mut stmt, &args)?;
-        let mut rows = stmt.raw_query();
-        match rows.next()? {
-            Some(row) => order_from_row(row, clock, now),
-            None => Err(Error::NotFound),
-        }
-    });
-    if let Some(r) = direct {
-        return r;
+    let args = vec![V::I(Some(id)), V::S(Some(lo)), V::S(Some(hi)), V::I(Some(unit))];
+    db.fetch_optional(&SQL, args, OrderMap { clock, now: now_ms() }).await?.ok_or(Error::NotFound)
+}
+
+/// Rows of `ORDER_COLS` as orders, their deadline warnings as of `now`.
+struct OrderMap<'a> {
+    clock: &'a Clock,
+    now: i64,
+}
+
+impl crate::db::RowMap<OrderView> for OrderMap<'_> {
+    fn map(&self, row: &impl Cols) -> Result<OrderView> {
+        order_from_row(row, self.clock, self.now)
     }
-    let row = sqlx::query(&SQL)
-        .bind(id)
-        .bind(&lo)
-        .bind(&hi)
-        .bind(unit)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(Error::NotFound)?;
-    order_from_row(&row, clock, now)
 }
 
 /// For the system (timers): no scope.
@@ -574,20 +565,21 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
     if contact.is_some_and(|c| c.chars().count() > 50) {
         return Err(Error::invalid("text.too_long", "reporter_contact"));
     }
-    let (category, category_name): (String, String) =
-        sqlx::query_as("select code, name from categories where code = $1 and parent_code is not null")
-            .bind(&input.category_code)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?;
+    let category_name = refs::category(db, &input.category_code)
+        .await?
+        .filter(|c| c.leaf)
+        .ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?
+        .name;
+    let category = input.category_code.clone();
     // Where is it? A point resolves to its grid; otherwise the given node.
     let node = match (input.lon, input.lat, input.node_id) {
         (Some(lon), Some(lat), _) => tree::locate_grid(db, &reporter.scope, lon, lat)
             .await?
+            .map(tree::Place::from)
             .ok_or_else(|| Error::invalid("order.outside_area", "lon"))?,
-        (_, _, Some(id)) => tree::get_node(db, &reporter.scope, id)
-            .await
-            .map_err(|_| Error::invalid("node.parent_not_found", "node_id"))?,
+        (_, _, Some(id)) => tree::place(db, &reporter.scope, id)
+            .await?
+            .ok_or_else(|| Error::invalid("node.parent_not_found", "node_id"))?,
         _ => return Err(Error::invalid("order.location_required", "lon")),
     };
     let level = level_of(node.kind);

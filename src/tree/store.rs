@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::model::*;
 use crate::{
     crypto::{Crypto, Field},
-    db::{now_ms, Db},
+    db::{now_ms, Db, V},
     domain::codes::{BoundedText, BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
     error::{on_unique, Error, Result, ResultExt},
     geo::polygon::{overlap_area_m2, GridPolygon},
@@ -79,6 +79,42 @@ pub async fn get_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
             .ok_or(Error::NotFound)?;
     let polygon: Option<String> = row.try_get("polygon")?;
     node_from_row(&row, polygon)
+}
+
+/// What a work order needs of the node it happens at.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub id: i64,
+    pub name: String,
+    pub path: String,
+    pub kind: NodeKind,
+}
+
+impl From<Node> for Place {
+    fn from(n: Node) -> Place {
+        Place { id: n.id, name: n.name, path: n.path, kind: n.kind }
+    }
+}
+
+struct PlaceMap;
+
+impl crate::db::RowMap<Place> for PlaceMap {
+    fn map(&self, row: &impl crate::db::Cols) -> Result<Place> {
+        let kind: String = row.col("kind")?;
+        Ok(Place {
+            id: row.col("id")?,
+            name: row.col("name")?,
+            path: row.col("path")?,
+            kind: NodeKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("bad node kind {kind}"))?,
+        })
+    }
+}
+
+/// A node inside the scope, as a place (one keyed read, no polygon).
+pub async fn place(db: &Db, scope: &Scope, id: i64) -> Result<Option<Place>> {
+    let (lo, hi) = scope.bounds();
+    let sql = "select id, name, path, kind from nodes where id = $1 and path >= $2 and path < $3";
+    db.fetch_optional(sql, vec![V::I(Some(id)), V::S(Some(lo)), V::S(Some(hi))], PlaceMap).await
 }
 
 /// The nodes at the top of a scope (usually one: the caller's own node).
