@@ -16,13 +16,14 @@ pub struct Stats {
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+    pub p999: f64,
     pub n: usize,
 }
 
 pub fn stats(mut ms: Vec<f64>) -> Stats {
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
-    Stats { p50: at(0.5), p95: at(0.95), p99: at(0.99), n: ms.len() }
+    Stats { p50: at(0.5), p95: at(0.95), p99: at(0.99), p999: at(0.999), n: ms.len() }
 }
 
 /// A fresh database for a benchmark: a temporary SQLite file, or a new
@@ -356,7 +357,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
          | full-lifecycle transitions/s (max) | {rate:.0} |\n\
          | latency at max load p50 / p99 ms | {:.2} / {:.2} |\n\
          | at half load: transitions/s | {half_rate:.0} |\n\
-         | at half load: p50 / p99 ms | {:.2} / {:.2} |\n\
+         | at half load: p50 / p95 / p99 / p99.9 ms | {:.2} / {:.2} / {:.2} / {:.2} |\n\
          | reference: plain single-row insert endpoint, requests/s | {ceiling:.0} |\n\
          | ratio transitions / inserts | {:.2} |\n\
          | writes per group commit at max load (SQLite) | {batch} |\n\
@@ -365,7 +366,9 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         full_stats.p50,
         full_stats.p99,
         half_stats.p50,
+        half_stats.p95,
         half_stats.p99,
+        half_stats.p999,
         rate / ceiling
     ))
 }

@@ -210,31 +210,29 @@ pub fn entry_values(e: Entry) -> Vec<crate::db::V> {
 }
 
 /// The insert statement of an entry, for `entry_values`.
-pub fn insert_sql() -> String {
+pub static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("insert into audit_log ({ENTRY_COLS}) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)")
-}
+});
 
 /// Writes an entry as given. Exposed for tests that forge rows.
 pub async fn insert(conn: &mut sqlx::AnyConnection, e: &Entry) -> Result<()> {
-    sqlx::query(&format!(
-        "insert into audit_log ({ENTRY_COLS}) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
-    ))
-    .bind(e.id)
-    .bind(e.at)
-    .bind(e.actor_user_id)
-    .bind(&e.actor_username)
-    .bind(&e.actor_roles)
-    .bind(e.actor_node_id)
-    .bind(&e.client_addr)
-    .bind(&e.action)
-    .bind(&e.object_type)
-    .bind(&e.object_id)
-    .bind(&e.reason)
-    .bind(&e.detail)
-    .bind(&e.prev_hash)
-    .bind(&e.hash)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&INSERT_SQL)
+        .bind(e.id)
+        .bind(e.at)
+        .bind(e.actor_user_id)
+        .bind(&e.actor_username)
+        .bind(&e.actor_roles)
+        .bind(e.actor_node_id)
+        .bind(&e.client_addr)
+        .bind(&e.action)
+        .bind(&e.object_type)
+        .bind(&e.object_id)
+        .bind(&e.reason)
+        .bind(&e.detail)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

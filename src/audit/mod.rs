@@ -258,8 +258,13 @@ impl PendingEntry {
     }
 
     /// `next` on the SQLite group-commit writer's connection.
-    pub fn next_sqlite(self, conn: &rusqlite::Connection) -> Result<Entry> {
-        chain::next_entry_sqlite(conn, self.new_entry())
+    /// SQLite: appends the entry on the group-commit writer's connection
+    /// (which holds the write lock, so the chain's head cannot move).
+    pub fn append_sqlite(&self, conn: &rusqlite::Connection) -> Result<i64> {
+        let e = chain::next_entry_sqlite(conn, self.new_entry())?;
+        let id = e.id;
+        crate::db::exec_sqlite(conn, &chain::INSERT_SQL, &chain::entry_values(e))?;
+        Ok(id)
     }
 
     fn new_entry(&self) -> chain::NewEntry<'_> {

@@ -176,13 +176,14 @@ impl Db {
 
     /// SQLite only: runs `f` on the group-commit writer's direct
     /// connection as part of a shared transaction and answers once it is
-    /// durable (`f` runs in its own savepoint, so its `Err` undoes only its
-    /// own writes). PostgreSQL, which commits concurrent transactions in
-    /// parallel, uses transactions of the pool instead.
+    /// durable (its `Err` undoes only its own writes; it may be called
+    /// twice, so it must have no effect outside the database). PostgreSQL,
+    /// which commits concurrent transactions in parallel, uses
+    /// transactions of the pool instead.
     pub async fn write<R, F>(&self, f: F) -> crate::error::Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> crate::error::Result<R> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> crate::error::Result<R> + Send + 'static,
     {
         match &self.batcher {
             Some(b) => b.write(f).await,
@@ -241,9 +242,13 @@ impl Db {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Per-connection settings; WAL is persistent and set once below.
+                            // Checkpoints are the checkpoint thread's alone (see `writer`):
+                            // here one would run inside a commit, holding the process's
+                            // write lock while it copies and syncs the log.
                             conn.execute(
                                 "pragma foreign_keys = on; pragma busy_timeout = 5000; \
-                                 pragma synchronous = normal; pragma cache_size = -65536",
+                                 pragma synchronous = normal; pragma cache_size = -65536; \
+                                 pragma wal_autocheckpoint = 0",
                             )
                             .await?;
                             Ok(())

@@ -63,7 +63,7 @@ impl Statements {
 
     /// SQLite: `execute_if` on the writer's connection.
     pub fn execute_if_sqlite(
-        self,
+        &self,
         first: &str,
         first_args: &[V],
         conn: &rusqlite::Connection,
@@ -76,7 +76,7 @@ impl Statements {
     }
 
     /// SQLite: `execute` on the writer's connection.
-    pub fn execute_sqlite(self, conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
+    pub fn execute_sqlite(&self, conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
         let mut n = 0;
         for (sql, args) in &self.parts {
             n += exec_sqlite(conn, sql, args)?;

@@ -4,10 +4,12 @@
 //! connection (rusqlite on the same SQLite library as sqlx's driver, so a
 //! statement is a function call, not two thread hand-overs), takes every
 //! write that queued up while the previous batch ran, and commits them
-//! together. Each write runs inside its own savepoint, so one that fails
-//! (or panics) is rolled back alone and the rest of its batch still
-//! commits; nobody is answered before the commit that made their write
-//! durable.
+//! together. A write that fails (or panics) is rolled back alone and the
+//! rest of its batch still commits: a batch first runs without savepoints
+//! (each costs a copy of every page its write touches), and only when one
+//! of its writes fails is it rolled back and run again with a savepoint
+//! around each write. Writes are therefore functions that may run twice.
+//! Nobody is answered before the commit that made their write durable.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -20,10 +22,44 @@ use tokio::sync::{oneshot, Mutex};
 
 use crate::error::{Error, Result};
 
-/// Delivers a write's result once its batch's outcome is known.
-type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-/// Runs one write on the writer's connection; says whether it succeeded.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+/// One queued write. `run` may be called more than once (a batch in
+/// which some write failed is run again), each time in a fresh
+/// transaction; only the last run's result counts.
+trait Job: Send {
+    /// Runs the write; says whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch's outcome is known.
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct Write<F, R> {
+    f: F,
+    result: Option<Result<R>>,
+    answer: oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Job for Write<F, R>
+where
+    F: FnMut(&Connection) -> Result<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        self.result = None;
+        let r = (self.f)(conn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let _ = self.answer.send(match (commit, self.result) {
+            (_, None) => Err(anyhow::anyhow!("the SQLite write panicked").into()),
+            (Ok(()), Some(r)) => r,
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(msg), Some(Ok(_))) => Err(anyhow::anyhow!("group commit failed: {msg}").into()),
+        });
+    }
+}
 
 /// Writes batched this many at most per transaction, so a long queue still
 /// commits (and answers) in steady steps.
@@ -31,7 +67,7 @@ const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     stats: Arc<Stats>,
 }
 
@@ -68,12 +104,16 @@ impl Writer {
         // journal, a temporary file that goes to disk past 64 KiB; in
         // memory it is a copy instead of a `pwrite` per page.
         conn.execute_batch("pragma temp_store = memory")?;
+        // When the log starts over, a file grown well past the restart
+        // threshold (below) is cut back.
+        conn.execute_batch(&format!("pragma journal_size_limit = {JOURNAL_SIZE_LIMIT}"))?;
         let checkpointer = open(path)?;
         // The checkpoint thread ends with the writer (when its sender goes).
         let (alive, writer_gone) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoints(checkpointer, writer_gone))?;
+        std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn({
+            let lock = lock.clone();
+            move || checkpoints(checkpointer, writer_gone, lock)
+        })?;
         let (jobs, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let counted = stats.clone();
@@ -91,32 +131,23 @@ impl Writer {
     }
 
     /// Runs `f` in the next batch and answers after that batch commits. An
-    /// `Err` from `f` rolls back only what `f` wrote.
+    /// `Err` from `f` rolls back only what `f` wrote. `f` may be called
+    /// twice (see the module's documentation): it must not have effects
+    /// outside the database.
     pub async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnMut(&Connection) -> Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn| {
-            let r = f(conn);
-            let ok = r.is_ok();
-            let finish: Finish = Box::new(move |commit| {
-                let _ = tx.send(match (commit, r) {
-                    (Ok(()), r) => r,
-                    (Err(_), Err(e)) => Err(e),
-                    (Err(msg), Ok(_)) => Err(anyhow::anyhow!("group commit failed: {msg}").into()),
-                });
-            });
-            (ok, finish)
-        });
+        let (answer, rx) = oneshot::channel::<Result<R>>();
+        let job: Box<dyn Job> = Box::new(Write { f, result: None, answer });
         self.jobs.send(job).map_err(|_| Error::Internal(anyhow::anyhow!("the SQLite writer has stopped")))?;
         rx.await.map_err(|_| Error::Internal(anyhow::anyhow!("the SQLite writer dropped a write")))?
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, lock: Arc<Mutex<()>>, stats: &Stats) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, lock: Arc<Mutex<()>>, stats: &Stats) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -128,30 +159,60 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, lock: Arc<Mutex<()>>, stats: &
         let _guard = lock.blocking_lock();
         stats.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         stats.writes.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let mut finishes = Vec::with_capacity(batch.len());
-        let outcome = run_batch(&conn, &mut batch, &mut finishes);
+        let outcome = match run_batch(&conn, &mut batch, false) {
+            Ok(true) => Ok(()),
+            // A write failed: start again, each write in its own savepoint.
+            Ok(false) => {
+                let _ = conn.execute_batch("rollback");
+                run_batch(&conn, &mut batch, true).map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = &outcome {
-            tracing::error!(error = %e, writes = finishes.len(), "SQLite group commit failed");
+            tracing::error!(error = %e, writes = batch.len(), "SQLite group commit failed");
             let _ = conn.execute_batch("rollback");
         }
-        // Jobs not reached are dropped, which answers them with an error.
-        batch.clear();
         let outcome = outcome.map_err(|e| e.to_string());
-        for finish in finishes {
-            finish(outcome.clone());
+        for job in batch.drain(..) {
+            job.finish(outcome.clone());
         }
     }
 }
 
-/// How often the checkpoint thread looks at the log.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Bytes the log file is cut back to when it starts over.
+const JOURNAL_SIZE_LIMIT: u64 = 128 << 20;
 
-/// Checkpoints in the background (`passive`: never waits for readers or
-/// the writer; what it cannot copy now it copies next time) until the
-/// writer stops.
-fn checkpoints(conn: Connection, writer_gone: mpsc::Receiver<()>) {
+/// How often the checkpoint thread copies the log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Frames (pages) in the log past which the log is made to start over:
+/// 64 MiB. Each restart pauses writes for the checkpoint's two syncs (5 to
+/// 10 ms on the development machine), so it should be rare; the log file
+/// keeps its size and its pages stay in memory for the next round.
+const RESTART_AFTER_FRAMES: i64 = 16384;
+
+/// Checkpoints in the background until the writer stops. Mostly `passive`
+/// (never waits for readers or the writer; what it cannot copy now it
+/// copies next time). But SQLite starts the log over only when a write
+/// transaction begins with every frame already copied, which under a
+/// steady stream of writes never happens: the log would grow without end,
+/// and every new page of it costs the kernel an allocation and zeroing
+/// (a quarter of all CPU time at full load). So once the log is long, the
+/// checkpoint takes the write lock for the moment it needs to copy the
+/// last frames and wait out the readers of the log (`restart`); the next
+/// write then starts the log from its beginning, over pages already in
+/// memory.
+fn checkpoints(conn: Connection, writer_gone: mpsc::Receiver<()>, lock: Arc<Mutex<()>>) {
+    let frames = |mode: &str| conn.query_row(&format!("pragma wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1));
     while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
+        let outcome = match frames("passive") {
+            Ok(n) if n > RESTART_AFTER_FRAMES => {
+                let _writes_wait = lock.blocking_lock();
+                frames("restart")
+            }
+            other => other,
+        };
+        if let Err(e) = outcome {
             tracing::warn!(error = %e, "SQLite checkpoint failed");
         }
     }
@@ -161,28 +222,33 @@ fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
+/// Runs a batch in one transaction. Without savepoints it stops at the
+/// first write that fails and answers `false`, leaving the transaction
+/// open for the caller to roll back; with them, a failing write is undone
+/// alone and the batch commits.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>], savepoints: bool) -> rusqlite::Result<bool> {
     step(conn, "begin immediate")?;
-    for job in batch.drain(..) {
-        step(conn, "savepoint w")?;
-        // A write that panics is a bug in that write: it is undone and
-        // answered with an error (its sender is dropped), and the batch goes on.
-        let ok = match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok((ok, finish)) => {
-                finishes.push(finish);
-                ok
-            }
-            Err(_) => {
-                tracing::error!("a SQLite write panicked; rolled back alone");
-                false
-            }
-        };
-        if !ok {
-            step(conn, "rollback to w")?;
+    for job in batch.iter_mut() {
+        if savepoints {
+            step(conn, "savepoint w")?;
         }
-        step(conn, "release w")?;
+        // A write that panics is a bug in that write: it is undone and
+        // answered with an error, and the batch goes on.
+        let ok = catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
+            tracing::error!("a SQLite write panicked; rolled back alone");
+            false
+        });
+        match (ok, savepoints) {
+            (true, _) => {}
+            (false, false) => return Ok(false),
+            (false, true) => step(conn, "rollback to w")?,
+        }
+        if savepoints {
+            step(conn, "release w")?;
+        }
     }
-    step(conn, "commit")
+    step(conn, "commit")?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -190,19 +256,23 @@ mod tests {
     use crate::db::{Db, DbUrl};
 
     /// Concurrent writes share transactions; one that fails after writing
-    /// is undone alone, and everyone else's write is there.
+    /// is undone alone, and everyone else's write is there, once, though
+    /// the batch it failed in ran again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_write_does_not_poison_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let url: DbUrl = format!("sqlite://{}", dir.path().join("w.db").display()).parse().unwrap();
         let db = Db::connect(&url).await.unwrap();
         sqlx::query("create table t (k bigint primary key)").execute(&db.pool).await.unwrap();
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for k in 0..200i64 {
             let db = db.clone();
+            let runs = runs.clone();
             tasks.spawn(async move {
                 let r = db
                     .write(move |conn| {
+                        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         conn.execute("insert into t (k) values (?1)", [k])?;
                         if k % 7 == 3 {
                             // Fails after its insert: the insert must not survive.
@@ -225,6 +295,8 @@ mod tests {
         ok.sort();
         let stored: Vec<i64> = sqlx::query_scalar("select k from t order by k").fetch_all(&db.pool).await.unwrap();
         assert_eq!(stored, ok);
+        // A batch with a failing write ran again, with savepoints.
+        assert!(runs.load(std::sync::atomic::Ordering::Relaxed) > 200);
     }
 
     /// A write that panics fails alone, its rows undone; the writer goes on.
@@ -278,5 +350,42 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the log was not checkpointed into {}", file.display());
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Under a steady stream of writes and reads the log still starts over
+    /// (SQLite alone would let it grow without end: it restarts only when
+    /// a write begins with every frame already copied).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_stays_short_under_constant_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.db");
+        let url: DbUrl = format!("sqlite://{}", file.display()).parse().unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        sqlx::query("create table t (k integer primary key, v blob)").execute(&db.pool).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..8i64 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                for i in 0..4000i64 {
+                    // About 2 pages per row, more with the tree's pages: without
+                    // restarts the log would grow past 700 MB.
+                    db.write(move |conn| {
+                        conn.execute("insert into t (k, v) values (?1, zeroblob(8000))", [w * 10_000 + i])?;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                    let _ =
+                        db.read_direct(
+                            |conn| Ok(conn.query_row("select count(*) from t where k < 5", [], |_| Ok(()))?),
+                        );
+                }
+            });
+        }
+        tasks.join_all().await;
+        let log = std::fs::metadata(dir.path().join("r.db-wal")).map(|m| m.len()).unwrap_or(0);
+        assert!(log < 2 * super::JOURNAL_SIZE_LIMIT, "the log grew to {log} bytes");
+        let n: i64 = sqlx::query_scalar("select count(*) from t").fetch_one(&db.pool).await.unwrap();
+        assert_eq!(n, 32_000);
     }
 }

@@ -1,11 +1,17 @@
 //! Categories and units as transitions need them, kept in memory: they
 //! change rarely (an administrator's edit), yet nearly every dispatch,
-//! signature and verification read them again. A copy serves for at most
-//! `FRESH`, and is reloaded at once when it lacks what is asked for, so a
-//! new unit or category is usable immediately; a unit retired elsewhere can
-//! still be chosen for up to `FRESH`.
+//! signature and verification read them again. A copy older than `FRESH`
+//! is reloaded in the background by one task while requests go on with it
+//! (were every request that found it old to reload it, a busy server would
+//! stall for a moment every `FRESH`); it is reloaded at once when it lacks
+//! what is asked for, so a new unit or category is usable immediately. A
+//! unit retired elsewhere can still be chosen for about `FRESH`.
 
-use std::{collections::HashMap, sync::Arc, time::Duration, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{atomic::AtomicBool, atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
 
 use sqlx::Row;
 
@@ -17,6 +23,8 @@ pub struct Refs {
     loaded: Instant,
     categories: HashMap<String, CategoryRef>,
     units: HashMap<i64, UnitRef>,
+    /// A background reload of this copy is under way.
+    reloading: AtomicBool,
 }
 
 #[derive(Clone, Debug)]
@@ -81,14 +89,24 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
             },
         );
     }
-    let refs = Arc::new(Refs { loaded: Instant::now(), categories, units });
+    let refs = Arc::new(Refs { loaded: Instant::now(), categories, units, reloading: AtomicBool::new(false) });
     db.memo_put(refs.clone());
     Ok(refs)
 }
 
-/// The current copy, or `None` when it must be reloaded.
+/// The current copy, if any; when it is old, one background task reloads it.
 fn fresh(db: &Db) -> Option<Arc<Refs>> {
-    db.memo_get::<Refs>().filter(|r| r.loaded.elapsed() < FRESH)
+    let refs = db.memo_get::<Refs>()?;
+    if refs.loaded.elapsed() >= FRESH && !refs.reloading.swap(true, Ordering::AcqRel) {
+        let (db, old) = (db.clone(), refs.clone());
+        tokio::spawn(async move {
+            if let Err(e) = load(&db).await {
+                tracing::warn!(error = %e, "reloading categories and units failed");
+                old.reloading.store(false, Ordering::Release);
+            }
+        });
+    }
+    Some(refs)
 }
 
 pub async fn category(db: &Db, code: &str) -> Result<Option<CategoryRef>> {

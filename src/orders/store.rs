@@ -781,7 +781,7 @@ impl NewRow {
     }
 
     /// SQLite: the same on the group-commit writer's connection.
-    fn insert_sqlite(self, conn: &rusqlite::Connection) -> Result<(i64, String)> {
+    fn insert_sqlite(&self, conn: &rusqlite::Connection) -> Result<(i64, String)> {
         let (id, code) = loop {
             let code = tracking_code();
             let mut stmt = conn.prepare_cached(INSERT_ORDER)?;
@@ -791,12 +791,10 @@ impl NewRow {
                 break (id, code);
             }
         };
-        let mut rest = self.rest(id);
-        let mut audit = self.audit;
+        self.rest(id).execute_sqlite(conn)?;
+        let mut audit = self.audit.clone();
         audit.object = crate::audit::Object::new("order", id);
-        let entry = audit.next_sqlite(conn)?;
-        rest.push(&crate::audit::chain::insert_sql(), crate::audit::chain::entry_values(entry));
-        rest.execute_sqlite(conn)?;
+        audit.append_sqlite(conn)?;
         Ok((id, code))
     }
 }
@@ -1157,7 +1155,10 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
             tx.commit().await?;
             won
         }
-        Backend::Sqlite => db.write(move |conn| write.apply_sqlite(conn)).await?,
+        Backend::Sqlite => {
+            let write = write.into_write();
+            db.write(move |conn| write.apply_sqlite(conn)).await?
+        }
     };
     if !won {
         return Err(version_conflict(db, order.id).await);
@@ -1322,23 +1323,30 @@ impl Transition {
         }
         Ok(won)
     }
+}
 
+impl TransitionWrite {
     /// SQLite: the same on the group-commit writer's connection, which
-    /// holds the database's write lock, with the audit entry among the
-    /// statements that follow a won update.
-    fn apply_sqlite(self, conn: &rusqlite::Connection) -> Result<bool> {
-        let w = self.into_write();
-        let mut rest = w.rest;
-        let entry = w.audit.next_sqlite(conn)?;
-        rest.push(&crate::audit::chain::insert_sql(), crate::audit::chain::entry_values(entry));
-        let won = rest.execute_if_sqlite(UPDATE_ORDER, &w.update, conn)?;
-        if won && !w.attachments.is_empty() {
+    /// holds the database's write lock; the audit entry follows a won update.
+    fn apply_sqlite(&self, conn: &rusqlite::Connection) -> Result<bool> {
+        let won = self.rest.execute_if_sqlite(UPDATE_ORDER, &self.update, conn)?;
+        if !won {
+            return Ok(false);
+        }
+        self.audit.append_sqlite(conn)?;
+        if !self.attachments.is_empty() {
             let event_id: i64 = conn
                 .prepare_cached("select id from order_events where order_id = $1 and seq = $2")?
-                .query_row([w.order_id, w.seq], |r| r.get(0))?;
-            crate::attachments::store::link_sqlite(conn, w.order_id, event_id, &w.attachments, w.public_photos)?;
+                .query_row([self.order_id, self.seq], |r| r.get(0))?;
+            crate::attachments::store::link_sqlite(
+                conn,
+                self.order_id,
+                event_id,
+                &self.attachments,
+                self.public_photos,
+            )?;
         }
-        Ok(won)
+        Ok(true)
     }
 }
 
