@@ -5,7 +5,7 @@
 //! BIGINT, times as UTC epoch milliseconds, JSON as text. Each backend keeps
 //! its own migrations because DDL differs.
 
-mod direct;
+pub(crate) mod direct;
 mod migrate;
 mod statements;
 mod writer;
