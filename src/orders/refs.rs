@@ -122,3 +122,54 @@ pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
     }
     Ok(load(db).await?.units.get(&id).cloned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes the current copy older than `FRESH`, as if time had passed.
+    fn age(db: &Db) {
+        let r = db.memo_get::<Refs>().expect("loaded");
+        db.memo_put(Arc::new(Refs {
+            loaded: Instant::now() - FRESH,
+            categories: r.categories.clone(),
+            units: r.units.clone(),
+            reloading: AtomicBool::new(false),
+        }));
+    }
+
+    /// A new unit is usable at once; an old copy keeps answering while one
+    /// background task reloads it, and the change shows soon after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_old_copy_serves_while_it_is_reloaded() {
+        let scratch = crate::bench::Scratch::sqlite().await.unwrap();
+        let db = &scratch.db;
+        let node: i64 = sqlx::query_scalar(
+            "insert into nodes (parent_id, path, depth, kind, code, name, created_at, updated_at) \
+             values (null, '/1/', 0, 'district', '140107', '杏花岭区', 0, 0) returning id",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(category(db, "0309").await.unwrap().unwrap().name, "小区公共设施维修");
+        assert!(!category(db, "03").await.unwrap().unwrap().leaf);
+        let unit_id: i64 = sqlx::query_scalar(
+            "insert into units (kind, code, name, node_id, created_at) values ('centre', 'c1', '甲中心', $1, 0) \
+             returning id",
+        )
+        .bind(node)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        // Not in the copy loaded above: reloaded at once.
+        assert_eq!(unit(db, unit_id).await.unwrap().unwrap().name, "甲中心");
+        sqlx::query("update units set name = '乙中心' where id = $1").bind(unit_id).execute(&db.pool).await.unwrap();
+        age(db);
+        assert_eq!(unit(db, unit_id).await.unwrap().unwrap().name, "甲中心", "the old copy answers");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while unit(db, unit_id).await.unwrap().unwrap().name != "乙中心" {
+            assert!(Instant::now() < deadline, "the copy was not reloaded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
