@@ -164,9 +164,11 @@ pub async fn seal_pending(db: &Db, crypto: &Crypto) -> anyhow::Result<u64> {
     total += seal_order_contacts(db, crypto).await?;
     if total > 0 {
         tracing::info!(rows = total, "sealed plain-text personal data");
-        // The old plain text may linger in free pages of an SQLite file.
+        // The old plain text may linger in free pages of an SQLite file
+        // and in old frames of its log.
         if db.backend == crate::db::Backend::Sqlite {
             sqlx::query("vacuum").execute(&db.pool).await?;
+            db.truncate_sqlite_log().await?;
         }
     }
     Ok(total)

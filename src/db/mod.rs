@@ -228,6 +228,27 @@ impl Db {
         }
     }
 
+    /// SQLite: copies the whole log into the database file and empties it,
+    /// so that nothing overwritten lingers in old frames (after personal
+    /// data is sealed). Writers wait meanwhile; a checkpoint already under
+    /// way elsewhere (the checkpoint thread's) is waited out. No-op on
+    /// PostgreSQL.
+    pub async fn truncate_sqlite_log(&self) -> crate::error::Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let _writes_wait = self.write_lock().await;
+        for _ in 0..200 {
+            let (busy, _, _): (i64, i64, i64) =
+                sqlx::query_as("pragma wal_checkpoint(truncate)").fetch_one(&self.pool).await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(anyhow::anyhow!("the SQLite log could not be emptied: readers kept it busy").into())
+    }
+
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         match url {

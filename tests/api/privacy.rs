@@ -66,7 +66,7 @@ both_backends!(mobile_numbers_are_encrypted_masked_and_searchable, |app| {
     assert_eq!(bad.code(), "phone.invalid");
 
     if app.backend == Backend::Sqlite {
-        sqlx::query("pragma wal_checkpoint(truncate)").execute(&app.db.pool).await.unwrap();
+        app.db.truncate_sqlite_log().await.unwrap();
         for file in app.sqlite_files() {
             let Ok(bytes) = std::fs::read(&file) else { continue };
             for plain in ["13912345678", "13800138000"] {
@@ -267,7 +267,7 @@ both_backends!(reporters_contacts_are_encrypted_masked_and_read_with_a_reason, |
 
     if app.backend == Backend::Sqlite {
         sqlx::query("vacuum").execute(&app.db.pool).await.unwrap();
-        sqlx::query("pragma wal_checkpoint(truncate)").execute(&app.db.pool).await.unwrap();
+        app.db.truncate_sqlite_log().await.unwrap();
         for file in app.sqlite_files() {
             let Ok(bytes) = std::fs::read(&file) else { continue };
             for plain in ["13900001111", "13700002222"] {
@@ -301,7 +301,7 @@ async fn assert_not_in_sqlite_files(app: &TestApp, plains: &[&str]) {
     if app.backend != Backend::Sqlite {
         return;
     }
-    sqlx::query("pragma wal_checkpoint(truncate)").execute(&app.db.pool).await.unwrap();
+    app.db.truncate_sqlite_log().await.unwrap();
     let files = app.sqlite_files();
     assert!(!files.is_empty());
     for file in files {
