@@ -5,7 +5,7 @@
 //! BIGINT, times as UTC epoch milliseconds, JSON as text. Each backend keeps
 //! its own migrations because DDL differs.
 
-pub(crate) mod direct;
+mod direct;
 mod migrate;
 mod statements;
 mod writer;
@@ -16,7 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 pub use sqlx::AnyPool as Pool;
 use sqlx::{ConnectOptions, Executor};
 
-pub use direct::{Col, Cols, InOrder, RowMap};
+pub use direct::{Col, Cols, RowMap};
 pub use migrate::migrate;
 pub use statements::{bind_args, bind_sqlite, exec_sqlite, Statements, V};
 
@@ -217,7 +217,7 @@ impl Db {
             let mut stmt = conn.prepare_cached(sql)?;
             bind_sqlite(&mut stmt, &args)?;
             let mut rows = stmt.raw_query();
-            rows.next()?.map(|row| map.map(&InOrder::new(row))).transpose()
+            rows.next()?.map(|row| map.map(&direct::InOrder::new(row))).transpose()
         });
         if let Some(r) = direct {
             return r;

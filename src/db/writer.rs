@@ -104,7 +104,8 @@ impl Writer {
         // nearly always this thread, which every write waits for; a thread
         // of its own does it instead, beside the writes.
         conn.execute_batch("pragma wal_autocheckpoint = 0")?;
-        // Each write's savepoint keeps the pages it changes in a statement
+        // A savepoint (of a batch run again) or a statement that may fail
+        // halfway (an upsert) keeps the pages it changes in a statement
         // journal, a temporary file that goes to disk past 64 KiB; in
         // memory it is a copy instead of a `pwrite` per page.
         conn.execute_batch("pragma temp_store = memory")?;
@@ -232,8 +233,9 @@ fn checkpoints(
     // Under steady writes a passive checkpoint seldom reaches the end of
     // the log, and only then does it sync the database file: the pages it
     // copied stay unsynced, and the restart's sync, which writers wait for,
-    // would write them all (50–70 ms of stalled writes with a 1 GiB log). Synced here first,
-    // beside the writes, they leave the restart only the last moment's.
+    // would write them all (50–70 ms of stalled writes with a 1 GiB log).
+    // Synced here first, beside the writes, they leave the restart only the
+    // last moment's.
     let presync = || -> std::io::Result<()> { std::fs::File::open(path)?.sync_data() };
     while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
         let outcome = match frames("passive") {
@@ -399,7 +401,7 @@ mod tests {
         drop(setup);
         let limits = LogLimits { restart_after_frames: 4096, size_limit: 32 << 20 };
         let writer = Writer::start_with(&file, Default::default(), limits).unwrap();
-        let readers = std::sync::Arc::new(crate::db::direct::Readers::new(file.clone()));
+        let readers = std::sync::Arc::new(super::super::direct::Readers::new(file.clone()));
         let mut tasks = tokio::task::JoinSet::new();
         for w in 0..8i64 {
             let (writer, readers) = (writer.clone(), readers.clone());

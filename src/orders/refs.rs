@@ -95,7 +95,7 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
 }
 
 /// The current copy, if any; when it is old, one background task reloads it.
-fn fresh(db: &Db) -> Option<Arc<Refs>> {
+fn current(db: &Db) -> Option<Arc<Refs>> {
     let refs = db.memo_get::<Refs>()?;
     if refs.loaded.elapsed() >= FRESH && !refs.reloading.swap(true, Ordering::AcqRel) {
         let (db, old) = (db.clone(), refs.clone());
@@ -110,14 +110,14 @@ fn fresh(db: &Db) -> Option<Arc<Refs>> {
 }
 
 pub async fn category(db: &Db, code: &str) -> Result<Option<CategoryRef>> {
-    if let Some(c) = fresh(db).and_then(|r| r.categories.get(code).cloned()) {
+    if let Some(c) = current(db).and_then(|r| r.categories.get(code).cloned()) {
         return Ok(Some(c));
     }
     Ok(load(db).await?.categories.get(code).cloned())
 }
 
 pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
-    if let Some(u) = fresh(db).and_then(|r| r.units.get(&id).cloned()) {
+    if let Some(u) = current(db).and_then(|r| r.units.get(&id).cloned()) {
         return Ok(Some(u));
     }
     Ok(load(db).await?.units.get(&id).cloned())
