@@ -54,6 +54,7 @@ pub mod action {
     pub const TOKEN_REVOKE: &str = "token.revoke";
     pub const POLICY_UPDATE: &str = "policy.update";
     pub const CALENDAR_UPDATE: &str = "calendar.update";
+    pub const CATEGORY_UPDATE: &str = "category.update";
     pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
@@ -91,6 +92,7 @@ pub mod action {
         TOKEN_REVOKE,
         POLICY_UPDATE,
         CALENDAR_UPDATE,
+        CATEGORY_UPDATE,
         ORDER_CONTACT_UNMASK,
         ORDER_CREATE,
         ORDER_ACT,
@@ -110,6 +112,7 @@ pub const OBJECT_TYPES: &[&str] = &[
     "api_token",
     "settings",
     "calendar",
+    "category",
     "order",
     "attachment",
 ];

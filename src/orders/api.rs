@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     calendar::{self, Day},
-    clock::{CalendarEntry, DayKind},
+    clock::{CalendarEntry, DayKind, TimeLimit},
     machine::{Action, ActionKind},
     store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Reporter},
     units::{self, Suggestion, Unit},
@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk_dispatch))
         .routes(routes!(list_units))
         .routes(routes!(list_categories))
+        .routes(routes!(update_category))
         .routes(routes!(get_calendar, import_calendar))
         .routes(routes!(set_day, delete_day))
         .routes(routes!(portal_report))
@@ -271,13 +272,32 @@ pub struct Category {
     pub name: String,
     /// The department the matter belongs to, if any.
     pub owner_unit: Option<String>,
+    /// 签收时限, e.g. `{"unit":"working_hours","amount":2}`.
+    #[schema(value_type = Object)]
+    pub sign_limit: TimeLimit,
+    /// 办理时限 (normal urgency).
+    #[schema(value_type = Object)]
+    pub handle_limit: TimeLimit,
+    /// 办理时限 of urgent orders.
+    #[schema(value_type = Object)]
+    pub urgent_handle_limit: TimeLimit,
+    /// 评价时限: how long the reporter has to rate the result.
+    #[schema(value_type = Object)]
+    pub evaluate_limit: TimeLimit,
+}
+
+fn stored_limit(text: String) -> Result<TimeLimit> {
+    Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
 }
 
 pub async fn categories(db: &crate::db::Db) -> Result<Vec<Category>> {
     use sqlx::Row;
-    let rows = sqlx::query("select code, parent_code, name, owner_unit from categories order by sort, code")
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(
+        "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
+         from categories order by sort, code",
+    )
+    .fetch_all(&db.pool)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(Category {
@@ -285,6 +305,10 @@ pub async fn categories(db: &crate::db::Db) -> Result<Vec<Category>> {
                 parent_code: r.try_get(1)?,
                 name: r.try_get(2)?,
                 owner_unit: r.try_get(3)?,
+                sign_limit: stored_limit(r.try_get(4)?)?,
+                handle_limit: stored_limit(r.try_get(5)?)?,
+                urgent_handle_limit: stored_limit(r.try_get(6)?)?,
+                evaluate_limit: stored_limit(r.try_get(7)?)?,
             })
         })
         .collect()
@@ -294,6 +318,113 @@ pub async fn categories(db: &crate::db::Db) -> Result<Vec<Category>> {
 #[utoipa::path(get, path = "/api/v1/categories", tag = "orders", responses((status = 200, body = Vec<Category>)))]
 async fn list_categories(State(s): State<AppState>) -> Result<Json<Vec<Category>>> {
     Ok(Json(categories(&s.db).await?))
+}
+
+/// A category's name, owning department and time limits, as an administrator sets them.
+#[derive(Deserialize, ToSchema)]
+pub struct CategoryInput {
+    pub name: String,
+    /// The department key the matter belongs to (its unit's code is `dept:<key>`); null when it
+    /// belongs to the communities. A department's matter is not pushed down without a reason.
+    pub owner_unit: Option<String>,
+    #[schema(value_type = Object)]
+    pub sign_limit: TimeLimit,
+    #[schema(value_type = Object)]
+    pub handle_limit: TimeLimit,
+    #[schema(value_type = Object)]
+    pub urgent_handle_limit: TimeLimit,
+    #[schema(value_type = Object)]
+    pub evaluate_limit: TimeLimit,
+}
+
+/// Edit a category of the catalogue (派单目录): its name, the department it belongs to and its
+/// time limits. Deadlines started afterwards follow the new limits; running ones keep theirs.
+#[utoipa::path(put, path = "/api/v1/categories/{code}", tag = "orders", params(("code" = String, Path)),
+    request_body = CategoryInput, security(("bearer" = [])),
+    responses((status = 200, body = Category), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn update_category(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(code): Path<String>,
+    Json(input): Json<CategoryInput>,
+) -> Result<Json<Category>> {
+    use crate::audit::{action, record_write, Object};
+    use sqlx::Row;
+    user.require(Perm::CalendarWrite)?;
+    let name = crate::domain::codes::BoundedText::<50>::parse(&input.name)
+        .map_err(|_| Error::invalid("text.empty", "name"))?;
+    for (field, limit) in [
+        ("sign_limit", input.sign_limit),
+        ("handle_limit", input.handle_limit),
+        ("urgent_handle_limit", input.urgent_handle_limit),
+        ("evaluate_limit", input.evaluate_limit),
+    ] {
+        if !limit_in_range(limit) {
+            return Err(Error::invalid("category.bad_limit", field));
+        }
+    }
+    let owner = match input.owner_unit.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(key) => {
+            let known =
+                sqlx::query("select 1 from units where code = $1 and kind = 'department' and status = 'active'")
+                    .bind(format!("dept:{key}"))
+                    .fetch_optional(&s.db.pool)
+                    .await?
+                    .is_some();
+            if !known {
+                return Err(Error::invalid("category.owner_unknown", "owner_unit"));
+            }
+            Some(key.to_string())
+        }
+    };
+    let text = |l: TimeLimit| serde_json::to_string(&l).map_err(anyhow::Error::from);
+    let updated = sqlx::query(
+        "update categories set name = $1, owner_unit = $2, sign_limit = $3, handle_limit = $4, \
+         urgent_handle_limit = $5, evaluate_limit = $6 where code = $7",
+    )
+    .bind(name.as_str())
+    .bind(&owner)
+    .bind(text(input.sign_limit)?)
+    .bind(text(input.handle_limit)?)
+    .bind(text(input.urgent_handle_limit)?)
+    .bind(text(input.evaluate_limit)?)
+    .bind(&code)
+    .execute(&s.db.pool)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(Error::NotFound);
+    }
+    // This node uses the new limits at once; others within their refresh interval.
+    super::refs::reload(&s.db).await?;
+    let detail = serde_json::json!({"name": name.as_str(), "owner_unit": owner, "sign_limit": input.sign_limit,
+        "handle_limit": input.handle_limit, "urgent_handle_limit": input.urgent_handle_limit,
+        "evaluate_limit": input.evaluate_limit});
+    record_write(&s, &user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
+    let row =
+        sqlx::query("select parent_code from categories where code = $1").bind(&code).fetch_one(&s.db.pool).await?;
+    Ok(Json(Category {
+        parent_code: row.try_get(0)?,
+        code,
+        name: name.as_str().to_string(),
+        owner_unit: owner,
+        sign_limit: input.sign_limit,
+        handle_limit: input.handle_limit,
+        urgent_handle_limit: input.urgent_handle_limit,
+        evaluate_limit: input.evaluate_limit,
+    }))
+}
+
+/// Limits an administrator may set: at least one unit, at most a year.
+fn limit_in_range(limit: TimeLimit) -> bool {
+    match limit {
+        TimeLimit::WorkingDays(n) => (1..=250).contains(&n),
+        TimeLimit::WorkingHours(n) => (1..=2000).contains(&n),
+        TimeLimit::CalendarHours(n) => (1..=8760).contains(&n),
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

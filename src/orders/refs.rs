@@ -50,6 +50,11 @@ pub struct UnitRef {
     pub node_kind: String,
 }
 
+/// Reloads the copy now (after an edit on this node).
+pub async fn reload(db: &Db) -> Result<()> {
+    load(db).await.map(|_| ())
+}
+
 async fn load(db: &Db) -> Result<Arc<Refs>> {
     let mut categories = HashMap::new();
     for r in sqlx::query(

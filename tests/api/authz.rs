@@ -214,6 +214,16 @@ fn rules() -> Vec<Rule> {
         }),
         r(Method::GET, "/api/v1/units", Perm(&["orders.read"]), Global),
         r(Method::GET, "/api/v1/categories", Public, Global),
+        fixed(
+            with(r(Method::PUT, "/api/v1/categories/{code}", Perm(&["calendar.write"]), Global), |_, _| {
+                Some(json!({"name": "矩阵", "owner_unit": null,
+                    "sign_limit": {"unit": "working_hours", "amount": 2}, "handle_limit": {"unit": "working_days", "amount": 0},
+                    "urgent_handle_limit": {"unit": "working_days", "amount": 1},
+                    "evaluate_limit": {"unit": "working_days", "amount": 3}}))
+            }),
+            // A zero limit: refused by validation (422) once the caller is let in, so nothing changes.
+            "0309",
+        ),
         r(Method::GET, "/api/v1/calendar", Perm(&["orders.read"]), Global),
         with(r(Method::POST, "/api/v1/calendar", Perm(&["calendar.write"]), Global), |_, _| Some(json!("x"))),
         fixed(

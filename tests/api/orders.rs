@@ -466,3 +466,88 @@ both_backends!(concurrent_reports_and_actions_all_commit_with_their_audit_entrie
     assert_eq!(n, 24);
     assert!(fengqiao::audit::verify(&app.db).await.unwrap().ok());
 });
+
+// An administrator edits a category's time limits and owner (派单目录): new deadlines follow the
+// new limits at once, bad input changes nothing, and the edit is audited.
+both_backends!(categories_are_edited_by_administrators, |app| {
+    let l = setup(&app).await;
+    let admin = app.admin().await;
+    let limits = |handle: Value| {
+        json!({"name": "小区公共设施维修", "owner_unit": null, "sign_limit": {"unit": "working_hours", "amount": 2},
+            "handle_limit": handle, "urgent_handle_limit": {"unit": "working_days", "amount": 1},
+            "evaluate_limit": {"unit": "working_days", "amount": 3}})
+    };
+    let put = |token: String, body: Value| {
+        let app = &app;
+        async move { app.call(Method::PUT, "/api/v1/categories/0309", Some(&token), Some(body)).await }
+    };
+    let before = app.call(Method::GET, "/api/v1/categories", None, None).await.body;
+    let find = |list: &Value| list.as_array().unwrap().iter().find(|c| c["code"] == "0309").unwrap().clone();
+    assert_eq!(
+        find(&before)["handle_limit"],
+        json!({"unit": "working_days", "amount": 7}),
+        "seeded from the standards"
+    );
+
+    // Refused: no permission, a zero limit, an unknown department, an empty name, an unknown code.
+    assert_eq!(
+        put(l.centre.clone(), limits(json!({"unit": "working_days", "amount": 2}))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = put(admin.clone(), limits(json!({"unit": "working_days", "amount": 0}))).await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("handle_limit")),
+        "{:?}",
+        r.body
+    );
+    let mut body = limits(json!({"unit": "working_days", "amount": 2}));
+    body["owner_unit"] = json!("no_such_dept");
+    let r = put(admin.clone(), body).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("owner_unit")));
+    let mut body = limits(json!({"unit": "working_days", "amount": 2}));
+    body["name"] = json!("  ");
+    assert_eq!(put(admin.clone(), body).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/categories/9999",
+            Some(&admin),
+            Some(limits(json!({"unit": "working_days", "amount": 2}))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let after_refusals = app.call(Method::GET, "/api/v1/categories", None, None).await.body;
+    assert_eq!(find(&after_refusals), find(&before), "a refused edit changes nothing");
+
+    // Accepted: 12 calendar hours to handle, owned by the urban management department.
+    let mut body = limits(json!({"unit": "calendar_hours", "amount": 12}));
+    body["owner_unit"] = json!("urban_mgmt");
+    let r = put(admin.clone(), body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["owner_unit"], "urban_mgmt");
+    let listed = find(&app.call(Method::GET, "/api/v1/categories", None, None).await.body);
+    assert_eq!(listed["handle_limit"], json!({"unit": "calendar_hours", "amount": 12}));
+
+    // The next dispatch follows the new limit: signed, the handling clock runs 12 wall-clock hours.
+    let id = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    // Now a department's matter: pushing it down to a grid needs a reason.
+    let r = act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "dispatch", "lead_unit": l.grid_unit, "override_reason": "网格可自行处置"}),
+    )
+    .await;
+    let o = act_ok(&app, &l.worker, id, json!({"action": "sign"})).await;
+    let (start, due) = (o["updated_at"].as_i64().unwrap(), o["deadline_at"].as_i64().unwrap());
+    assert_eq!(due - start, 12 * 3600 * 1000, "{o}");
+
+    let audit = app.get("/api/v1/audit?action=category.update", &admin).await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let entries = audit.body["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "only the accepted edit is audited: {entries:?}");
+});

@@ -59,7 +59,9 @@ test('an administrator creates a user at a community and gets the temporary pass
     page.waitForResponse((r) => r.url().includes('/admin/users/node-fields')),
     page.selectOption('details.create select[name=node_id]', community),
   ]);
-  // The community's grids are offered next to it.
+  // The community's grids are offered next to it (once htmx has swapped the answer in,
+  // which can come a moment after the response on a loaded machine).
+  await page.locator('details.create select[name=grid_id] option').nth(1).waitFor({ state: 'attached' });
   assert.ok(await page.locator('details.create select[name=grid_id] option').count() > 1);
   await page.check('details.create input[name=roles][value=grid_worker]');
   await page.check('details.create input[name=roles][value=volunteer]');
@@ -392,6 +394,8 @@ test('the administrator sees a user\'s posts by node, adds one at another node a
     page.waitForResponse((r) => r.url().includes('/admin/users/node-fields')),
     form.locator('select[name=node_id]').selectOption(street),
   ]);
+  // The answer arrives before htmx has swapped it in.
+  await page.waitForFunction(() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling'));
   // A street has no grids to pick, and a post has no unit of its own.
   assert.equal(await form.locator('select[name=grid_id]').count(), 0);
   assert.equal(await form.locator('select[name=unit_id]').count(), 0);
