@@ -265,7 +265,7 @@ async fn list_units(
     Ok(Json(units::choices(&s.db, q.community).await?))
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Category {
     pub code: String,
     pub parent_code: Option<String>,
@@ -350,6 +350,18 @@ async fn update_category(
     Path(code): Path<String>,
     Json(input): Json<CategoryInput>,
 ) -> Result<Json<Category>> {
+    Ok(Json(save_category(&s, &user, addr, code, input).await?))
+}
+
+/// Checks and stores a category edit (API and console page alike), then
+/// reloads this node's copy and records the edit in the audit log.
+pub async fn save_category(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    code: String,
+    input: CategoryInput,
+) -> Result<Category> {
     use crate::audit::{action, record_write, Object};
     use sqlx::Row;
     user.require(Perm::CalendarWrite)?;
@@ -403,10 +415,10 @@ async fn update_category(
     let detail = serde_json::json!({"name": name.as_str(), "owner_unit": owner, "sign_limit": input.sign_limit,
         "handle_limit": input.handle_limit, "urgent_handle_limit": input.urgent_handle_limit,
         "evaluate_limit": input.evaluate_limit});
-    record_write(&s, &user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
+    record_write(s, user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
     let row =
         sqlx::query("select parent_code from categories where code = $1").bind(&code).fetch_one(&s.db.pool).await?;
-    Ok(Json(Category {
+    Ok(Category {
         parent_code: row.try_get(0)?,
         code,
         name: name.as_str().to_string(),
@@ -415,7 +427,7 @@ async fn update_category(
         handle_limit: input.handle_limit,
         urgent_handle_limit: input.urgent_handle_limit,
         evaluate_limit: input.evaluate_limit,
-    }))
+    })
 }
 
 /// Limits an administrator may set: at least one unit, at most a year.

@@ -24,6 +24,7 @@ macro_rules! require_page {
 }
 
 mod assets;
+pub mod catalogue;
 mod me;
 pub mod orders;
 mod pages;
@@ -85,6 +86,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tokens", get(accounts::tokens).post(accounts::issue_token))
         .route("/admin/tokens/{id}", delete(accounts::revoke_token))
         .route("/admin/policy", get(accounts::policy).post(accounts::save_policy))
+        .route("/admin/categories", get(catalogue::list))
+        .route("/admin/categories/{code}", get(catalogue::edit).post(catalogue::save))
         .route("/admin/audit", get(admin::audit_page))
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/m/", get(pages::mobile_home))

@@ -236,6 +236,30 @@ test('the policy page shows bounds and saves within them', async () => {
   await ctx.close();
 });
 
+test('an administrator sets a category\'s time limits; a bad one is refused and nothing changes', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=事项分类与时限');
+  const row = page.locator('table.categories tr', { hasText: '0309' });
+  assert.match(await row.innerText(), /7 工作日/);
+  await page.screenshot({ path: join(shots, 'desk-admin-categories.png'), fullPage: true });
+  await row.locator('a', { hasText: '修改' }).click(); // the name links there too (phones)
+  await page.waitForURL(base + '/admin/categories/0309');
+  await page.fill('input[name=handle_amount]', '300'); // within the field's bounds, past 250 working days
+  await page.click('form.category-form button[type=submit]');
+  await page.locator('#category-result', { hasText: '时限无效' }).waitFor();
+  await page.fill('input[name=handle_amount]', '36');
+  await page.selectOption('select[name=handle_unit]', 'working_hours');
+  await page.screenshot({ path: join(shots, 'desk-admin-category.png'), fullPage: true });
+  await Promise.all([page.waitForURL(/saved=0309/), page.click('form.category-form button[type=submit]')]);
+  assert.match(await page.locator('p.notice').innerText(), /0309/);
+  assert.match(await page.locator('table.categories tr', { hasText: '0309' }).innerText(), /36 工作时/);
+  const api = await (await fetch(base + '/api/v1/categories')).json();
+  assert.deepEqual(api.find((c) => c.code === '0309').handle_limit, { unit: 'working_hours', amount: 36 });
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a user sees their sessions, ends another one, then logs out everywhere', async () => {
   const other = await open(desk);
   await login(base, other.page, 'sq140107002001');
@@ -268,7 +292,8 @@ test('a user sees their sessions, ends another one, then logs out everywhere', a
 test('pages answer 403 without the permission and 404 outside the scope', async () => {
   const { ctx, page } = await open(desk);
   await login(base, page, 'sq140107002001');
-  for (const p of ['/admin/users', '/admin/roles', '/admin/tokens', '/admin/policy']) {
+  for (const p of ['/admin/users', '/admin/roles', '/admin/tokens', '/admin/policy', '/admin/categories',
+    '/admin/categories/0309']) {
     assert.equal((await page.goto(base + p)).status(), 403, p);
   }
   await ctx.close();
@@ -283,7 +308,8 @@ test('the pages fit a phone screen', async () => {
   await login(base, page, 'admin');
   for (const [path, name] of [['/account', 'account'], ['/admin/users', 'admin-users'],
     [`/admin/users/${newUserId}`, 'admin-user'], ['/admin/roles', 'admin-roles'], ['/admin/tokens', 'admin-tokens'],
-    ['/admin/policy', 'admin-policy']]) {
+    ['/admin/policy', 'admin-policy'], ['/admin/categories', 'admin-categories'],
+    ['/admin/categories/0309', 'admin-category']]) {
     await page.goto(base + path);
     await noSideways(page, path);
     await page.screenshot({ path: join(shots, `phone-${name}.png`), fullPage: true });
