@@ -475,12 +475,18 @@ async fn import_calendar(
     ClientAddr(addr): ClientAddr,
     body: String,
 ) -> Result<Json<CalendarView>> {
+    import_calendar_text(&s, &user, addr, &body).await?;
+    get_calendar(State(s), user, Query(YearQuery { year: None })).await
+}
+
+/// Imports CSV or iCal text (API and console page); answers how many days it set.
+pub async fn import_calendar_text(s: &AppState, user: &CurrentUser, addr: Option<String>, body: &str) -> Result<usize> {
     user.require(Perm::CalendarWrite)?;
-    let entries = calendar::parse_import(&body)?;
+    let entries = calendar::parse_import(body)?;
     calendar::upsert(&s.db, &entries).await?;
     s.reload_clock().await?;
-    calendar_audited(&s, &user, addr, serde_json::json!({"imported": entries.len()})).await?;
-    get_calendar(State(s), user, Query(YearQuery { year: None })).await
+    calendar_audited(s, user, addr, serde_json::json!({"imported": entries.len()})).await?;
+    Ok(entries.len())
 }
 
 /// Calendar edits change every deadline computed after them: audited.
@@ -515,15 +521,26 @@ async fn set_day(
     Path(day): Path<String>,
     Json(d): Json<DayInput>,
 ) -> Result<StatusCode> {
+    set_calendar_day(&s, &user, addr, &day, &d).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets one day's arrangement (API and console page).
+pub async fn set_calendar_day(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    day: &str,
+    d: &DayInput,
+) -> Result<()> {
     user.require(Perm::CalendarWrite)?;
-    let date = parse_day(&day)?;
+    let date = parse_day(day)?;
     let kind = DayKind::parse(&d.kind).ok_or_else(|| Error::invalid("calendar.bad_kind", "kind"))?;
     let name =
         crate::domain::codes::BoundedText::<50>::parse(&d.name).map_err(|_| Error::invalid("text.empty", "name"))?;
     calendar::upsert(&s.db, &[CalendarEntry::new(date, kind, name.as_str())]).await?;
     s.reload_clock().await?;
-    calendar_audited(&s, &user, addr, serde_json::json!({"day": day, "kind": d.kind, "name": name.as_str()})).await?;
-    Ok(StatusCode::NO_CONTENT)
+    calendar_audited(s, user, addr, serde_json::json!({"day": day, "kind": d.kind, "name": name.as_str()})).await
 }
 
 /// Remove a day's override (it follows the plain weekday rule again).
@@ -535,11 +552,16 @@ async fn delete_day(
     ClientAddr(addr): ClientAddr,
     Path(day): Path<String>,
 ) -> Result<StatusCode> {
-    user.require(Perm::CalendarWrite)?;
-    calendar::remove(&s.db, parse_day(&day)?).await?;
-    s.reload_clock().await?;
-    calendar_audited(&s, &user, addr, serde_json::json!({"day": day, "removed": true})).await?;
+    remove_calendar_day(&s, &user, addr, &day).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a day's override (API and console page).
+pub async fn remove_calendar_day(s: &AppState, user: &CurrentUser, addr: Option<String>, day: &str) -> Result<()> {
+    user.require(Perm::CalendarWrite)?;
+    calendar::remove(&s.db, parse_day(day)?).await?;
+    s.reload_clock().await?;
+    calendar_audited(s, user, addr, serde_json::json!({"day": day, "removed": true})).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -195,6 +195,119 @@ pub async fn save(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The working-day calendar (节假日与调休)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/calendar.html")]
+struct CalendarPage {
+    shell: Shell,
+    year: i32,
+    years: Vec<i32>,
+    covered: bool,
+    days: Vec<crate::orders::calendar::Day>,
+    saved: bool,
+}
+
+impl CalendarPage {
+    fn weekday(&self, day: &str) -> &'static str {
+        use chrono::Datelike;
+        match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+            Ok(d) => t(&format!("calendar.weekday.{}", d.weekday().number_from_monday())),
+            Err(_) => "",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CalendarQuery {
+    year: Option<i32>,
+    saved: Option<String>,
+}
+
+/// One year's holidays and make-up working days, with forms to add a day or import a file.
+pub async fn calendar_page(
+    State(s): State<AppState>,
+    user: Option<CurrentUser>,
+    uri: Uri,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Response> {
+    use chrono::Datelike;
+    let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::CalendarWrite);
+    let this_year = chrono::Utc::now().with_timezone(&crate::orders::clock::CHINA_STANDARD_TIME).year();
+    let covered_years: std::collections::BTreeSet<i32> = s.clock().calendar().covered_years().into_iter().collect();
+    let year = q.year.filter(|y| (2000..=2100).contains(y)).unwrap_or(this_year);
+    let mut years: std::collections::BTreeSet<i32> = covered_years.clone();
+    years.extend([this_year, this_year + 1, year]);
+    let days = crate::orders::calendar::entries(&s.db, Some(year)).await?;
+    Ok(render(&CalendarPage {
+        shell: Shell { user, active: "calendar" },
+        year,
+        years: years.into_iter().collect(),
+        covered: covered_years.contains(&year),
+        days,
+        saved: q.saved.is_some(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct DayForm {
+    day: String,
+    kind: String,
+    name: String,
+}
+
+fn year_of(day: &str) -> String {
+    day.get(..4).filter(|y| y.bytes().all(|b| b.is_ascii_digit())).unwrap_or("").to_string()
+}
+
+/// htmx: sets one day.
+pub async fn calendar_set(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<DayForm>,
+) -> Response {
+    let input = crate::orders::api::DayInput { kind: f.kind, name: f.name };
+    match crate::orders::api::set_calendar_day(&s, &user, addr, f.day.trim(), &input).await {
+        Ok(()) => hx_redirect(&format!("/admin/calendar?year={}&saved=1", year_of(f.day.trim()))),
+        Err(e) => alert(&e),
+    }
+}
+
+/// htmx: removes one day's override.
+pub async fn calendar_remove(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(day): Path<String>,
+) -> Response {
+    match crate::orders::api::remove_calendar_day(&s, &user, addr, &day).await {
+        Ok(()) => hx_redirect(&format!("/admin/calendar?year={}&saved=1", year_of(&day))),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ImportForm {
+    text: String,
+}
+
+/// htmx: imports pasted CSV or iCal text.
+pub async fn calendar_import(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<ImportForm>,
+) -> Response {
+    match crate::orders::api::import_calendar_text(&s, &user, addr, &f.text).await {
+        Ok(_) => hx_redirect("/admin/calendar?saved=1"),
+        Err(e) => alert(&e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +326,10 @@ mod tests {
         for u in UNITS {
             assert_ne!(t(&format!("category.unit.{u}")), u);
         }
+        for n in 1..=7 {
+            assert!(t(&format!("calendar.weekday.{n}")).starts_with('周'));
+        }
+        assert_eq!(year_of("2027-10-01"), "2027");
+        assert_eq!(year_of("x"), "");
     }
 }

@@ -260,6 +260,50 @@ test('an administrator sets a category\'s time limits; a bad one is refused and 
   await ctx.close();
 });
 
+test('an administrator keeps the holiday calendar: adds a day, imports a year, removes a day', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.click('nav.sidebar >> text=工作日历');
+  await page.click('nav.year-tabs >> text=2025');
+  await page.waitForURL(/year=2025/);
+  // 2025's National Day break: 1–8 October off, Sunday 28 September worked.
+  assert.match(await page.locator('table.calendar-days tr', { hasText: '2025-10-08' }).innerText(), /周三\s+放假/);
+  assert.match(await page.locator('table.calendar-days tr', { hasText: '2025-09-28' }).innerText(), /周日\s+调休上班/);
+  await page.screenshot({ path: join(shots, 'desk-admin-calendar.png'), fullPage: true });
+
+  // A year with no arrangement yet says so, then gets one by import.
+  await page.goto(base + '/admin/calendar?year=2027');
+  assert.match(await page.locator('p.notice.warn').innerText(), /还没有节假日安排/);
+  await page.click('text=导入全年安排');
+  await page.fill('form.import-form textarea', 'date,kind,name\nnot-a-date,holiday,元旦');
+  await page.click('form.import-form button[type=submit]');
+  await page.locator('#import-result', { hasText: '格式错误' }).or(page.locator('#import-result', { hasText: '无效' })).waitFor();
+  await page.fill('form.import-form textarea', 'date,kind,name\n2027-01-01,holiday,元旦\n2027-02-07,workday,春节调休');
+  await Promise.all([page.waitForURL(/saved=1/), page.click('form.import-form button[type=submit]')]);
+  await page.goto(base + '/admin/calendar?year=2027');
+  assert.equal(await page.locator('table.calendar-days tbody tr').count(), 2);
+  assert.equal(await page.locator('p.notice.warn').count(), 0);
+
+  // One more day by hand, then removed again.
+  await page.click('text=添加或修改一天');
+  await page.fill('form.day-form input[name=day]', '2027-10-01');
+  await page.fill('form.day-form input[name=name]', '国庆节');
+  await Promise.all([page.waitForURL(/saved=1/), page.click('form.day-form button[type=submit]')]);
+  const row = page.locator('table.calendar-days tr', { hasText: '2027-10-01' });
+  assert.match(await row.innerText(), /周五\s+放假\s+国庆节/);
+  await Promise.all([page.waitForURL(/saved=1/), row.locator('button', { hasText: '删除' }).click()]);
+  assert.equal(await page.locator('table.calendar-days tr', { hasText: '2027-10-01' }).count(), 0);
+  const { token } = await fetch(base + '/api/v1/session', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'Fengqiao@2026' }),
+  }).then((r) => r.json());
+  const api = await fetch(base + '/api/v1/calendar?year=2027', { headers: { authorization: 'Bearer ' + token } })
+    .then((r) => r.json());
+  assert.deepEqual(api.days.map((d) => d.day), ['2027-01-01', '2027-02-07']);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a user sees their sessions, ends another one, then logs out everywhere', async () => {
   const other = await open(desk);
   await login(base, other.page, 'sq140107002001');
@@ -293,7 +337,7 @@ test('pages answer 403 without the permission and 404 outside the scope', async 
   const { ctx, page } = await open(desk);
   await login(base, page, 'sq140107002001');
   for (const p of ['/admin/users', '/admin/roles', '/admin/tokens', '/admin/policy', '/admin/categories',
-    '/admin/categories/0309']) {
+    '/admin/categories/0309', '/admin/calendar']) {
     assert.equal((await page.goto(base + p)).status(), 403, p);
   }
   await ctx.close();
@@ -309,7 +353,7 @@ test('the pages fit a phone screen', async () => {
   for (const [path, name] of [['/account', 'account'], ['/admin/users', 'admin-users'],
     [`/admin/users/${newUserId}`, 'admin-user'], ['/admin/roles', 'admin-roles'], ['/admin/tokens', 'admin-tokens'],
     ['/admin/policy', 'admin-policy'], ['/admin/categories', 'admin-categories'],
-    ['/admin/categories/0309', 'admin-category']]) {
+    ['/admin/categories/0309', 'admin-category'], ['/admin/calendar?year=2026', 'admin-calendar']]) {
     await page.goto(base + path);
     await noSideways(page, path);
     await page.screenshot({ path: join(shots, `phone-${name}.png`), fullPage: true });
