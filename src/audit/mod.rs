@@ -55,6 +55,8 @@ pub mod action {
     pub const POLICY_UPDATE: &str = "policy.update";
     pub const CALENDAR_UPDATE: &str = "calendar.update";
     pub const CATEGORY_UPDATE: &str = "category.update";
+    pub const DISPATCH_RULE_SAVE: &str = "dispatch_rule.save";
+    pub const DISPATCH_RULE_DELETE: &str = "dispatch_rule.delete";
     pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
@@ -93,6 +95,8 @@ pub mod action {
         POLICY_UPDATE,
         CALENDAR_UPDATE,
         CATEGORY_UPDATE,
+        DISPATCH_RULE_SAVE,
+        DISPATCH_RULE_DELETE,
         ORDER_CONTACT_UNMASK,
         ORDER_CREATE,
         ORDER_ACT,
@@ -113,6 +117,7 @@ pub const OBJECT_TYPES: &[&str] = &[
     "settings",
     "calendar",
     "category",
+    "dispatch_rule",
     "order",
     "attachment",
 ];

@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(105, "0105_active_node"),
     migration!(106, "0106_member_id_number"),
     migration!(107, "0107_orders_node_path"),
+    migration!(108, "0108_dispatch_rules"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

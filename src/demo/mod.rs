@@ -814,8 +814,89 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
         }
     }
     tx.commit().await?;
+    dispatch_rules(db).await?;
     g.summary.orders = orders::generate(db, &mut g.rng, DEMO_ORDERS).await?;
     Ok(g.summary)
+}
+
+/// The demo district's dispatch catalogue (派单目录): district-wide rules
+/// for the matters that need several units, and the town's own rule for
+/// its environment (a 镇 handles 市容环卫 itself, the bureau assists).
+/// Assisting units: departments by key, or `@subdistrict` / `@community`
+/// for the local centres.
+const DISPATCH_RULES: &[(&str, Option<&str>, &[&str], &str)] = &[
+    ("0102", None, &["@subdistrict"], "小事不出社区,大事街道协调"),
+    ("0105", Some("police"), &["@community"], "社区配合开展反诈宣传"),
+    ("0202", None, &["housing"], "住建局督促物业企业整改"),
+    ("0204", Some("civil_affairs"), &["@community"], "社区入户核实困难情况"),
+    ("0306", Some("urban_mgmt"), &["housing", "@subdistrict"], ""),
+    ("0307", Some("urban_mgmt"), &["market", "@subdistrict"], ""),
+    ("0308", Some("market"), &["health"], ""),
+    ("04", Some("emergency"), &["@subdistrict"], "突发事件由应急局牵头,属地街道先期处置"),
+    ("0401", Some("fire"), &["emergency", "@subdistrict"], ""),
+    ("0402", Some("emergency"), &["fire", "housing", "@subdistrict"], "燃气企业同步到场"),
+    ("0403", Some("housing"), &["urban_mgmt", "emergency", "@subdistrict"], ""),
+    ("0405", Some("health"), &["emergency", "@subdistrict", "@community"], ""),
+];
+
+async fn dispatch_rules(db: &Db) -> anyhow::Result<()> {
+    let unit = |code: String| async move {
+        let id: i64 =
+            sqlx::query("select id from units where code = $1").bind(code).fetch_one(&db.pool).await?.try_get(0)?;
+        anyhow::Ok(id)
+    };
+    let root: i64 =
+        sqlx::query("select id from nodes where parent_id is null").fetch_one(&db.pool).await?.try_get(0)?;
+    let now = crate::db::now_ms();
+    let insert = "insert into dispatch_rules (category_code, node_id, lead_unit_id, assisting, assist_local, note, \
+                  updated_at) values ($1, $2, $3, $4, $5, $6, $7)";
+    for (category, lead, assisting, note) in DISPATCH_RULES {
+        let lead = match lead {
+            Some(key) => Some(unit(format!("dept:{key}")).await?),
+            None => None,
+        };
+        let (mut ids, mut local) = (vec![], vec![]);
+        for a in *assisting {
+            match a.strip_prefix('@') {
+                Some(level) => local.push(level),
+                None => ids.push(unit(format!("dept:{a}")).await?),
+            }
+        }
+        sqlx::query(insert)
+            .bind(*category)
+            .bind(root)
+            .bind(lead)
+            .bind(serde_json::to_string(&ids)?)
+            .bind(serde_json::to_string(&local)?)
+            .bind(Some(*note).filter(|n| !n.is_empty()))
+            .bind(now)
+            .execute(&db.pool)
+            .await?;
+    }
+    // The town (乡镇) keeps its environment work: its centre leads.
+    let town = sqlx::query(
+        "select n.id, u.id from nodes n join units u on u.node_id = n.id and u.kind = 'centre' \
+         where n.kind = 'subdistrict' and n.name like '%镇' order by n.id limit 1",
+    )
+    .fetch_optional(&db.pool)
+    .await?;
+    if let Some(r) = town {
+        let (node, centre): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        let bureau = unit("dept:urban_mgmt".into()).await?;
+        for category in ["0301", "0305"] {
+            sqlx::query(insert)
+                .bind(category)
+                .bind(node)
+                .bind(Some(centre))
+                .bind(serde_json::to_string(&[bureau])?)
+                .bind("[]")
+                .bind(Some("乡镇统筹辖区环境卫生,城管局业务指导"))
+                .bind(now)
+                .execute(&db.pool)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 type OverlayRow = (String, String, String, i64, Option<String>, serde_json::Value, Vec<i64>);

@@ -15,9 +15,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     calendar::{self, Day},
     clock::{CalendarEntry, DayKind, TimeLimit},
+    dispatch::{self, DispatchRule, RuleInput, Suggestion},
     machine::{Action, ActionKind},
     store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Reporter},
-    units::{self, Suggestion, Unit},
+    units::{self, Unit},
 };
 use crate::{
     attachments::{Attachment, PublicAttachment},
@@ -39,6 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_units))
         .routes(routes!(list_categories))
         .routes(routes!(update_category))
+        .routes(routes!(list_dispatch_rules))
+        .routes(routes!(put_dispatch_rule, delete_dispatch_rule))
         .routes(routes!(get_calendar, import_calendar))
         .routes(routes!(set_day, delete_day))
         .routes(routes!(portal_report))
@@ -105,6 +108,8 @@ pub struct OrderDetail {
     /// Exactly the actions you may take now.
     #[schema(value_type = Vec<String>)]
     pub allowed_actions: Vec<ActionKind>,
+    /// The units assisting the lead unit (协办单位), as dispatched.
+    pub assisting_units: Vec<dispatch::UnitName>,
     /// The dispatch catalogue's suggestion.
     pub suggestion: Suggestion,
     /// Photos and documents; `event_seq` ties one to its timeline step.
@@ -119,9 +124,10 @@ async fn get_order(State(s): State<AppState>, user: CurrentUser, Path(id): Path<
     let order = store::get(&s.db, &s.clock(), &user, id).await?;
     let events = store::events(&s.db, order.id).await?;
     let allowed_actions = store::allowed(Some(&user), &order);
-    let suggestion = units::suggest(&s.db, &order).await?;
+    let suggestion = dispatch::suggest(&s.db, &order).await?;
     let attachments = crate::attachments::store::list(&s.db, order.id).await?;
-    Ok(Json(OrderDetail { order, events, allowed_actions, suggestion, attachments }))
+    let assisting_units = dispatch::unit_names(&s.db, &order.facts.assisting_units).await?;
+    Ok(Json(OrderDetail { order, events, allowed_actions, assisting_units, suggestion, attachments }))
 }
 
 /// Take an action (受理, 派单, 签收, 反馈, 核查, 退单, 延期, 挂账, 上报 …).
@@ -198,7 +204,9 @@ pub struct VersionedId {
 #[derive(Deserialize, ToSchema)]
 pub struct BulkDispatch {
     pub orders: Vec<VersionedId>,
-    pub lead_unit: i64,
+    /// Null: each order goes where the dispatch catalogue suggests (its lead and assisting units).
+    pub lead_unit: Option<i64>,
+    /// With `lead_unit` only.
     #[serde(default)]
     pub assisting: Vec<i64>,
     pub override_reason: Option<String>,
@@ -213,7 +221,8 @@ pub struct BulkResult {
     pub message: Option<String>,
 }
 
-/// Dispatch several orders to one unit (each succeeds or fails on its own).
+/// Dispatch several orders to one unit, or each as the dispatch catalogue suggests (each succeeds
+/// or fails on its own).
 #[utoipa::path(post, path = "/api/v1/orders/bulk-dispatch", tag = "orders", request_body = BulkDispatch,
     security(("bearer" = [])), responses((status = 200, body = Vec<BulkResult>)))]
 async fn bulk_dispatch(
@@ -228,13 +237,9 @@ async fn bulk_dispatch(
     let clock = s.clock();
     let mut out = vec![];
     for o in b.orders {
-        let action = Action::Dispatch {
-            lead_unit: b.lead_unit,
-            assisting: b.assisting.clone(),
-            override_reason: b.override_reason.clone(),
-        };
         let r = async {
             let order = store::get(&s.db, &clock, &user, o.id).await?;
+            let action = dispatch_action(&s.db, &order, b.lead_unit, &b.assisting, b.override_reason.clone()).await?;
             store::act(&s.db, &clock, Actor::User(&user), &order, &ActRequest { version: o.version, action }).await
         }
         .await;
@@ -244,6 +249,67 @@ async fn bulk_dispatch(
         });
     }
     Ok(Json(out))
+}
+
+/// A dispatch to the given unit, or (none given) to the catalogue's suggestion.
+pub async fn dispatch_action(
+    db: &crate::db::Db,
+    order: &OrderView,
+    lead_unit: Option<i64>,
+    assisting: &[i64],
+    override_reason: Option<String>,
+) -> Result<Action> {
+    let (lead_unit, assisting) = match lead_unit {
+        Some(u) => (u, assisting.to_vec()),
+        None => {
+            let sug = dispatch::suggest(db, order).await?;
+            let lead = sug.lead.ok_or_else(|| Error::invalid("dispatch.no_suggestion", "lead_unit"))?;
+            (lead.id, sug.assisting.iter().map(|u| u.id).collect())
+        }
+    };
+    Ok(Action::Dispatch { lead_unit, assisting, override_reason })
+}
+
+/// The dispatch catalogue (派单目录) rules that apply in your area: those of your region and below,
+/// and those of the regions above it. For editors of the catalogue and dispatchers.
+#[utoipa::path(get, path = "/api/v1/dispatch-rules", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DispatchRule>), (status = 403, body = ErrorBody)))]
+async fn list_dispatch_rules(State(s): State<AppState>, user: CurrentUser) -> Result<Json<Vec<DispatchRule>>> {
+    Ok(Json(dispatch::list(&s.db, &user).await?))
+}
+
+/// Set the default lead and assisting units for a category in a region of yours (district,
+/// subdistrict or community); saving again replaces the rule. A department's matter may not
+/// default to a community or a grid.
+#[utoipa::path(put, path = "/api/v1/nodes/{id}/dispatch-rules/{code}", tag = "orders",
+    params(("id" = i64, Path, description = "the region"), ("code" = String, Path, description = "the category")),
+    request_body = RuleInput, security(("bearer" = [])),
+    responses((status = 200, body = DispatchRule), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn put_dispatch_rule(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path((id, code)): Path<(i64, String)>,
+    Json(input): Json<RuleInput>,
+) -> Result<Json<DispatchRule>> {
+    Ok(Json(dispatch::save(&s, &user, addr, (id, &code), input).await?))
+}
+
+/// Remove the rule of a category in a region of yours, if any; the wider rule (or the default)
+/// applies again.
+#[utoipa::path(delete, path = "/api/v1/nodes/{id}/dispatch-rules/{code}", tag = "orders",
+    params(("id" = i64, Path, description = "the region"), ("code" = String, Path, description = "the category")),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_dispatch_rule(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path((id, code)): Path<(i64, String)>,
+) -> Result<axum::http::StatusCode> {
+    dispatch::remove(&s, &user, addr, (id, &code)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, IntoParams)]

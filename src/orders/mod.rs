@@ -4,6 +4,7 @@
 pub mod api;
 pub mod calendar;
 pub mod clock;
+pub mod dispatch;
 pub mod machine;
 pub mod refs;
 pub mod store;

@@ -32,6 +32,8 @@ pub struct CategoryRef {
     pub name: String,
     /// Orders take sub-categories only (the top level groups them).
     pub leaf: bool,
+    /// The top-level category of a sub-category.
+    pub parent: Option<String>,
     /// The department a matter belongs to (国办函〔2025〕66号).
     pub owner: Option<String>,
     /// Time limits as stored (JSON), by deadline column.
@@ -64,11 +66,13 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
     .fetch_all(&db.pool)
     .await?
     {
+        let parent: Option<String> = r.try_get("parent_code")?;
         categories.insert(
             r.try_get("code")?,
             CategoryRef {
                 name: r.try_get("name")?,
-                leaf: r.try_get::<Option<String>, _>("parent_code")?.is_some(),
+                leaf: parent.is_some(),
+                parent,
                 owner: r.try_get("owner_unit")?,
                 sign_limit: r.try_get("sign_limit")?,
                 handle_limit: r.try_get("handle_limit")?,

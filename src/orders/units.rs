@@ -1,6 +1,6 @@
-//! Units that receive work orders, and the dispatch suggestion (派单目录):
-//! a department's matter goes to that department; anything else to the
-//! community centre where it happened.
+//! Units that receive work orders (centres, grids, departments) and the
+//! choices a dispatcher has; the suggestion is the dispatch catalogue's
+//! (`dispatch`).
 
 use serde::Serialize;
 use sqlx::Row;
@@ -43,13 +43,6 @@ pub async fn choices(db: &Db, community_node: Option<i64>) -> Result<Vec<Unit>> 
     rows.iter().map(unit_from_row).collect()
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Suggestion {
-    pub lead: Option<Unit>,
-    /// The category belongs to a functional department (not to be pushed down).
-    pub functional: bool,
-}
-
 /// The community node of an order (its grid's or building's community).
 pub async fn community_of(db: &Db, order: &OrderView) -> Result<Option<i64>> {
     let ids = crate::tree::ancestor_ids(&order.node_path);
@@ -58,30 +51,4 @@ pub async fn community_of(db: &Db, order: &OrderView) -> Result<Option<i64>> {
         .fetch_optional(&db.pool)
         .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
-}
-
-pub async fn suggest(db: &Db, order: &OrderView) -> Result<Suggestion> {
-    let owner: Option<String> = sqlx::query("select owner_unit from categories where code = $1")
-        .bind(&order.category_code)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let row = match &owner {
-        Some(key) => {
-            sqlx::query("select id, kind, code, name, node_id from units where code = $1 and status = 'active'")
-                .bind(format!("dept:{key}"))
-                .fetch_optional(&db.pool)
-                .await?
-        }
-        None => match community_of(db, order).await? {
-            Some(c) => sqlx::query(
-                "select id, kind, code, name, node_id from units where node_id = $1 and kind = 'centre' and status = 'active'",
-            )
-            .bind(c)
-            .fetch_optional(&db.pool)
-            .await?,
-            None => None,
-        },
-    };
-    Ok(Suggestion { lead: row.as_ref().map(unit_from_row).transpose()?, functional: owner.is_some() })
 }

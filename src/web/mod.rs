@@ -25,6 +25,7 @@ macro_rules! require_page {
 
 mod assets;
 pub mod catalogue;
+mod dispatch;
 mod me;
 pub mod orders;
 mod pages;
@@ -87,6 +88,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tokens/{id}", delete(accounts::revoke_token))
         .route("/admin/policy", get(accounts::policy).post(accounts::save_policy))
         .route("/admin/categories", get(catalogue::list))
+        .route("/admin/dispatch", get(dispatch::page).post(dispatch::save))
+        .route("/admin/dispatch/{id}/delete", post(dispatch::remove))
         .route("/admin/calendar", get(catalogue::calendar_page))
         .route("/admin/calendar/days", post(catalogue::calendar_set))
         .route("/admin/calendar/days/{day}/delete", post(catalogue::calendar_remove))

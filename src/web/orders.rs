@@ -23,9 +23,10 @@ use crate::{
     orders::{
         api::{categories, public_view, Category, PublicOrder},
         clock::CHINA_STANDARD_TIME,
+        dispatch::{self, Suggestion},
         machine::{Action, ActionKind},
         store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Queue, Reporter, Source},
-        units::{self, Suggestion, Unit},
+        units::{self, Unit},
     },
     tree::store::Scope,
 };
@@ -169,6 +170,7 @@ struct OrderPage {
     units: Vec<Unit>,
     back: String,
     attachments: Vec<Attachment>,
+    assisting: Vec<dispatch::UnitName>,
 }
 
 /// The attachments a timeline step carries.
@@ -176,7 +178,16 @@ pub fn step_files<'a>(attachments: &'a [Attachment], seq: &i64) -> Vec<&'a Attac
     attachments.iter().filter(|a| a.event_seq == Some(*seq)).collect()
 }
 
-type DetailParts = (OrderView, Vec<EventView>, Vec<ActionForm>, Suggestion, Vec<Unit>, Vec<Attachment>);
+/// What both order pages (console and field app) show.
+struct DetailParts {
+    order: OrderView,
+    events: Vec<EventView>,
+    actions: Vec<ActionForm>,
+    suggestion: Suggestion,
+    units: Vec<Unit>,
+    attachments: Vec<Attachment>,
+    assisting: Vec<dispatch::UnitName>,
+}
 
 async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
     let order = store::get(&s.db, &s.clock(), user, id).await?;
@@ -186,9 +197,10 @@ async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<Detai
         allowed.iter().any(|k| matches!(k, ActionKind::Dispatch | ActionKind::Reassign | ActionKind::ApproveReturn));
     let units =
         if needs_units { units::choices(&s.db, units::community_of(&s.db, &order).await?).await? } else { vec![] };
-    let suggestion = units::suggest(&s.db, &order).await?;
+    let suggestion = dispatch::suggest(&s.db, &order).await?;
     let attachments = crate::attachments::store::list(&s.db, order.id).await?;
-    Ok((order, events, action_forms(&allowed), suggestion, units, attachments))
+    let assisting = dispatch::unit_names(&s.db, &order.facts.assisting_units).await?;
+    Ok(DetailParts { order, events, actions: action_forms(&allowed), suggestion, units, attachments, assisting })
 }
 
 pub async fn detail(
@@ -199,19 +211,20 @@ pub async fn detail(
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
     require_page!(user, Perm::OrdersRead);
-    let (order, events, actions, suggestion, units, attachments) = match detail_parts(&s, &user, id).await {
+    let d = match detail_parts(&s, &user, id).await {
         Err(Error::NotFound) => return Ok(super::not_found(uri).await),
         r => r?,
     };
     Ok(render(&OrderPage {
         shell: Shell { user, active: "orders" },
-        order,
-        events,
-        actions,
-        suggestion,
-        units,
+        order: d.order,
+        events: d.events,
+        actions: d.actions,
+        suggestion: d.suggestion,
+        units: d.units,
         back: format!("/orders/{id}"),
-        attachments,
+        attachments: d.attachments,
+        assisting: d.assisting,
     }))
 }
 
@@ -235,6 +248,9 @@ pub struct ActForm {
     #[serde(default)]
     pub rating: String,
     pub lead_unit: Option<i64>,
+    /// 协办单位 (checkboxes, repeated).
+    #[serde(default)]
+    pub assisting: Vec<i64>,
     pub reassign_to: Option<i64>,
     pub days: Option<u32>,
     pub into: Option<i64>,
@@ -277,12 +293,14 @@ impl ActForm {
             }
             "dispatch" => {
                 obj.insert("lead_unit".into(), serde_json::json!(self.lead_unit.unwrap_or(0)));
+                obj.insert("assisting".into(), serde_json::json!(self.assisting));
                 if let Some(r) = text(&self.override_reason) {
                     obj.insert("override_reason".into(), r);
                 }
             }
             "reassign" => {
                 obj.insert("lead_unit".into(), serde_json::json!(self.lead_unit.unwrap_or(0)));
+                obj.insert("assisting".into(), serde_json::json!(self.assisting));
                 obj.insert("reason".into(), serde_json::json!(self.reason));
             }
             "approve_return" => {
@@ -421,7 +439,8 @@ pub async fn attach(
 pub struct BulkForm {
     #[serde(default)]
     pub sel: Vec<String>,
-    pub lead_unit: i64,
+    /// A unit id, or `catalogue`: each order as the dispatch catalogue suggests.
+    pub lead_unit: String,
     #[serde(default)]
     pub override_reason: String,
 }
@@ -439,13 +458,11 @@ pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<Bu
         else {
             continue;
         };
-        let action = Action::Dispatch {
-            lead_unit: f.lead_unit,
-            assisting: vec![],
-            override_reason: (!f.override_reason.trim().is_empty()).then(|| f.override_reason.trim().to_string()),
-        };
+        let lead_unit = f.lead_unit.parse::<i64>().ok();
+        let override_reason = (!f.override_reason.trim().is_empty()).then(|| f.override_reason.trim().to_string());
         let r = async {
             let order = store::get(&s.db, &clock, &user, id).await?;
+            let action = crate::orders::api::dispatch_action(&s.db, &order, lead_unit, &[], override_reason).await?;
             store::act(&s.db, &clock, Actor::User(&user), &order, &ActRequest { version, action }).await
         }
         .await;
@@ -514,6 +531,7 @@ struct MobileOrder {
     units: Vec<Unit>,
     back: String,
     attachments: Vec<Attachment>,
+    assisting: Vec<dispatch::UnitName>,
 }
 
 pub async fn mobile_order(
@@ -524,20 +542,21 @@ pub async fn mobile_order(
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
     require_page!(user, Perm::OrdersRead);
-    let (order, events, actions, suggestion, units, attachments) = match detail_parts(&s, &user, id).await {
+    let d = match detail_parts(&s, &user, id).await {
         Err(Error::NotFound) => return Ok(super::not_found(uri).await),
         r => r?,
     };
     Ok(render(&MobileOrder {
         user,
         active: "tasks",
-        order,
-        events,
-        actions,
-        suggestion,
-        units,
+        order: d.order,
+        events: d.events,
+        actions: d.actions,
+        suggestion: d.suggestion,
+        units: d.units,
         back: format!("/m/orders/{id}"),
-        attachments,
+        attachments: d.attachments,
+        assisting: d.assisting,
     }))
 }
 

@@ -224,6 +224,21 @@ fn rules() -> Vec<Rule> {
             // A zero limit: refused by validation (422) once the caller is let in, so nothing changes.
             "0309",
         ),
+        r(Method::GET, "/api/v1/dispatch-rules", Perm(&["calendar.write", "orders.dispatch"]), Global),
+        fixed(
+            with(
+                r(Method::PUT, "/api/v1/nodes/{id}/dispatch-rules/{code}", Perm(&["calendar.write"]), Path(Community)),
+                |_, _| {
+                    // A department's matter led by the community: refused (422) once the region is found.
+                    Some(json!({"lead_unit_id": null}))
+                },
+            ),
+            "0301",
+        ),
+        fixed(
+            r(Method::DELETE, "/api/v1/nodes/{id}/dispatch-rules/{code}", Perm(&["calendar.write"]), Path(Community)),
+            "0301",
+        ),
         r(Method::GET, "/api/v1/calendar", Perm(&["orders.read"]), Global),
         with(r(Method::POST, "/api/v1/calendar", Perm(&["calendar.write"]), Global), |_, _| Some(json!("x"))),
         fixed(

@@ -551,3 +551,176 @@ both_backends!(categories_are_edited_by_administrators, |app| {
     let entries = audit.body["entries"].as_array().expect("entries");
     assert_eq!(entries.len(), 1, "only the accepted edit is audited: {entries:?}");
 });
+
+both_backends!(dispatch_catalogue_suggests_lead_and_assisting_units, |app| {
+    let l = setup(&app).await;
+    let admin = app.admin().await;
+    let sub: i64 = sqlx::query_scalar("select parent_id from nodes where id = $1")
+        .bind(l.community)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let sub_centre = unit(&app, "centre", "centre:140107002", "三桥街道综治中心", sub).await;
+    let other_sub = app
+        .create(
+            &admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let other_centre = unit(&app, "centre", "centre:140107001", "巨轮街道综治中心", other_sub).await;
+    let housing = unit(&app, "department", "dept:housing", "区住房和城乡建设局", app.root_id).await;
+    // A rule's address is its region and category; the body the units.
+    let put = |token: String, body: Value| {
+        let app = &app;
+        let path =
+            format!("/api/v1/nodes/{}/dispatch-rules/{}", body["node_id"], body["category_code"].as_str().unwrap());
+        async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let suggestion = |id: i64| {
+        let (app, token) = (&app, l.centre.clone());
+        async move { app.get(&format!("/api/v1/orders/{id}"), &token).await.body["suggestion"].clone() }
+    };
+    let ids = |v: &Value| v.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect::<Vec<_>>();
+
+    // No rule: the community handles its own matters, a department its own.
+    let property = staff_order(&app, &l, "0202").await;
+    let s = suggestion(property).await;
+    assert_eq!((s["lead"]["id"].as_i64(), s["rule_id"].is_null()), (Some(l.community_unit), true), "{s}");
+    assert!(s["assisting"].as_array().unwrap().is_empty());
+
+    // Only editors of the catalogue change it; dispatchers read it; others neither.
+    let rule = |category: &str, node: i64, lead: Option<i64>, assisting: Vec<i64>, local: Vec<&str>| {
+        json!({"category_code": category, "node_id": node, "lead_unit_id": lead, "assisting_unit_ids": assisting,
+            "assist_local": local, "note": "联合处置"})
+    };
+    let good = rule("0202", app.root_id, None, vec![housing], vec!["subdistrict"]);
+    assert_eq!(put(l.lead.clone(), good.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/dispatch-rules", &l.lead).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/dispatch-rules", &l.worker).await.status, StatusCode::FORBIDDEN);
+
+    // Refused: an unknown category or region is not found; the rest name their field. Nothing stored.
+    assert_eq!(put(admin.clone(), rule("9999", app.root_id, None, vec![], vec![])).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(put(admin.clone(), rule("0202", 999_999, None, vec![], vec![])).await.status, StatusCode::NOT_FOUND);
+    let refused = [
+        (rule("0202", l.grid, None, vec![], vec![]), "node_id", "dispatch.node_level"),
+        (rule("0202", app.root_id, Some(999_999), vec![], vec![]), "lead_unit_id", "dispatch.unit_unknown"),
+        (
+            rule("0202", app.root_id, Some(housing), vec![housing], vec![]),
+            "assisting_unit_ids",
+            "order.lead_also_assisting",
+        ),
+        (
+            rule("0202", app.root_id, Some(housing), vec![sub_centre, sub_centre], vec![]),
+            "assisting_unit_ids",
+            "order.duplicate_assisting",
+        ),
+        (rule("0202", app.root_id, None, vec![], vec!["community"]), "assist_local", "order.lead_also_assisting"),
+        (
+            rule("0202", sub, Some(sub_centre), vec![other_centre], vec![]),
+            "assisting_unit_ids",
+            "dispatch.unit_out_of_region",
+        ),
+        // 国办函〔2025〕66号: a department's matter does not default to a community or a grid.
+        (rule("0301", app.root_id, None, vec![], vec![]), "lead_unit_id", "dispatch.functional_push_down"),
+        (rule("0301", l.community, Some(l.grid_unit), vec![], vec![]), "lead_unit_id", "dispatch.functional_push_down"),
+    ];
+    for (body, field, code) in refused {
+        let r = put(admin.clone(), body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["error"]["field"].as_str(), r.body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field), Some(code)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(app.count("dispatch_rules").await, 0, "a refused rule stores nothing");
+
+    // District-wide: 物业服务 led by the local community, assisted by the housing bureau and the
+    // local subdistrict.
+    let r = put(admin.clone(), good.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let district_rule = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["assisting_unit_names"], json!(["区住房和城乡建设局"]));
+    let s = suggestion(property).await;
+    assert_eq!(s["lead"]["id"].as_i64(), Some(l.community_unit), "{s}");
+    assert_eq!(ids(&s["assisting"]), vec![housing, sub_centre]);
+    assert_eq!(s["rule_id"].as_i64(), Some(district_rule));
+    // Saving the same category and region again replaces the rule.
+    let r = put(admin.clone(), rule("0202", app.root_id, None, vec![housing], vec![])).await;
+    assert_eq!((r.status, r.body["id"].as_i64()), (StatusCode::OK, Some(district_rule)));
+    assert_eq!(app.count("dispatch_rules").await, 1);
+    assert_eq!(ids(&suggestion(property).await["assisting"]), vec![housing]);
+
+    // A subdistrict's rule on the whole class 社情民意 beats the district's, being nearer; a
+    // community's rule on the exact category nearer still.
+    let r = put(admin.clone(), rule("02", sub, Some(sub_centre), vec![], vec![])).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(suggestion(property).await["lead"]["id"].as_i64(), Some(sub_centre));
+    let r = put(admin.clone(), rule("0202", l.community, Some(l.grid_unit), vec![housing], vec!["community"])).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let community_rule = r.body["id"].as_i64().unwrap();
+    let s = suggestion(property).await;
+    assert_eq!((s["lead"]["id"].as_i64(), ids(&s["assisting"])), (Some(l.grid_unit), vec![housing, l.community_unit]));
+
+    // A class rule that would push a department's matter down is passed over for that matter.
+    let r = put(admin.clone(), rule("03", l.community, None, vec![], vec!["subdistrict"])).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let street = staff_order(&app, &l, "0301").await;
+    let s = suggestion(street).await;
+    assert_eq!(
+        (s["lead"]["id"].as_i64(), s["rule_id"].is_null(), s["functional"].as_bool()),
+        (Some(l.dept_unit), true, Some(true))
+    );
+    let repair = staff_order(&app, &l, "0309").await;
+    assert_eq!(suggestion(repair).await["lead"]["id"].as_i64(), Some(l.community_unit));
+
+    // A dispatcher sends the order where the catalogue says, assisting units included.
+    act_ok(&app, &l.centre, property, json!({"action": "accept"})).await;
+    let version = app.get(&format!("/api/v1/orders/{property}"), &l.lead).await.body["order"]["version"].clone();
+    let r = app
+        .post(
+            "/api/v1/orders/bulk-dispatch",
+            &l.lead,
+            json!({"orders": [{"id": property, "version": version}], "lead_unit": null}),
+        )
+        .await;
+    assert_eq!((r.status, r.body[0]["ok"].as_bool()), (StatusCode::OK, Some(true)), "{:?}", r.body);
+    let d = app.get(&format!("/api/v1/orders/{property}"), &l.centre).await.body;
+    assert_eq!(d["order"]["lead_unit_id"].as_i64(), Some(l.grid_unit));
+    assert_eq!(ids(&d["assisting_units"]), vec![housing, l.community_unit], "{d}");
+
+    // The list shows the rules of the caller's area, nearest region last.
+    let list = app.get("/api/v1/dispatch-rules", &admin).await.body;
+    let regions: Vec<i64> = list.as_array().unwrap().iter().map(|r| r["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(regions, vec![app.root_id, sub, l.community, l.community], "{list}");
+
+    // Removing the community's rule brings the subdistrict's back; removing it again changes nothing.
+    let del = |token: String, node: i64| {
+        let app = &app;
+        let path = format!("/api/v1/nodes/{node}/dispatch-rules/0202");
+        async move { app.call(Method::DELETE, &path, Some(&token), None).await.status }
+    };
+    assert_eq!(del(l.lead.clone(), l.community).await, StatusCode::FORBIDDEN);
+    assert_eq!(del(admin.clone(), l.community).await, StatusCode::NO_CONTENT);
+    assert_eq!(del(admin.clone(), l.community).await, StatusCode::NO_CONTENT);
+    assert_eq!(del(admin.clone(), 999_999).await, StatusCode::NOT_FOUND);
+    assert!(!list_has(&app.get("/api/v1/dispatch-rules", &admin).await.body, community_rule));
+    let later = staff_order(&app, &l, "0202").await;
+    assert_eq!(suggestion(later).await["lead"]["id"].as_i64(), Some(sub_centre));
+
+    let audit = |action: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let r = app.get(&format!("/api/v1/audit?action={action}"), &admin).await;
+            r.body["entries"].as_array().map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(audit("dispatch_rule.save").await, 5, "only accepted saves are audited");
+    assert_eq!(audit("dispatch_rule.delete").await, 1, "removing an absent rule records nothing");
+});
+
+fn list_has(list: &Value, id: i64) -> bool {
+    list.as_array().unwrap().iter().any(|r| r["id"].as_i64() == Some(id))
+}
