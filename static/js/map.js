@@ -124,12 +124,9 @@
             l.bindPopup(html);
             l.bindTooltip(p.name, { sticky: true });
           }
-        }).addTo(map);
+        });
         var pt = (el.getAttribute('data-point') || '').split(',');
-        if (pt.length === 2 && pt[0] && pt[1]) {
-          L.circleMarker([+pt[1], +pt[0]], { radius: 8, color: '#b71c1c', weight: 2, fillColor: '#e53935', fillOpacity: 0.9 })
-            .addTo(map).bindTooltip('事发位置');
-        }
+        // The view first: vector layers added to a map without one fail to clip.
         var bounds = layer.getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
         else if (pt.length === 2 && pt[0] && pt[1]) map.setView([+pt[1], +pt[0]], 16);
@@ -138,12 +135,18 @@
           (card || el).hidden = true;
           return;
         }
+        layer.addTo(map);
+        if (pt.length === 2 && pt[0] && pt[1]) {
+          L.circleMarker([+pt[1], +pt[0]], { radius: 8, color: '#b71c1c', weight: 2, fillColor: '#e53935', fillOpacity: 0.9 })
+            .addTo(map).bindTooltip('事发位置');
+        }
         if (max > 0) legend(map, max, min);
         if (mode === 'grids') outlines(map, node);
         graticule(map);
         el.setAttribute('data-loaded', fc.features.length);
       })
-      .catch(function () {
+      .catch(function (e) {
+        console.error('map', e && e.stack || e);
         el.setAttribute('data-error', '1');
         el.textContent = '地图数据加载失败,请刷新重试';
       });

@@ -338,7 +338,7 @@ test('pages answer 403 without the permission and 404 outside the scope', async 
   const { ctx, page } = await open(desk);
   await login(base, page, 'sq140107002001');
   for (const p of ['/admin/users', '/admin/roles', '/admin/tokens', '/admin/policy', '/admin/categories',
-    '/admin/categories/0309', '/admin/calendar']) {
+    '/admin/categories/0309', '/admin/calendar', '/admin/dispatch']) {
     assert.equal((await page.goto(base + p)).status(), 403, p);
   }
   await ctx.close();
@@ -354,7 +354,8 @@ test('the pages fit a phone screen', async () => {
   for (const [path, name] of [['/account', 'account'], ['/admin/users', 'admin-users'],
     [`/admin/users/${newUserId}`, 'admin-user'], ['/admin/roles', 'admin-roles'], ['/admin/tokens', 'admin-tokens'],
     ['/admin/policy', 'admin-policy'], ['/admin/categories', 'admin-categories'],
-    ['/admin/categories/0309', 'admin-category'], ['/admin/calendar?year=2026', 'admin-calendar']]) {
+    ['/admin/categories/0309', 'admin-category'], ['/admin/calendar?year=2026', 'admin-calendar'],
+    ['/admin/dispatch', 'admin-dispatch']]) {
     await page.goto(base + path);
     await noSideways(page, path);
     await page.screenshot({ path: join(shots, `phone-${name}.png`), fullPage: true });

@@ -160,3 +160,69 @@ test('the staff queue page shows queues with counts and deadlines', async () => 
     await page.screenshot({ path: join(shots, 'desk-orders.png') });
   });
 });
+
+test('the dispatch catalogue: a community rule set by the administrator is what the dispatch form suggests', async () => {
+  let code;
+  await as(null, phone, async (page) => {
+    await page.goto(app.base + '/portal/report');
+    await page.selectOption('select[name=category_code]', '0202');
+    await page.fill('input[name=title]', '黑龙潭社区5号楼电梯停运三天');
+    await page.fill('textarea[name=description]', '5号楼电梯停运三天,物业一直说在等配件,楼里老人下不了楼。');
+    await page.selectOption('select[name=node_id]', { label: '黑龙潭社区' });
+    await page.fill('input[name=address]', '黑龙潭社区5号楼');
+    await Promise.all([page.waitForURL(/\/portal\/track\//), page.click('button[type=submit]')]);
+    code = (await page.locator('.bigcode').innerText()).trim();
+  });
+
+  await as('admin', desk, async (page) => {
+    await page.click('nav.sidebar >> text=派单目录');
+    await page.waitForURL(app.base + '/admin/dispatch');
+    assert.match(await page.locator('table.dispatch-rules tr', { hasText: '占道经营' }).innerText(), /区城市管理局/,
+      'the demo district ships its rules');
+    await page.click('summary:has-text("新增规则")');
+    const form = page.locator('form.dispatch-form');
+    const region = await form.locator('select[name=node_id] option', { hasText: '黑龙潭社区' }).first().getAttribute('value');
+    await form.locator('select[name=node_id]').selectOption(region);
+    // A department's matter (市容环境卫生) may not default to the community: refused, nothing saved.
+    await form.locator('select[name=category_code]').selectOption('0301');
+    await form.locator('select[name=lead_unit]').selectOption('');
+    await form.locator('button[type=submit]').click();
+    await page.locator('#rule-result', { hasText: '默认主办单位不能是社区或网格' }).waitFor();
+    // 物业服务 in this community: the community leads, the market regulator and the subdistrict assist.
+    await form.locator('select[name=category_code]').selectOption('0202');
+    await form.locator('label.check', { hasText: '区市场监督管理局' }).locator('input').check();
+    await form.locator('label.check', { hasText: '属地街道' }).locator('input').check();
+    await form.locator('input[name=note]').fill('电梯问题请市场监管局特种设备科协办');
+    await page.screenshot({ path: join(shots, 'desk-admin-dispatch.png'), fullPage: true });
+    await Promise.all([page.waitForURL(/saved=1/), form.locator('button[type=submit]').click()]);
+    const rows = page.locator('table.dispatch-rules tbody tr');
+    const mine = rows.filter({ hasText: '黑龙潭社区' });
+    assert.equal(await mine.count(), 1, 'the filtered list shows the new rule');
+    assert.match(await mine.innerText(), /物业服务[\s\S]*属地社区综治中心[\s\S]*属地街道\(乡镇\)综治中心、区市场监督管理局/);
+    assert.ok(await rows.filter({ hasText: '杏花岭区' }).count() > 0, 'and the district rules that apply there too');
+  });
+
+  await as('sq140107002001', desk, async (page) => {
+    await page.goto(app.base + '/orders?queue=pending_accept&q=' + code);
+    await page.click(`a:has-text("${code}")`);
+    await act(page, 'accept');
+    await page.click('summary[data-action=dispatch]');
+    const form = page.locator('details:has(summary[data-action=dispatch]) form');
+    assert.match(await form.locator('.suggestion-basis').innerText(), /黑龙潭社区(居委会)? · 物业服务/);
+    assert.equal(await form.locator('select[name=lead_unit] option:checked').innerText(), '黑龙潭社区综治中心');
+    const ticked = await form.locator('input[name=assisting]:checked').evaluateAll(
+      (xs) => xs.map((x) => x.closest('label').innerText.trim()));
+    assert.deepEqual(ticked, ['区市场监督管理局', '三桥街道综治中心']);
+    await page.screenshot({ path: join(shots, 'desk-order-dispatch-suggested.png'), fullPage: true });
+    await Promise.all([page.waitForEvent('load'), form.locator('button[type=submit]').click()]);
+    await page.waitForLoadState('load');
+    assert.match(await page.locator('#order-title').innerText(), /待签收/);
+    assert.match(await page.locator('dd.assisting-units').innerText(), /区市场监督管理局、三桥街道综治中心/);
+    // A grid-level order's map (the grid with its buildings) loads too.
+    await page.goto(app.base + '/orders?queue=all');
+    const row = page.locator('table tbody tr', { hasText: '网格' }).first();
+    await Promise.all([page.waitForURL(/\/orders\/\d+$/), row.locator('a[href^="/orders/"]').first().click()]);
+    await page.waitForSelector('#order-map[data-loaded], #order-map[data-error]');
+    assert.equal(await page.locator('#order-map').getAttribute('data-error'), null, 'the map loads');
+  });
+});
