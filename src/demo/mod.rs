@@ -469,7 +469,7 @@ impl Gen {
 
 /// Short name of a community for grid names: 胜利西街社区居委会 → 胜利西街社区.
 fn community_short(name: &str) -> String {
-    name.trim_end_matches("居委会").trim_end_matches("委会").to_string()
+    crate::tree::model::short_name(name)
 }
 
 const CN_NUM: [&str; 20] = [

@@ -272,6 +272,22 @@ pub fn subtree_bounds(path: &str) -> (String, String) {
 }
 
 /// Ids of a node's ancestors (root first), read from its path.
+/// The unit that works a node's orders, as (kind, code, name): a region's
+/// governance centre (综治中心), named after it without 居委会/村委会, or a
+/// grid's own unit; buildings have none.
+pub fn own_unit(kind: NodeKind, code: &str, name: &str) -> Option<(&'static str, String, String)> {
+    match kind {
+        NodeKind::Building => None,
+        NodeKind::Grid => Some(("grid", format!("grid:{code}"), name.to_string())),
+        _ => Some(("centre", format!("centre:{code}"), format!("{}综治中心", short_name(name)))),
+    }
+}
+
+/// A community's everyday name: 黑龙潭社区居委会 → 黑龙潭社区.
+pub fn short_name(name: &str) -> String {
+    name.trim_end_matches("居委会").trim_end_matches("委会").to_string()
+}
+
 pub fn ancestor_ids(path: &str) -> Vec<i64> {
     let mut ids: Vec<i64> = path.split('/').filter_map(|s| s.parse().ok()).collect();
     ids.pop();

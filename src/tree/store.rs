@@ -625,6 +625,26 @@ pub async fn create_node(db: &Db, scope: &Scope, input: NewNode) -> Result<Node>
     .try_get(0)?;
     let path = format!("{}{id}/", parent.as_ref().map(|p| p.path.as_str()).unwrap_or("/"));
     sqlx::query("update nodes set path = $1 where id = $2").bind(&path).bind(id).execute(&mut *tx).await?;
+    // Its centre or grid unit, so orders there can be dispatched at once.
+    if let Some((kind, unit_code, unit_name)) = own_unit(input.kind, &code, name.as_str()) {
+        let insert = "insert into units (kind, code, name, node_id, created_at) values ($1,$2,$3,$4,$5) \
+                      on conflict (code) do nothing";
+        let mut done = 0;
+        // A code left by a node that moved away: the new unit takes its node id along.
+        for c in [unit_code.clone(), format!("{unit_code}#{id}")] {
+            if done == 0 {
+                done = sqlx::query(insert)
+                    .bind(kind)
+                    .bind(c)
+                    .bind(&unit_name)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+    }
     tx.commit().await?;
     get_node(db, scope, id).await
 }
@@ -688,7 +708,7 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
          max_lat = coalesce($10, max_lat), lon = $11, lat = $12, attrs = coalesce($13, attrs), \
          version = version + 1, updated_at = $14 where id = $15 and version = $16",
     )
-    .bind(name)
+    .bind(&name)
     .bind(patch.grid_type.map(|g| g.as_str()))
     .bind(patch.households)
     .bind(patch.population)
@@ -708,6 +728,18 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
     .await?;
     if done.rows_affected() == 0 {
         return Err(Error::conflict("node.version_conflict"));
+    }
+    // Its own unit follows the new name, unless someone named it otherwise.
+    if let (Some((kind, _, old)), Some((_, _, new))) =
+        (own_unit(node.kind, &node.code, &node.name), own_unit(node.kind, &node.code, &name))
+    {
+        sqlx::query("update units set name = $1 where node_id = $2 and kind = $3 and name = $4")
+            .bind(new)
+            .bind(node.id)
+            .bind(kind)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     // Users bound below it see its new name at once (`auth::cache`).
@@ -798,13 +830,17 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
         });
     }
     let now = now_ms();
+    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "update nodes set status = 'retired', retired_at = $1, updated_at = $1, version = version + 1 where id = $2",
     )
     .bind(now)
     .bind(node.id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    // Its units take no new orders; those they hold stay theirs.
+    sqlx::query("update units set status = 'retired' where node_id = $1").bind(node.id).execute(&mut *tx).await?;
+    tx.commit().await?;
     get_node(db, scope, id).await
 }
 
@@ -817,7 +853,14 @@ pub async fn delete_node(db: &Db, scope: &Scope, id: i64) -> Result<()> {
                 (select count(*) from users where node_id = $1) + \
                 (select count(*) from user_roles where node_id = $1) + \
                 (select count(*) from overlays where anchor_node_id = $1) + \
-                (select count(*) from overlay_nodes where node_id = $1)",
+                (select count(*) from overlay_nodes where node_id = $1) + \
+                (select count(*) from orders where node_id = $1) + \
+                (select count(*) from dispatch_rules where node_id = $1) + \
+                (select count(*) from units u where u.node_id = $1 and ( \
+                    exists (select 1 from orders o where o.lead_unit_id = u.id) or \
+                    exists (select 1 from users s where s.unit_id = u.id) or \
+                    exists (select 1 from order_notices n where n.unit_id = u.id) or \
+                    exists (select 1 from dispatch_rules r where r.lead_unit_id = u.id)))",
     )
     .bind(node.id)
     .fetch_one(&db.pool)
@@ -826,7 +869,11 @@ pub async fn delete_node(db: &Db, scope: &Scope, id: i64) -> Result<()> {
     if refs > 0 {
         return Err(Error::conflict("node.has_data"));
     }
-    sqlx::query("delete from nodes where id = $1").bind(node.id).execute(&db.pool).await?;
+    let mut tx = db.pool.begin().await?;
+    // Its own units, never used, go with it.
+    sqlx::query("delete from units where node_id = $1").bind(node.id).execute(&mut *tx).await?;
+    sqlx::query("delete from nodes where id = $1").bind(node.id).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(())
 }
 

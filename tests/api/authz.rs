@@ -419,13 +419,12 @@ async fn build_world(app: &TestApp) -> World {
             a.body[0]["id"].as_i64().unwrap(),
         ]);
     }
-    let unit: i64 = sqlx::query_scalar(
-        "insert into units (kind, code, name, node_id, created_at) values ('centre','centre:140107001001','甲社区综治中心',$1,0) returning id",
-    )
-    .bind(ids[0][0])
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
+    // Made with the community.
+    let unit: i64 = sqlx::query_scalar("select id from units where node_id = $1 and kind = 'centre'")
+        .bind(ids[0][0])
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     let p = |i: usize| (ids[0][i], ids[1][i]);
     World {
         community: p(0),

@@ -498,13 +498,12 @@ both_backends!(a_user_with_posts_at_two_nodes_acts_at_one_at_a_time, |app| {
         .await["id"]
         .as_i64()
         .unwrap();
-    let grid_unit: i64 = sqlx::query_scalar(
-        "insert into units (kind, code, name, node_id, created_at) values ('grid','grid:a1','乙社区第一网格',$1,0) returning id",
-    )
-    .bind(grid_a)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
+    // Made with the grid.
+    let grid_unit: i64 = sqlx::query_scalar("select id from units where node_id = $1 and kind = 'grid'")
+        .bind(grid_a)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     for (title, node) in [("甲社区的单", home), ("网格的单", grid_a), ("三桥的单", comm_b)] {
         let r = app
             .post(

@@ -20,7 +20,25 @@ pub struct Loop {
     pub lead: String,
 }
 
+/// A unit: a centre or grid unit as its node's creation made it (renamed as
+/// given), or a new one (a department).
 async fn unit(app: &TestApp, kind: &str, code: &str, name: &str, node: i64) -> i64 {
+    let own: Option<i64> =
+        sqlx::query_scalar("select id from units where node_id = $1 and kind = $2 and kind <> 'department'")
+            .bind(node)
+            .bind(kind)
+            .fetch_optional(&app.db.pool)
+            .await
+            .unwrap();
+    if let Some(id) = own {
+        sqlx::query("update units set name = $1 where id = $2")
+            .bind(name)
+            .bind(id)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+        return id;
+    }
     sqlx::query_scalar("insert into units (kind, code, name, node_id, created_at) values ($1,$2,$3,$4,0) returning id")
         .bind(kind)
         .bind(code)

@@ -373,3 +373,89 @@ both_backends!(overlays_cover_nodes, |app| {
     assert_eq!(list.body["overlays"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["overlays"][0]["node_ids"], json!([sub]));
 });
+
+// A new community comes with its governance centre and a new grid with its
+// own unit, so orders there can be dispatched at once; the units follow the
+// node's name, retire with it and go when an unused node is deleted.
+both_backends!(nodes_come_with_the_units_that_work_their_orders, |app| {
+    let token = app.admin().await;
+    let id = |v: serde_json::Value| v["id"].as_i64().unwrap();
+    let sub = id(app
+        .create(
+            &token,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "中涧河镇", "code": "140107100"}),
+        )
+        .await);
+    let comm = id(app
+        .create(
+            &token,
+            json!({"parent_id": sub, "kind": "community", "name": "新城社区居委会", "code": "140107100001"}),
+        )
+        .await);
+    let grid = id(app
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "新城社区第一网格",
+            "polygon": rect(112.60, 37.90, 112.61, 37.91)}),
+        )
+        .await);
+    let spare = id(app
+        .create(
+            &token,
+            json!({"parent_id": comm, "kind": "grid", "name": "新城社区第二网格",
+            "polygon": rect(112.61, 37.90, 112.62, 37.91)}),
+        )
+        .await);
+    let units = |node: i64| {
+        let app = &app;
+        async move {
+            sqlx::query_as::<_, (String, String, String)>("select kind, name, status from units where node_id = $1")
+                .bind(node)
+                .fetch_all(&app.db.pool)
+                .await
+                .unwrap()
+        }
+    };
+    let active = |name: &str| {
+        (String::from(if name.ends_with("网格") { "grid" } else { "centre" }), name.to_string(), "active".to_string())
+    };
+    assert_eq!(units(sub).await, vec![active("中涧河镇综治中心")]);
+    assert_eq!(units(comm).await, vec![active("新城社区综治中心")]);
+    assert_eq!(units(grid).await, vec![active("新城社区第一网格")]);
+
+    // An order in the grid is suggested to the new community's centre.
+    let r = app
+        .post(
+            "/api/v1/orders",
+            &token,
+            json!({"source": "patrol", "category_code": "0202", "title": "物业不作为",
+            "description": "楼道灯坏了一个月", "address": "新城社区1号楼", "lon": 112.605, "lat": 37.905}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let order = r.body["order"]["id"].as_i64().or(r.body["id"].as_i64()).unwrap();
+    let d = app.get(&format!("/api/v1/orders/{order}"), &token).await.body;
+    assert_eq!(d["suggestion"]["lead"]["name"], "新城社区综治中心", "{d}");
+    let choices = app.get(&format!("/api/v1/units?community={comm}"), &token).await.body.to_string();
+    assert!(choices.contains("新城社区第二网格"), "{choices}");
+
+    // Renamed with the community.
+    let path = format!("/api/v1/nodes/{comm}");
+    let r = app.call(Method::PATCH, &path, Some(&token), Some(json!({"version": 1, "name": "新城二社区居委会"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(units(comm).await, vec![active("新城二社区综治中心")]);
+
+    // Retired with the grid: no longer offered.
+    let r = app.post(&format!("/api/v1/nodes/{spare}/retire"), &token, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(units(spare).await[0].2, "retired");
+    let choices = app.get(&format!("/api/v1/units?community={comm}"), &token).await.body.to_string();
+    assert!(!choices.contains("新城社区第二网格"), "{choices}");
+
+    // An unused grid is deleted with its unit; one with an order is not.
+    let r = app.call(Method::DELETE, &format!("/api/v1/nodes/{spare}"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert!(units(spare).await.is_empty());
+    let r = app.call(Method::DELETE, &format!("/api/v1/nodes/{grid}"), Some(&token), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "node.has_data"), "{:?}", r.body);
+});
