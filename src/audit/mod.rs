@@ -57,6 +57,8 @@ pub mod action {
     pub const CATEGORY_UPDATE: &str = "category.update";
     pub const DISPATCH_RULE_SAVE: &str = "dispatch_rule.save";
     pub const DISPATCH_RULE_DELETE: &str = "dispatch_rule.delete";
+    pub const UNIT_CREATE: &str = "unit.create";
+    pub const UNIT_UPDATE: &str = "unit.update";
     pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
@@ -97,6 +99,8 @@ pub mod action {
         CATEGORY_UPDATE,
         DISPATCH_RULE_SAVE,
         DISPATCH_RULE_DELETE,
+        UNIT_CREATE,
+        UNIT_UPDATE,
         ORDER_CONTACT_UNMASK,
         ORDER_CREATE,
         ORDER_ACT,
@@ -118,6 +122,7 @@ pub const OBJECT_TYPES: &[&str] = &[
     "calendar",
     "category",
     "dispatch_rule",
+    "unit",
     "order",
     "attachment",
 ];

@@ -38,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(act))
         .routes(routes!(bulk_dispatch))
         .routes(routes!(list_units))
+        .routes(routes!(create_department))
+        .routes(routes!(update_unit))
         .routes(routes!(list_categories))
         .routes(routes!(update_category))
         .routes(routes!(list_dispatch_rules))
@@ -310,6 +312,36 @@ async fn delete_dispatch_rule(
 ) -> Result<axum::http::StatusCode> {
     dispatch::remove(&s, &user, addr, (id, &code)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Add a functional department (职能部门) at your node (the district or above); categories can
+/// then belong to it and the dispatch catalogue name it.
+#[utoipa::path(post, path = "/api/v1/departments", tag = "orders", request_body = units::NewDepartment,
+    security(("bearer" = [])),
+    responses((status = 201, body = Unit), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn create_department(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Json(input): Json<units::NewDepartment>,
+) -> Result<(axum::http::StatusCode, Json<Unit>)> {
+    Ok((axum::http::StatusCode::CREATED, Json(units::create_department(&s, &user, addr, input).await?)))
+}
+
+/// Rename a unit of your area, or stop / resume its taking new orders.
+#[utoipa::path(patch, path = "/api/v1/units/{id}", tag = "orders", params(("id" = i64, Path)),
+    request_body = units::UnitPatch, security(("bearer" = [])),
+    responses((status = 200, body = Unit), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_unit(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Json(patch): Json<units::UnitPatch>,
+) -> Result<Json<Unit>> {
+    Ok(Json(units::update_unit(&s, &user, addr, id, patch).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -52,3 +52,175 @@ pub async fn community_of(db: &Db, order: &OrderView) -> Result<Option<i64>> {
         .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
+
+/// A new functional department (职能部门) that takes dispatched matters.
+#[derive(Clone, Debug, serde::Deserialize, ToSchema)]
+pub struct NewDepartment {
+    /// Its key: lower-case letters, digits and `_`, 2–30 long (`urban_mgmt`); its unit code is
+    /// `dept:<key>` and categories name their owner by it.
+    pub key: String,
+    pub name: String,
+}
+
+/// A change to a unit: its name, or whether it takes new orders.
+#[derive(Clone, Debug, Default, serde::Deserialize, ToSchema)]
+pub struct UnitPatch {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+}
+
+fn valid_key(key: &str) -> bool {
+    (2..=30).contains(&key.len())
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn unit_name(name: &str) -> Result<String> {
+    Ok(crate::domain::codes::BoundedText::<50>::parse(name)
+        .map_err(|_| crate::error::Error::invalid("text.empty", "name"))?
+        .as_str()
+        .to_string())
+}
+
+/// One unit with its status, in the caller's scope (else not found).
+async fn unit_in_scope(db: &Db, user: &crate::auth::CurrentUser, id: i64) -> Result<(Unit, String)> {
+    let row = sqlx::query(
+        "select u.id, u.kind, u.code, u.name, u.node_id, u.status, n.path from units u join nodes n on n.id = u.node_id \
+         where u.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(crate::error::Error::NotFound)?;
+    let path: String = row.try_get("path")?;
+    if !path.starts_with(&user.node_path) {
+        return Err(crate::error::Error::NotFound);
+    }
+    Ok((unit_from_row(&row)?, row.try_get("status")?))
+}
+
+/// Adds a department at the caller's node (the district, or a level above). Audited.
+pub async fn create_department(
+    s: &crate::http::AppState,
+    user: &crate::auth::CurrentUser,
+    addr: Option<String>,
+    input: NewDepartment,
+) -> Result<Unit> {
+    use crate::{
+        audit::{action, record_write, Object},
+        error::Error,
+    };
+    user.require(crate::auth::Perm::CalendarWrite)?;
+    let key = input.key.trim();
+    if !valid_key(key) {
+        return Err(Error::invalid("department.bad_key", "key"));
+    }
+    let name = unit_name(&input.name)?;
+    let kind: String = sqlx::query("select kind from nodes where id = $1")
+        .bind(user.node_id)
+        .fetch_one(&s.db.pool)
+        .await?
+        .try_get(0)?;
+    if !matches!(kind.as_str(), "district" | "city" | "province") {
+        return Err(Error::invalid("department.node_level", "node_id"));
+    }
+    let id: Option<i64> = sqlx::query(
+        "insert into units (kind, code, name, node_id, created_at) values ('department', $1, $2, $3, $4) \
+         on conflict (code) do nothing returning id",
+    )
+    .bind(format!("dept:{key}"))
+    .bind(&name)
+    .bind(user.node_id)
+    .bind(crate::db::now_ms())
+    .fetch_optional(&s.db.pool)
+    .await?
+    .map(|r| r.try_get(0))
+    .transpose()?;
+    let id = id.ok_or_else(|| Error::conflict("department.key_taken"))?;
+    super::refs::reload(&s.db).await?;
+    record_write(
+        s,
+        user,
+        addr,
+        action::UNIT_CREATE,
+        Object::new("unit", id),
+        serde_json::json!({"key": key, "name": name}),
+    )
+    .await?;
+    Ok(Unit { id, kind: "department".into(), code: format!("dept:{key}"), name, node_id: user.node_id })
+}
+
+/// Renames a unit of the caller's area, or stops / resumes its taking new
+/// orders (what it holds stays its own). A department that categories belong
+/// to keeps taking orders until they are given to another. Audited.
+pub async fn update_unit(
+    s: &crate::http::AppState,
+    user: &crate::auth::CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    patch: UnitPatch,
+) -> Result<Unit> {
+    use crate::{
+        audit::{action, record_write, Object},
+        error::Error,
+    };
+    user.require(crate::auth::Perm::CalendarWrite)?;
+    let (mut unit, status) = unit_in_scope(&s.db, user, id).await?;
+    let name = patch.name.as_deref().map(unit_name).transpose()?;
+    if patch.active == Some(false) && unit.kind == "department" {
+        let key = unit.code.trim_start_matches("dept:");
+        let owned: i64 = sqlx::query("select count(*) from categories where owner_unit = $1")
+            .bind(key)
+            .fetch_one(&s.db.pool)
+            .await?
+            .try_get(0)?;
+        if owned > 0 {
+            return Err(Error::Conflict { code: "unit.owns_categories".into(), detail: Some(owned.to_string()) });
+        }
+    }
+    let status = match patch.active {
+        Some(true) => "active".to_string(),
+        Some(false) => "retired".to_string(),
+        None => status,
+    };
+    if let Some(n) = &name {
+        unit.name = n.clone();
+    }
+    sqlx::query("update units set name = $1, status = $2 where id = $3")
+        .bind(&unit.name)
+        .bind(&status)
+        .bind(id)
+        .execute(&s.db.pool)
+        .await?;
+    super::refs::reload(&s.db).await?;
+    let detail = serde_json::json!({"name": name, "active": patch.active});
+    record_write(s, user, addr, action::UNIT_UPDATE, Object::new("unit", id), detail).await?;
+    Ok(unit)
+}
+
+/// The departments of the caller's area with their status, for the console.
+pub async fn departments(db: &Db, user: &crate::auth::CurrentUser) -> Result<Vec<(Unit, bool)>> {
+    let (lo, hi) = crate::tree::store::Scope { path: user.node_path.clone() }.bounds();
+    let rows = sqlx::query(
+        "select u.id, u.kind, u.code, u.name, u.node_id, u.status from units u join nodes n on n.id = u.node_id \
+         where u.kind = 'department' and n.path >= $1 and n.path < $2 order by u.status, u.code",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok((unit_from_row(r)?, r.try_get::<String, _>("status")? == "active"))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn department_keys_are_short_lower_case_words() {
+        for ok in ["police", "urban_mgmt", "edu2"] {
+            assert!(super::valid_key(ok), "{ok}");
+        }
+        for bad in ["", "x", "Police", "2edu", "urban-mgmt", "教育", &"a".repeat(31)] {
+            assert!(!super::valid_key(bad), "{bad}");
+        }
+    }
+}

@@ -45,7 +45,10 @@ struct DispatchPage {
     units: Vec<Choice>,
     editing: Option<DispatchRule>,
     region: Option<i64>,
-    saved: bool,
+    /// `rule` or `dept`: what was just saved.
+    saved: Option<String>,
+    /// The departments of the area, and whether each takes new orders.
+    departments: Vec<(crate::orders::units::Unit, bool)>,
 }
 
 impl DispatchPage {
@@ -162,6 +165,7 @@ pub async fn page(
             (r, mine)
         })
         .collect();
+    let departments = crate::orders::units::departments(&s.db, &user).await?;
     let cats = categories(&s.db).await?;
     let (tops, subs): (Vec<_>, Vec<_>) = cats.into_iter().partition(|c| c.parent_code.is_none());
     let groups = tops
@@ -179,7 +183,8 @@ pub async fn page(
         units: unit_choices(&s).await?,
         editing,
         region: q.region,
-        saved: q.saved.is_some(),
+        saved: q.saved,
+        departments,
     }))
 }
 
@@ -242,6 +247,47 @@ pub async fn remove(
     .await;
     match r {
         Ok(()) => hx_redirect("/admin/dispatch?saved=1"),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DepartmentForm {
+    key: String,
+    name: String,
+}
+
+/// htmx: adds a department.
+pub async fn add_department(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<DepartmentForm>,
+) -> Response {
+    let input = crate::orders::units::NewDepartment { key: f.key, name: f.name };
+    match crate::orders::units::create_department(&s, &user, addr, input).await {
+        Ok(_) => hx_redirect("/admin/dispatch?saved=dept"),
+        Err(e) => alert(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UnitForm {
+    name: Option<String>,
+    active: Option<String>,
+}
+
+/// htmx: renames a unit, or stops / resumes it.
+pub async fn update_unit(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Form(f): Form<UnitForm>,
+) -> Response {
+    let patch = crate::orders::units::UnitPatch { name: f.name, active: f.active.map(|a| a == "true") };
+    match crate::orders::units::update_unit(&s, &user, addr, id, patch).await {
+        Ok(_) => hx_redirect("/admin/dispatch?saved=dept"),
         Err(e) => alert(&e),
     }
 }

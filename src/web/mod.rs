@@ -90,6 +90,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/categories", get(catalogue::list))
         .route("/admin/dispatch", get(dispatch::page).post(dispatch::save))
         .route("/admin/dispatch/{id}/delete", post(dispatch::remove))
+        .route("/admin/departments", post(dispatch::add_department))
+        .route("/admin/units/{id}", post(dispatch::update_unit))
         .route("/admin/calendar", get(catalogue::calendar_page))
         .route("/admin/calendar/days", post(catalogue::calendar_set))
         .route("/admin/calendar/days/{day}/delete", post(catalogue::calendar_remove))

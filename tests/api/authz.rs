@@ -41,6 +41,7 @@ enum Obj {
     User,
     Token,
     Attachment,
+    Unit,
 }
 
 #[derive(Clone, Copy)]
@@ -92,6 +93,8 @@ struct World {
     token: (i64, i64),
     attachment: (i64, i64),
     unit: i64,
+    /// The community centres of 甲 and 乙.
+    centre: (i64, i64),
 }
 
 const MISSING: i64 = 987_654_321;
@@ -108,6 +111,7 @@ impl World {
             Obj::User => self.user,
             Obj::Token => self.token,
             Obj::Attachment => self.attachment,
+            Obj::Unit => self.centre,
         }
     }
 }
@@ -213,6 +217,13 @@ fn rules() -> Vec<Rule> {
             Some(json!({"orders": [{"id": id, "version": 0}], "lead_unit": w.unit}))
         }),
         r(Method::GET, "/api/v1/units", Perm(&["orders.read"]), Global),
+        // An empty name: refused (422) once the caller and the unit are let in.
+        with(r(Method::POST, "/api/v1/departments", Perm(&["calendar.write"]), Global), |_, _| {
+            Some(json!({"key": "matrix", "name": ""}))
+        }),
+        with(r(Method::PATCH, "/api/v1/units/{id}", Perm(&["calendar.write"]), Path(Unit)), |_, _| {
+            Some(json!({"name": ""}))
+        }),
         r(Method::GET, "/api/v1/categories", Public, Global),
         fixed(
             with(r(Method::PUT, "/api/v1/categories/{code}", Perm(&["calendar.write"]), Global), |_, _| {
@@ -425,6 +436,11 @@ async fn build_world(app: &TestApp) -> World {
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
+    let other_centre: i64 = sqlx::query_scalar("select id from units where node_id = $1 and kind = 'centre'")
+        .bind(ids[1][0])
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     let p = |i: usize| (ids[0][i], ids[1][i]);
     World {
         community: p(0),
@@ -437,6 +453,7 @@ async fn build_world(app: &TestApp) -> World {
         token: p(7),
         attachment: p(8),
         unit,
+        centre: (unit, other_centre),
     }
 }
 

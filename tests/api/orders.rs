@@ -742,3 +742,66 @@ both_backends!(dispatch_catalogue_suggests_lead_and_assisting_units, |app| {
 fn list_has(list: &Value, id: i64) -> bool {
     list.as_array().unwrap().iter().any(|r| r["id"].as_i64() == Some(id))
 }
+
+both_backends!(departments_are_added_renamed_and_retired, |app| {
+    let l = setup(&app).await;
+    let admin = app.admin().await;
+    let add = |token: String, body: Value| {
+        let app = &app;
+        async move { app.post("/api/v1/departments", &token, body).await }
+    };
+    let patch = |token: String, id: i64, body: Value| {
+        let app = &app;
+        async move { app.call(Method::PATCH, &format!("/api/v1/units/{id}"), Some(&token), Some(body)).await }
+    };
+    let before = app.count("units").await;
+    assert_eq!(
+        add(l.centre.clone(), json!({"key": "education", "name": "区教育局"})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for (body, status, code) in [
+        (json!({"key": "Edu-1", "name": "区教育局"}), StatusCode::UNPROCESSABLE_ENTITY, "department.bad_key"),
+        (json!({"key": "education", "name": " "}), StatusCode::UNPROCESSABLE_ENTITY, "text.empty"),
+        (json!({"key": "urban_mgmt", "name": "又一个城管局"}), StatusCode::CONFLICT, "department.key_taken"),
+    ] {
+        let r = add(admin.clone(), body.clone()).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {:?}", r.body);
+    }
+    assert_eq!(app.count("units").await, before, "a refused department adds nothing");
+
+    let r = add(admin.clone(), json!({"key": "education", "name": "区教育局"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let edu = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["code"], "dept:education");
+    // At once a category can belong to it, and the catalogue name it.
+    let category = json!({"name": "小区公共设施维修", "owner_unit": "education",
+        "sign_limit": {"unit": "working_hours", "amount": 2}, "handle_limit": {"unit": "working_days", "amount": 5},
+        "urgent_handle_limit": {"unit": "working_days", "amount": 1}, "evaluate_limit": {"unit": "working_days", "amount": 3}});
+    let r = app.call(Method::PUT, "/api/v1/categories/0309", Some(&admin), Some(category.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let id = staff_order(&app, &l, "0309").await;
+    let d = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body;
+    assert_eq!(d["suggestion"]["lead"]["id"].as_i64(), Some(edu), "{d}");
+
+    // Renamed; not retired while a category belongs to it; then retired and no longer offered.
+    let r = patch(admin.clone(), edu, json!({"name": "区教育局(体育局)"})).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("区教育局(体育局)")), "{:?}", r.body);
+    let r = patch(admin.clone(), edu, json!({"active": false})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "unit.owns_categories"), "{:?}", r.body);
+    let mut back = category.clone();
+    back["owner_unit"] = json!(null);
+    assert_eq!(app.call(Method::PUT, "/api/v1/categories/0309", Some(&admin), Some(back)).await.status, StatusCode::OK);
+    let r = patch(admin.clone(), edu, json!({"active": false})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let offered = app.get("/api/v1/units", &l.centre).await.body.to_string();
+    assert!(!offered.contains("区教育局"), "{offered}");
+    let r = act(&app, &l.centre, id, json!({"action": "accept"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": edu})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "order.unit_unknown"), "{:?}", r.body);
+    assert_eq!(patch(admin.clone(), 987_654, json!({"active": true})).await.status, StatusCode::NOT_FOUND);
+
+    let audit = app.get("/api/v1/audit?object_type=unit", &admin).await;
+    let entries = audit.body["entries"].as_array().map_or(0, Vec::len);
+    assert_eq!(entries, 3, "one creation and two accepted changes: {:?}", audit.body);
+});

@@ -305,6 +305,33 @@ test('an administrator keeps the holiday calendar: adds a day, imports a year, r
   await ctx.close();
 });
 
+test('an administrator adds a department, which the dispatch catalogue then offers, and retires it', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.goto(base + '/admin/dispatch');
+  const form = page.locator('form.dept-form');
+  await form.locator('input[name=name]').fill('区教育局');
+  await form.locator('input[name=key]').fill('urban_mgmt'); // taken
+  await form.locator('button[type=submit]').click();
+  await page.locator('#dept-result', { hasText: '已有使用该标识的部门' }).waitFor();
+  await form.locator('input[name=key]').fill('education');
+  await Promise.all([page.waitForURL(/saved=dept/), form.locator('button[type=submit]').click()]);
+  const row = page.locator('table.departments tr', { hasText: 'dept:education' });
+  assert.match(await row.innerText(), /在用/);
+  assert.equal(await page.locator('form.dispatch-form select[name=lead_unit] option', { hasText: '区教育局' }).count(), 1,
+    'the catalogue offers the new department');
+  await page.screenshot({ path: join(shots, 'desk-admin-departments.png'), fullPage: true });
+  // The page reloads (already at ?saved=1): wait for the row to say so.
+  await row.locator('button', { hasText: '停用' }).click();
+  await page.locator('table.departments tr', { hasText: 'dept:education' }).filter({ hasText: '已停用' }).waitFor();
+  assert.equal(await page.locator('form.dispatch-form select[name=lead_unit] option', { hasText: '区教育局' }).count(), 0);
+  // A department that categories belong to is not retired.
+  await page.locator('table.departments tr', { hasText: 'dept:police' }).locator('button', { hasText: '停用' }).click();
+  await page.locator('#dept-result', { hasText: '请先在"事项分类与时限"中改派其他部门' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a user sees their sessions, ends another one, then logs out everywhere', async () => {
   const other = await open(desk);
   await login(base, other.page, 'sq140107002001');
