@@ -85,6 +85,17 @@ impl CategoriesPage {
     }
 }
 
+/// The catalogue under its top-level categories, in catalogue order.
+pub fn grouped(all: Vec<Category>) -> Vec<(Category, Vec<Category>)> {
+    let (tops, subs): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.parent_code.is_none());
+    tops.into_iter()
+        .map(|top| {
+            let items = subs.iter().filter(|c| c.parent_code.as_deref() == Some(&top.code)).cloned().collect();
+            (top, items)
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 pub struct SavedQuery {
     saved: Option<String>,
@@ -99,13 +110,7 @@ pub async fn list(
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
     require_page!(user, Perm::CalendarWrite);
-    let all = categories(&s.db).await?;
-    let mut groups: Vec<(Category, Vec<Category>)> = vec![];
-    let (tops, subs): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.parent_code.is_none());
-    for top in tops {
-        let items = subs.iter().filter(|c| c.parent_code.as_deref() == Some(&top.code)).cloned().collect();
-        groups.push((top, items));
-    }
+    let groups = grouped(categories(&s.db).await?);
     let departments = departments(&s).await?;
     Ok(render(&CategoriesPage { shell: Shell { user, active: "categories" }, groups, departments, saved: q.saved }))
 }

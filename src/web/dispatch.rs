@@ -166,15 +166,7 @@ pub async fn page(
         })
         .collect();
     let departments = crate::orders::units::departments(&s.db, &user).await?;
-    let cats = categories(&s.db).await?;
-    let (tops, subs): (Vec<_>, Vec<_>) = cats.into_iter().partition(|c| c.parent_code.is_none());
-    let groups = tops
-        .into_iter()
-        .map(|top| {
-            let items = subs.iter().filter(|c| c.parent_code.as_deref() == Some(&top.code)).cloned().collect();
-            (top, items)
-        })
-        .collect();
+    let groups = super::catalogue::grouped(categories(&s.db).await?);
     Ok(render(&DispatchPage {
         shell: Shell { user, active: "dispatch" },
         rules,
