@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(106, "0106_member_id_number"),
     migration!(107, "0107_orders_node_path"),
     migration!(108, "0108_dispatch_rules"),
+    migration!(109, "0109_order_assists"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

@@ -138,6 +138,26 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         serde_json::from_str(text).unwrap_or(TimeLimit::WorkingDays(5))
     };
     let owner = |code: &str| cats.iter().find(|c| c.0 == code).and_then(|c| c.1.clone());
+    // The assisting units the demo's dispatch catalogue names for a matter:
+    // its departments and the community's centre (the subdistrict's is left out).
+    let assisting = |code: &str, lead: i64, community_centre: i64| -> Vec<i64> {
+        let rule = super::DISPATCH_RULES
+            .iter()
+            .find(|r| r.0 == code)
+            .or_else(|| super::DISPATCH_RULES.iter().find(|r| code.starts_with(r.0) && r.0.len() == 2));
+        let mut units: Vec<i64> = vec![];
+        for a in rule.map_or(&[][..], |r| r.2) {
+            let unit = match a.strip_prefix('@') {
+                Some("community") => Some(community_centre),
+                Some(_) => None,
+                None => places.departments.iter().find(|d| d.0 == *a).map(|d| d.1),
+            };
+            if let Some(u) = unit.filter(|u| *u != lead && !units.contains(u)) {
+                units.push(u);
+            }
+        }
+        units
+    };
 
     let mut orders = Batch::new(
         "orders",
@@ -173,6 +193,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             "area3",
         ],
     );
+    let mut assists = Batch::new("order_assists", &["unit_id", "order_id"]);
     let mut events = Batch::new(
         "order_events",
         &["order_id", "seq", "at", "actor_name", "actor_role", "action", "from_state", "to_state", "reason", "data"],
@@ -247,7 +268,11 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 &ctx,
                 t,
                 ActorRole::Dispatcher,
-                Action::Dispatch { lead_unit: lead, assisting: vec![], override_reason: None },
+                Action::Dispatch {
+                    lead_unit: lead,
+                    assisting: assisting(matter.0, lead, grid.3),
+                    override_reason: None,
+                },
                 centre,
             ) {
                 break 'story;
@@ -455,6 +480,9 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         ];
         row.extend(crate::orders::store::area_columns(&grid.1).map(V::I));
         orders.push(row);
+        for u in &sim.order.assisting_units {
+            assists.push(vec![V::I(Some(*u)), V::I(Some(id))]);
+        }
         events.push(vec![
             V::I(Some(id)),
             V::I(Some(1)),
@@ -485,6 +513,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
     let mut tx = db.pool.begin().await?;
     orders.flush(&mut tx).await?;
     events.flush(&mut tx).await?;
+    assists.flush(&mut tx).await?;
     if db.backend == crate::db::Backend::Postgres {
         sqlx::query("select setval(pg_get_serial_sequence('orders', 'id'), (select max(id) from orders))")
             .execute(&mut *tx)

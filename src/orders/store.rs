@@ -211,8 +211,14 @@ fn order_from_row(row: &impl Cols, clock: &Clock, now: i64) -> Result<OrderView>
 
 /// Who may see an order: its place is in the caller's subtree, or it was
 /// dispatched to the caller's unit.
+/// Orders in the caller's area, or led or assisted by their unit.
 fn scope_sql(first: usize) -> String {
-    format!("((o.node_path >= ${} and o.node_path < ${}) or o.lead_unit_id = ${})", first, first + 1, first + 2)
+    let unit = first + 2;
+    format!(
+        "((o.node_path >= ${first} and o.node_path < ${}) or o.lead_unit_id = ${unit} \
+         or exists (select 1 from order_assists a where a.unit_id = ${unit} and a.order_id = o.id))",
+        first + 1
+    )
 }
 
 pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<OrderView> {
@@ -271,11 +277,13 @@ pub enum Queue {
     Overdue,
     Supervision,
     Mine,
+    /// Orders the caller's unit assists (协办) while they are being handled.
+    Assisting,
     All,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 11] = [
+    pub const ALL: [Queue; 12] = [
         Queue::PendingAccept,
         Queue::PendingDispatch,
         Queue::PendingSign,
@@ -286,6 +294,7 @@ impl Queue {
         Queue::Overdue,
         Queue::Supervision,
         Queue::Mine,
+        Queue::Assisting,
         Queue::All,
     ];
 
@@ -301,6 +310,7 @@ impl Queue {
             Queue::Overdue => "overdue",
             Queue::Supervision => "supervision",
             Queue::Mine => "mine",
+            Queue::Assisting => "assisting",
             Queue::All => "all",
         }
     }
@@ -311,6 +321,12 @@ impl Queue {
 
     pub fn label(self) -> &'static str {
         crate::i18n::t(&format!("order.queue.{}", self.as_str()))
+    }
+
+    /// Whether a tab shows with this count: 协办 only when there is some
+    /// (most people's units never assist).
+    pub fn shown(self, count: &i64) -> bool {
+        self != Queue::Assisting || *count > 0
     }
 
     /// The SQL condition; `$unit` is the caller's unit for "mine".
@@ -326,6 +342,10 @@ impl Queue {
             Queue::Overdue => "o.overdue = 1 and o.state in ('pending_sign','handling')".into(),
             Queue::Supervision => "o.state = 'supervision'".into(),
             Queue::Mine => format!("o.lead_unit_id = ${unit_param} and o.state in ('pending_sign','handling')"),
+            Queue::Assisting => format!(
+                "o.id in (select order_id from order_assists where unit_id = ${unit_param}) \
+                 and o.state in ('pending_sign','handling')"
+            ),
             Queue::All => "1 = 1".into(),
         }
     }
@@ -365,14 +385,15 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     // is an equality on the ancestor column at the caller's depth, so the
     // (area, state, created_at) indexes give a page without sorting.
     let depth = user.node_path.matches('/').count().saturating_sub(2);
-    let place = if queue == Queue::Mine || depth == 0 {
+    let own = matches!(queue, Queue::Mine | Queue::Assisting);
+    let place = if own || depth == 0 {
         "$1 = $1 and $2 = $2 and $3 = $3".to_string()
     } else if depth <= 3 {
         format!("o.area{depth} = $3 and $1 = $1 and $2 = $2")
     } else {
         "(o.node_path >= $1 and o.node_path < $2 and $3 = $3)".to_string()
     };
-    let area = if depth == 0 || queue == Queue::Mine { user.unit_id.unwrap_or(-1) } else { user.node_id };
+    let area = if depth == 0 || own { user.unit_id.unwrap_or(-1) } else { user.node_id };
     // A sub-category (4 characters) is an equality the (area, category,
     // created_at) indexes answer; a top-level one a prefix.
     let category_sql = match category.len() {
@@ -387,7 +408,7 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     let unit = user.unit_id.unwrap_or(-1);
     // Without filters the kept counts answer; with them, count at most
     // 10,000 matches (the pager shows "10000+" beyond).
-    let unfiltered = category.is_empty() && text.is_empty() && queue != Queue::Mine;
+    let unfiltered = category.is_empty() && text.is_empty() && !own;
     let kept = if unfiltered {
         queue_counts(db, user).await?.into_iter().find(|(q, _)| *q == queue).map(|(_, n)| n)
     } else {
@@ -441,6 +462,14 @@ pub async fn queue_counts(db: &Db, user: &CurrentUser) -> Result<Vec<(Queue, i64
             .fetch_one(&db.pool)
             .await?
             .try_get(0)?;
+    let assisting: i64 = sqlx::query(
+        "select count(*) from order_assists a join orders o on o.id = a.order_id \
+         where a.unit_id = $1 and o.state in ('pending_sign','handling')",
+    )
+    .bind(user.unit_id.unwrap_or(-1))
+    .fetch_one(&db.pool)
+    .await?
+    .try_get(0)?;
     let st = |s: &str| by_state.get(s).copied().unwrap_or(0);
     let all: i64 = by_state.iter().filter(|(k, _)| k.as_str() != "overdue").map(|(_, v)| v).sum();
     Ok(Queue::ALL
@@ -448,6 +477,7 @@ pub async fn queue_counts(db: &Db, user: &CurrentUser) -> Result<Vec<(Queue, i64
         .map(|q| {
             let n = match q {
                 Queue::Mine => mine,
+                Queue::Assisting => assisting,
                 Queue::All => all,
                 Queue::PendingReview => st("return_requested"),
                 other => st(other.as_str()),
@@ -1145,6 +1175,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
                 "to": transition.to.as_str(), "version": req.version + 1}),
             at: now,
         },
+        assists: (new.assisting_units != order.facts.assisting_units).then(|| new.assisting_units.clone()),
     };
     let won = match db.backend {
         // The transition, its audit entry (under the chain's append lock)
@@ -1228,6 +1259,8 @@ struct Transition {
     public_photos: bool,
     /// The hash-chained audit entry of this action.
     audit: crate::audit::PendingEntry,
+    /// The order's assisting units, when this step changed them.
+    assists: Option<Vec<i64>>,
 }
 
 const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, \
@@ -1244,6 +1277,7 @@ struct TransitionWrite {
     seq: i64,
     attachments: Vec<i64>,
     public_photos: bool,
+    assists: Option<Vec<i64>>,
 }
 
 impl Transition {
@@ -1305,6 +1339,7 @@ impl Transition {
             seq: self.version + 1,
             attachments: self.attachments,
             public_photos: self.public_photos,
+            assists: self.assists,
         }
     }
 
@@ -1320,6 +1355,19 @@ impl Transition {
         if won {
             w.audit.append_in(conn).await?;
             link_attachments(conn, w.order_id, w.seq, &w.attachments, w.public_photos).await?;
+            if let Some(units) = &w.assists {
+                sqlx::query("delete from order_assists where order_id = $1")
+                    .bind(w.order_id)
+                    .execute(&mut *conn)
+                    .await?;
+                for u in units {
+                    sqlx::query("insert into order_assists (unit_id, order_id) values ($1, $2)")
+                        .bind(u)
+                        .bind(w.order_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
         }
         Ok(won)
     }
@@ -1334,6 +1382,13 @@ impl TransitionWrite {
             return Ok(false);
         }
         self.audit.append_sqlite(conn)?;
+        if let Some(units) = &self.assists {
+            conn.prepare_cached("delete from order_assists where order_id = $1")?.execute([self.order_id])?;
+            let mut insert = conn.prepare_cached("insert into order_assists (unit_id, order_id) values ($1, $2)")?;
+            for u in units {
+                insert.execute([*u, self.order_id])?;
+            }
+        }
         if !self.attachments.is_empty() {
             let event_id: i64 = conn
                 .prepare_cached("select id from order_events where order_id = $1 and seq = $2")?

@@ -805,3 +805,50 @@ both_backends!(departments_are_added_renamed_and_retired, |app| {
     let entries = audit.body["entries"].as_array().map_or(0, Vec::len);
     assert_eq!(entries, 3, "one creation and two accepted changes: {:?}", audit.body);
 });
+
+both_backends!(assisting_units_find_and_open_the_orders_they_assist, |app| {
+    let l = setup(&app).await;
+    let grid2: i64 = sqlx::query_scalar("select node_id from units where id = $1")
+        .bind(l.other_grid_unit)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let wg2 = person(&app, "wg2", grid2, l.other_grid_unit, &["grid_worker"]).await;
+    let id = staff_order(&app, &l, "0309").await;
+    let path = format!("/api/v1/orders/{id}");
+    assert_eq!(app.get(&path, &wg2).await.status, StatusCode::NOT_FOUND, "another grid's order is out of reach");
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [l.other_grid_unit, l.dept_unit]}),
+    )
+    .await;
+
+    // The assisting grid's worker opens it and finds it under 协办, as does the department.
+    let d = app.get(&path, &wg2).await;
+    assert_eq!(d.status, StatusCode::OK, "{:?}", d.body);
+    let names: Vec<&str> =
+        d.body["assisting_units"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["第二网格", "区城市管理局"]);
+    for token in [&wg2, &l.dept] {
+        let list = app.get("/api/v1/orders?queue=assisting", token).await.body;
+        assert_eq!(list["total"], 1, "{list}");
+        assert_eq!(list["orders"][0]["id"].as_i64(), Some(id));
+        let counts = app.get("/api/v1/orders/counts", token).await.body;
+        let n = counts.as_array().unwrap().iter().find(|c| c["queue"] == "assisting").unwrap()["count"].clone();
+        assert_eq!(n, 1, "{counts}");
+    }
+    // Not the lead's: it is the grid's own work.
+    assert_eq!(app.get("/api/v1/orders?queue=assisting", &l.worker).await.body["total"], 0);
+    // An assisting unit does not act for the lead.
+    assert_eq!(act(&app, &wg2, id, json!({"action": "sign"})).await.status, StatusCode::FORBIDDEN);
+
+    // Handled and reported back: off the 协办 list, still open to read.
+    act_ok(&app, &l.worker, id, json!({"action": "sign"})).await;
+    act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "已联系物业修好"})).await;
+    assert_eq!(app.get("/api/v1/orders?queue=assisting", &wg2).await.body["total"], 0);
+    assert_eq!(app.get(&path, &wg2).await.status, StatusCode::OK);
+    assert_eq!(app.count("order_assists").await, 2);
+});
