@@ -462,7 +462,7 @@ pub async fn create(s: &AppState, caller: &CurrentUser, input: NewUserRequest) -
     let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
     let id = {
         let _w = db.write_lock().await;
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         let id = super::create_user(
             &mut tx,
             super::NewUser {
@@ -515,7 +515,7 @@ pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatc
     let now = now_ms();
     {
         let _w = db.write_lock().await;
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         if let Some(n) = &patch.display_name {
             sqlx::query("update users set display_name = $1 where id = $2")
                 .bind(n.trim())
@@ -588,7 +588,7 @@ pub async fn reset_password(s: &AppState, caller: &CurrentUser, id: i64) -> Resu
     let temp = temporary_password();
     let hash = password::hash(temp.clone()).await;
     let _w = db.write_lock().await;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update users set password_hash = $1, must_change_password = 1, failed_logins = 0, locked_until = null, \
          updated_at = $2 where id = $3",
@@ -629,7 +629,7 @@ pub async fn change_own_password(s: &AppState, user: &CurrentUser, current: &str
     let new_hash = password::hash(new.to_string()).await;
     let now = now_ms();
     let _w = db.write_lock().await;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update users set password_hash = $1, must_change_password = 0, password_changed_at = $2, updated_at = $2 \
          where id = $3",
@@ -836,7 +836,7 @@ pub async fn save_role(db: &Db, caller: &CurrentUser, code: Option<&str>, input:
     let creating = code_param_missing;
     {
         let _w = db.write_lock().await;
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         if creating {
             sqlx::query("insert into roles (code, name, description, builtin, updated_at) values ($1,$2,$3,0,$4)")
                 .bind(&code)
@@ -880,7 +880,7 @@ pub async fn delete_role(db: &Db, code: &str) -> Result<()> {
         return Err(Error::conflict("role.builtin"));
     }
     let _w = db.write_lock().await;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if sqlx::query("select 1 from user_roles where role_code = $1").bind(code).fetch_optional(&mut *tx).await?.is_some()
     {
         return Err(Error::conflict("role.in_use"));

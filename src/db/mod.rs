@@ -157,6 +157,18 @@ impl fmt::Debug for Db {
 }
 
 impl Db {
+    /// A transaction that will write: on SQLite it takes the write lock at
+    /// its start (`begin immediate`), since a deferred one that has read
+    /// cannot upgrade once another connection — the group-commit writer, say
+    /// — has committed meanwhile (`SQLITE_BUSY_SNAPSHOT`, no retry); on
+    /// PostgreSQL a plain transaction.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Hold the returned guard for the whole of a write transaction.
     pub async fn write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.writer {

@@ -38,7 +38,7 @@ pub async fn entries(db: &Db, year: Option<i32>) -> Result<Vec<Day>> {
 
 /// Replaces the given days (an import or one edit) in one transaction.
 pub async fn upsert(db: &Db, days: &[CalendarEntry]) -> Result<usize> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for d in days {
         let day = d.date.format("%Y-%m-%d").to_string();
         sqlx::query("delete from calendar_days where day = $1").bind(&day).execute(&mut *tx).await?;

@@ -581,7 +581,7 @@ pub async fn create_node(db: &Db, scope: &Scope, input: NewNode) -> Result<Node>
         _ if input.grid_type.is_some() => return Err(Error::invalid("node.grid_type_only_for_grids", "grid_type")),
         _ => None,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let code = code_for_new(&mut tx, parent.as_ref(), input.kind, input.code.as_deref(), input.seq).await?;
     if let (Some(g), Some(p)) = (&geometry, &parent) {
         if input.kind == NodeKind::Grid {
@@ -690,7 +690,7 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
         Some(v) if v.is_object() => Some(v.to_string()),
         Some(_) => return Err(Error::invalid("attrs.not_object", "attrs")),
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let (Some(g), Some(pid)) = (&geometry, node.parent_id) {
         if node.kind == NodeKind::Grid {
             check_no_sibling_overlap(&mut tx, pid, Some(node.id), g).await?;
@@ -775,7 +775,7 @@ pub async fn move_node(db: &Db, scope: &Scope, id: i64, mv: MoveNode) -> Result<
     if node.parent_id == Some(parent.id) {
         return Ok(node);
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let new_code = code_for_new(&mut tx, Some(&parent), node.kind, mv.code.as_deref(), None).await?;
     let new_path = format!("{}{}/", parent.path, node.id);
     let (lo, hi) = subtree_bounds(&node.path);
@@ -830,7 +830,7 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
         });
     }
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update nodes set status = 'retired', retired_at = $1, updated_at = $1, version = version + 1 where id = $2",
     )
@@ -869,7 +869,7 @@ pub async fn delete_node(db: &Db, scope: &Scope, id: i64) -> Result<()> {
     if refs > 0 {
         return Err(Error::conflict("node.has_data"));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Its own units, never used, go with it.
     sqlx::query("delete from units where node_id = $1").bind(node.id).execute(&mut *tx).await?;
     sqlx::query("delete from nodes where id = $1").bind(node.id).execute(&mut *tx).await?;
