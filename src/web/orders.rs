@@ -491,6 +491,8 @@ struct MobileTasks {
     active: &'static str,
     orders: Vec<OrderView>,
     accept: Vec<OrderView>,
+    /// What the user's unit assists (协办) while it is being handled.
+    assisting: Vec<OrderView>,
 }
 
 pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
@@ -516,7 +518,15 @@ pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, 
     } else {
         vec![]
     };
-    Ok(render(&MobileTasks { user, active: "tasks", orders: mine.orders, accept }))
+    let assisting = store::list(
+        &s.db,
+        &clock,
+        &user,
+        &ListQuery { queue: Some("assisting".into()), per_page: Some(20), ..Default::default() },
+    )
+    .await?
+    .orders;
+    Ok(render(&MobileTasks { user, active: "tasks", orders: mine.orders, accept, assisting }))
 }
 
 #[derive(Template)]

@@ -225,4 +225,13 @@ test('the dispatch catalogue: a community rule set by the administrator is what 
     await page.waitForSelector('#order-map[data-loaded], #order-map[data-error]');
     assert.equal(await page.locator('#order-map').getAttribute('data-error'), null, 'the map loads');
   });
+
+  // The subdistrict centre assists: its people find the order in the field app under 协办.
+  await as('jd140107002', phone, async (page) => {
+    await page.goto(app.base + '/m/tasks');
+    const section = page.locator('h2.msection', { hasText: '协办' });
+    await section.waitFor();
+    assert.equal(await page.locator('a.task', { hasText: '黑龙潭社区5号楼电梯停运三天' }).count(), 1);
+    await page.screenshot({ path: join(shots, 'phone-m-tasks-assisting.png'), fullPage: true });
+  });
 });
