@@ -6,3 +6,22 @@ document.addEventListener('DOMContentLoaded', function () {
   var current = document.querySelector('.tree li.current');
   if (panel && current) panel.scrollTop = current.offsetTop - panel.clientHeight / 2;
 });
+
+// The dispatch form: the unit chosen to lead cannot also assist.
+(function () {
+  function sync(select) {
+    if (!select.form) return;
+    select.form.querySelectorAll('input[name=assisting]').forEach(function (box) {
+      var lead = box.value === select.value;
+      box.disabled = lead;
+      if (lead) box.checked = false;
+      box.closest('label').classList.toggle('muted', lead);
+    });
+  }
+  document.addEventListener('change', function (e) {
+    if (e.target.matches && e.target.matches('select[name=lead_unit]')) sync(e.target);
+  });
+  document.addEventListener('DOMContentLoaded', function () {
+    document.querySelectorAll('select[name=lead_unit]').forEach(sync);
+  });
+})();

@@ -83,7 +83,8 @@ test('a resident report goes round the whole loop in the browser', async () => {
   let orderUrl;
   await as('sq140107002001', desk, async (page) => {
     await page.goto(app.base + '/orders?queue=pending_accept&q=' + code);
-    await page.click(`a:has-text("${code}")`);
+    // Wait for the order page: a click before htmx has set it up would submit the form natively.
+    await Promise.all([page.waitForURL(/\/orders\/\d+$/), page.click(`a:has-text("${code}")`)]);
     orderUrl = page.url();
     await act(page, 'accept');
     assert.match(await page.locator('#order-title').innerText(), /待派单/);
@@ -204,7 +205,8 @@ test('the dispatch catalogue: a community rule set by the administrator is what 
 
   await as('sq140107002001', desk, async (page) => {
     await page.goto(app.base + '/orders?queue=pending_accept&q=' + code);
-    await page.click(`a:has-text("${code}")`);
+    // Wait for the order page: a click before htmx has set it up would submit the form natively.
+    await Promise.all([page.waitForURL(/\/orders\/\d+$/), page.click(`a:has-text("${code}")`)]);
     await act(page, 'accept');
     await page.click('summary[data-action=dispatch]');
     const form = page.locator('details:has(summary[data-action=dispatch]) form');
@@ -213,6 +215,13 @@ test('the dispatch catalogue: a community rule set by the administrator is what 
     const ticked = await form.locator('input[name=assisting]:checked').evaluateAll(
       (xs) => xs.map((x) => x.closest('label').innerText.trim()));
     assert.deepEqual(ticked, ['区市场监督管理局', '三桥街道综治中心']);
+    // The unit chosen to lead cannot also assist.
+    const market = form.locator('label.check', { hasText: '区市场监督管理局' }).locator('input');
+    await form.locator('select[name=lead_unit]').selectOption({ label: '区市场监督管理局' });
+    assert.equal(await market.isDisabled(), true);
+    assert.equal(await market.isChecked(), false);
+    await form.locator('select[name=lead_unit]').selectOption({ label: '黑龙潭社区综治中心' });
+    await market.check();
     await page.screenshot({ path: join(shots, 'desk-order-dispatch-suggested.png'), fullPage: true });
     await Promise.all([page.waitForEvent('load'), form.locator('button[type=submit]').click()]);
     await page.waitForLoadState('load');
