@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{refs, store::OrderView, units::Unit};
+use super::{
+    refs,
+    store::OrderView,
+    units::{self, Unit},
+};
 use crate::{
     auth::{CurrentUser, Perm},
     db::Db,
@@ -155,32 +159,19 @@ fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
 
 /// Active units by id.
 async fn active_units(db: &Db, ids: impl IntoIterator<Item = i64>) -> Result<HashMap<i64, Unit>> {
-    let rows = sqlx::query(&format!(
-        "select id, kind, code, name, node_id from units where status = 'active' and id in ({})",
-        id_list(ids)
-    ))
-    .fetch_all(&db.pool)
-    .await?;
-    let mut out = HashMap::new();
-    for r in &rows {
-        let u = Unit {
-            id: r.try_get("id")?,
-            kind: r.try_get("kind")?,
-            code: r.try_get("code")?,
-            name: r.try_get("name")?,
-            node_id: r.try_get("node_id")?,
-        };
-        out.insert(u.id, u);
-    }
-    Ok(out)
+    active_where(db, &format!("id in ({})", id_list(ids))).await.map(|us| us.into_iter().map(|u| (u.id, u)).collect())
 }
 
-/// Whether a lead pushes a matter down to a community or a grid.
+/// Active units matching a condition on `units` (numbers only, no parameters).
+async fn active_where(db: &Db, condition: &str) -> Result<Vec<Unit>> {
+    let sql = format!("select id, kind, code, name, node_id from units where status = 'active' and {condition}");
+    sqlx::query(&sql).fetch_all(&db.pool).await?.iter().map(units::unit_from_row).collect()
+}
+
+/// Whether a lead pushes a matter down to a community or a grid (none:
+/// the local community centre).
 fn pushes_down(lead: Option<&refs::UnitRef>) -> bool {
-    match lead {
-        None => true,
-        Some(u) => u.kind == "grid" || (u.kind == "centre" && u.node_kind == "community"),
-    }
+    lead.is_none_or(refs::UnitRef::below_subdistrict)
 }
 
 /// The nodes from the root down to the order's own, with their kinds.
@@ -220,15 +211,7 @@ impl Place {
     /// The governance centre of the community or subdistrict of this place.
     async fn local_centre(&self, db: &Db, level: LocalLevel) -> Result<Option<Unit>> {
         let Some(node) = self.node_of_kind(level.as_str()) else { return Ok(None) };
-        let row = sqlx::query(
-            "select id from units where node_id = $1 and kind = 'centre' and status = 'active' order by id limit 1",
-        )
-        .bind(node)
-        .fetch_optional(&db.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let id: i64 = row.try_get(0)?;
-        Ok(active_units(db, [id]).await?.remove(&id))
+        Ok(active_where(db, &format!("node_id = {node} and kind = 'centre' order by id limit 1")).await?.pop())
     }
 }
 
@@ -313,17 +296,12 @@ pub async fn suggest(db: &Db, order: &OrderView) -> Result<Suggestion> {
     }
     let lead = match &category.owner {
         Some(key) => {
-            let row = sqlx::query("select id from units where code = $1 and status = 'active'")
+            sqlx::query("select id, kind, code, name, node_id from units where code = $1 and status = 'active'")
                 .bind(format!("dept:{key}"))
                 .fetch_optional(&db.pool)
-                .await?;
-            match row {
-                Some(r) => {
-                    let id: i64 = r.try_get(0)?;
-                    active_units(db, [id]).await?.remove(&id)
-                }
-                None => None,
-            }
+                .await?
+                .map(|r| units::unit_from_row(&r))
+                .transpose()?
         }
         None => place.local_centre(db, LocalLevel::Community).await?,
     };

@@ -52,6 +52,14 @@ pub struct UnitRef {
     pub node_kind: String,
 }
 
+impl UnitRef {
+    /// A community centre or a grid: where a department's matter is not
+    /// pushed down to (国办函〔2025〕66号).
+    pub fn below_subdistrict(&self) -> bool {
+        self.kind == "grid" || (self.kind == "centre" && self.node_kind == "community")
+    }
+}
+
 /// Reloads the copy now (after an edit on this node).
 pub async fn reload(db: &Db) -> Result<()> {
     load(db).await.map(|_| ())

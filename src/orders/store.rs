@@ -994,8 +994,8 @@ async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result
     // 国办函〔2025〕66号: a department's matter is not pushed down to a
     // community centre or a grid unless the dispatcher says why.
     let owner = refs::category(db, &order.category_code).await?.ok_or(Error::NotFound)?.owner;
-    let pushed_down = lead.kind == "grid" || (lead.kind == "centre" && lead.node_kind == "community");
-    if owner.is_some() && pushed_down && override_reason.as_deref().map(str::trim).unwrap_or("").is_empty() {
+    if owner.is_some() && lead.below_subdistrict() && override_reason.as_deref().map(str::trim).unwrap_or("").is_empty()
+    {
         return Err(Error::invalid("order.functional_push_down", "override_reason"));
     }
     Ok(())

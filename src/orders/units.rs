@@ -19,7 +19,7 @@ pub struct Unit {
     pub node_id: i64,
 }
 
-fn unit_from_row(r: &sqlx::any::AnyRow) -> Result<Unit> {
+pub(super) fn unit_from_row(r: &sqlx::any::AnyRow) -> Result<Unit> {
     Ok(Unit {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
@@ -200,7 +200,7 @@ pub async fn update_unit(
 
 /// The departments of the caller's area with their status, for the console.
 pub async fn departments(db: &Db, user: &crate::auth::CurrentUser) -> Result<Vec<(Unit, bool)>> {
-    let (lo, hi) = crate::tree::store::Scope { path: user.node_path.clone() }.bounds();
+    let (lo, hi) = user.scope().bounds();
     let rows = sqlx::query(
         "select u.id, u.kind, u.code, u.name, u.node_id, u.status from units u join nodes n on n.id = u.node_id \
          where u.kind = 'department' and n.path >= $1 and n.path < $2 order by u.status, u.code",
