@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_orders, create_order))
         .routes(routes!(queue_counts))
+        .routes(routes!(order_map))
         .routes(routes!(get_order))
         .routes(routes!(reporter_contact))
         .routes(routes!(act))
@@ -57,6 +58,98 @@ pub struct OrderList {
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
+}
+
+/// Orders on the map (一张图) as GeoJSON points.
+#[derive(Serialize, ToSchema)]
+pub struct OrderPoints {
+    /// Always `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub features: Vec<OrderPoint>,
+    /// More orders matched than a map shows (it shows the newest).
+    pub truncated: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPoint {
+    /// Always `Feature`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub geometry: PointGeometry,
+    pub properties: OrderPointProperties,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointGeometry {
+    /// Always `Point`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Longitude, latitude (WGS 84 as reported).
+    pub coordinates: [f64; 2],
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPointProperties {
+    pub id: i64,
+    pub tracking_code: String,
+    pub title: String,
+    pub category_name: String,
+    pub urgency: String,
+    pub state: String,
+    pub state_label: &'static str,
+    /// The deadline light: `normal`, `yellow` or `red`.
+    pub warning: String,
+    pub overdue: bool,
+    pub node_name: String,
+    pub created_at: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MapQuery {
+    /// A queue (as in `GET /api/v1/orders`), or `open` (default): every order
+    /// being worked on.
+    pub queue: Option<String>,
+    /// Category code prefix, e.g. `03` or `0303`.
+    pub category: Option<String>,
+}
+
+/// Where the orders of your area are: those with a location, a queue's or
+/// by default every open one (在办), newest first, at most 2,000.
+#[utoipa::path(get, path = "/api/v1/orders/map", tag = "orders", params(MapQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderPoints), (status = 422, body = ErrorBody)))]
+async fn order_map(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<MapQuery>,
+) -> Result<Json<OrderPoints>> {
+    user.require(Perm::OrdersRead)?;
+    let q = ListQuery { queue: q.queue, category: q.category, ..Default::default() };
+    let (orders, truncated) = store::located(&s.db, &s.clock(), &user, &q).await?;
+    let features = orders
+        .into_iter()
+        .filter_map(|o| {
+            Some(OrderPoint {
+                kind: "Feature",
+                geometry: PointGeometry { kind: "Point", coordinates: [o.lon?, o.lat?] },
+                properties: OrderPointProperties {
+                    id: o.id,
+                    tracking_code: o.tracking_code,
+                    title: o.title,
+                    category_name: o.category_name,
+                    urgency: o.urgency,
+                    state: o.state.as_str().to_string(),
+                    state_label: o.state_label,
+                    warning: o.warning,
+                    overdue: o.overdue,
+                    node_name: o.node_name,
+                    created_at: o.created_at,
+                },
+            })
+        })
+        .collect();
+    Ok(Json(OrderPoints { kind: "FeatureCollection", features, truncated }))
 }
 
 /// Orders in your scope, by queue (待受理, 待派单, 待签收, 办理中, 已超期, 督办 …).

@@ -376,39 +376,12 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
         None | Some("") => Queue::All,
         Some(s) => Queue::parse(s).ok_or_else(|| Error::invalid("order.queue_unknown", "queue"))?,
     };
-    let (lo, hi) = user.scope().bounds();
     let per_page = q.per_page.unwrap_or(20).clamp(1, 200);
     let page = q.page.unwrap_or(1).max(1);
-    let category = q.category.clone().unwrap_or_default();
-    let text = q.q.clone().unwrap_or_default().trim().to_string();
-    // A list is either the caller's area or their unit's own work. The area
-    // is an equality on the ancestor column at the caller's depth, so the
-    // (area, state, created_at) indexes give a page without sorting.
-    let depth = user.node_path.matches('/').count().saturating_sub(2);
-    let own = matches!(queue, Queue::Mine | Queue::Assisting);
-    let place = if own || depth == 0 {
-        "$1 = $1 and $2 = $2 and $3 = $3".to_string()
-    } else if depth <= 3 {
-        format!("o.area{depth} = $3 and $1 = $1 and $2 = $2")
-    } else {
-        "(o.node_path >= $1 and o.node_path < $2 and $3 = $3)".to_string()
-    };
-    let area = if depth == 0 || own { user.unit_id.unwrap_or(-1) } else { user.node_id };
-    // A sub-category (4 characters) is an equality the (area, category,
-    // created_at) indexes answer; a top-level one a prefix.
-    let category_sql = match category.len() {
-        0 => "$5 = $5",
-        1..=3 => "o.category_code like $5 || '%'",
-        _ => "o.category_code = $5",
-    };
-    let filter = format!(
-        "{place} and {} and {category_sql} and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')",
-        queue.condition(4)
-    );
-    let unit = user.unit_id.unwrap_or(-1);
+    let f = Filter::new(user, &queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting), q);
     // Without filters the kept counts answer; with them, count at most
     // 10,000 matches (the pager shows "10000+" beyond).
-    let unfiltered = category.is_empty() && text.is_empty() && !own;
+    let unfiltered = f.category.is_empty() && f.text.is_empty() && !f.own;
     let kept = if unfiltered {
         queue_counts(db, user).await?.into_iter().find(|(q, _)| *q == queue).map(|(_, n)| n)
     } else {
@@ -416,33 +389,103 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     };
     let total: i64 = match kept {
         Some(n) => n,
-        None => sqlx::query(&format!("select count(*) from (select 1 from orders o where {filter} limit 10000) t"))
-            .bind(&lo)
-            .bind(&hi)
-            .bind(area)
-            .bind(unit)
-            .bind(&category)
-            .bind(&text)
+        None => f
+            .bind(sqlx::query(&format!("select count(*) from (select 1 from orders o where {} limit 10000) t", f.sql)))
             .fetch_one(&db.pool)
             .await?
             .try_get(0)?,
     };
-    let rows = sqlx::query(&format!(
-        "select {ORDER_COLS} from {ORDER_FROM} where {filter} order by o.created_at desc, o.id desc limit $7 offset $8"
-    ))
-    .bind(&lo)
-    .bind(&hi)
-    .bind(area)
-    .bind(unit)
-    .bind(&category)
-    .bind(&text)
-    .bind(per_page)
-    .bind((page - 1) * per_page)
-    .fetch_all(&db.pool)
-    .await?;
+    let sql = format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where {} order by o.created_at desc, o.id desc limit $7 offset $8",
+        f.sql
+    );
+    let rows = f.bind(sqlx::query(&sql)).bind(per_page).bind((page - 1) * per_page).fetch_all(&db.pool).await?;
     let now = now_ms();
     let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
     Ok(Page { orders, total, page, per_page })
+}
+
+/// States in which an order is being worked on (在办): neither finished
+/// (办结 or terminal) nor just a draft.
+const OPEN_STATES: &str = "o.state in ('pending_accept','pending_dispatch','pending_sign','handling',\
+    'return_requested','pending_verify','shelved','in_deliberation','supervision')";
+
+/// The most orders one map shows; beyond, the newest.
+pub const MAP_LIMIT: i64 = 2000;
+
+/// Orders with a location in the caller's area for the map (一张图): a
+/// queue's, or by default every open one, newest first, at most
+/// [`MAP_LIMIT`]; and whether there were more.
+pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> Result<(Vec<OrderView>, bool)> {
+    let (condition, own) = match q.queue.as_deref() {
+        None | Some("") | Some("open") => (OPEN_STATES.to_string(), false),
+        Some(s) => {
+            let queue = Queue::parse(s).ok_or_else(|| Error::invalid("order.queue_unknown", "queue"))?;
+            (queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting))
+        }
+    };
+    let f = Filter::new(user, &condition, own, q);
+    let sql = format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where {} and o.lon is not null and o.lat is not null \
+         order by o.created_at desc, o.id desc limit $7",
+        f.sql
+    );
+    let rows = f.bind(sqlx::query(&sql)).bind(MAP_LIMIT + 1).fetch_all(&db.pool).await?;
+    let more = rows.len() as i64 > MAP_LIMIT;
+    let now = now_ms();
+    let orders = rows.iter().take(MAP_LIMIT as usize).map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok((orders, more))
+}
+
+/// The `where` of a list: the caller's area (or their unit's own work), a
+/// queue's condition, a category and a search text, as `$1`–`$6`.
+struct Filter {
+    sql: String,
+    lo: String,
+    hi: String,
+    area: i64,
+    unit: i64,
+    category: String,
+    text: String,
+    own: bool,
+}
+
+impl Filter {
+    fn new(user: &CurrentUser, condition: &str, own: bool, q: &ListQuery) -> Filter {
+        let (lo, hi) = user.scope().bounds();
+        let category = q.category.clone().unwrap_or_default();
+        let text = q.q.clone().unwrap_or_default().trim().to_string();
+        // A list is either the caller's area or their unit's own work. The area
+        // is an equality on the ancestor column at the caller's depth, so the
+        // (area, state, created_at) indexes give a page without sorting.
+        let depth = user.node_path.matches('/').count().saturating_sub(2);
+        let place = if own || depth == 0 {
+            "$1 = $1 and $2 = $2 and $3 = $3".to_string()
+        } else if depth <= 3 {
+            format!("o.area{depth} = $3 and $1 = $1 and $2 = $2")
+        } else {
+            "(o.node_path >= $1 and o.node_path < $2 and $3 = $3)".to_string()
+        };
+        let area = if depth == 0 || own { user.unit_id.unwrap_or(-1) } else { user.node_id };
+        // A sub-category (4 characters) is an equality the (area, category,
+        // created_at) indexes answer; a top-level one a prefix.
+        let category_sql = match category.len() {
+            0 => "$5 = $5",
+            1..=3 => "o.category_code like $5 || '%'",
+            _ => "o.category_code = $5",
+        };
+        let sql = format!(
+            "{place} and {condition} and {category_sql} and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')"
+        );
+        Filter { sql, lo, hi, area, unit: user.unit_id.unwrap_or(-1), category, text, own }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        query.bind(&self.lo).bind(&self.hi).bind(self.area).bind(self.unit).bind(&self.category).bind(&self.text)
+    }
 }
 
 /// Counts per queue for the caller: the kept counts of their node, and

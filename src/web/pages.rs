@@ -263,6 +263,8 @@ struct MapPage {
     shell: Shell,
     root: Node,
     tile_url: String,
+    /// The caller sees orders: their open ones are drawn over the grids.
+    orders: bool,
 }
 
 pub async fn map(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
@@ -270,7 +272,8 @@ pub async fn map(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri)
     require_page!(user, Perm::TreeRead);
     let root = store::get_node(&s.db, &user.scope(), user.node_id).await?;
     let tile_url = s.config.tile_url.clone().unwrap_or_default();
-    Ok(render(&MapPage { shell: Shell { user, active: "map" }, root, tile_url }))
+    let orders = user.can(Perm::OrdersRead);
+    Ok(render(&MapPage { shell: Shell { user, active: "map" }, root, tile_url, orders }))
 }
 
 // ---------- field pages (/m/) ----------

@@ -80,6 +80,66 @@
       });
   }
 
+  // Open orders over the grids (一张图): one dot each, coloured by the
+  // deadline light, in a pane above the polygons; a popup links the order.
+  var LIGHTS = {
+    red: { fill: '#d32f2f', label: '超期' },
+    yellow: { fill: '#f9a825', label: '临期(时限已过 80%)' },
+    normal: { fill: '#1565c0', label: '时限内' }
+  };
+
+  function orders(map, el) {
+    map.createPane('events');
+    map.getPane('events').style.zIndex = 450;
+    fetch('/api/v1/orders/map?queue=' + encodeURIComponent(el.getAttribute('data-orders')), { credentials: 'same-origin' })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (fc) {
+        var counts = { red: 0, yellow: 0, normal: 0 };
+        // Overdue dots last, so they are drawn on top.
+        var rank = { normal: 0, yellow: 1, red: 2 };
+        fc.features.sort(function (a, b) { return (rank[a.properties.warning] || 0) - (rank[b.properties.warning] || 0); });
+        var layer = L.geoJSON(fc, {
+          pane: 'events',
+          pointToLayer: function (f, latlng) {
+            var w = LIGHTS[f.properties.warning] ? f.properties.warning : 'normal';
+            counts[w] += 1;
+            return L.circleMarker(latlng, {
+              pane: 'events', radius: w === 'normal' ? 5 : 6.5, color: '#fff', weight: 1.5,
+              fillColor: LIGHTS[w].fill, fillOpacity: 0.95
+            });
+          },
+          onEachFeature: function (f, l) {
+            var p = f.properties;
+            l.bindTooltip(escapeHtml(p.title));
+            l.bindPopup('<b>' + escapeHtml(p.title) + '</b><br>' + escapeHtml(p.category_name) + ' · ' +
+              escapeHtml(p.state_label) + '<br>' + escapeHtml(p.node_name) + ' · ' + escapeHtml(p.tracking_code) +
+              '<br><a href="/orders/' + p.id + '">查看工单 ›</a>');
+          }
+        }).addTo(map);
+        var ctl = L.control({ position: 'bottomleft' });
+        ctl.onAdd = function () {
+          var div = L.DomUtil.create('div', 'fq-legend fq-events');
+          var html = '<label><input type="checkbox" checked> <b>在办事件 ' + fc.features.length + ' 件</b></label>';
+          ['red', 'yellow', 'normal'].forEach(function (w) {
+            html += '<div><i class="dot" style="background:' + LIGHTS[w].fill + '"></i>' + LIGHTS[w].label + ' ' + counts[w] + '</div>';
+          });
+          if (fc.truncated) html += '<div class="muted">仅显示最新 ' + fc.features.length + ' 件</div>';
+          div.innerHTML = html;
+          L.DomEvent.disableClickPropagation(div);
+          div.querySelector('input').addEventListener('change', function (e) {
+            if (e.target.checked) layer.addTo(map); else map.removeLayer(layer);
+          });
+          return div;
+        };
+        ctl.addTo(map);
+        el.setAttribute('data-orders-loaded', fc.features.length);
+      })
+      .catch(function (e) {
+        console.error('orders on map', e && e.stack || e);
+        el.setAttribute('data-orders-error', '1');
+      });
+  }
+
   function init(el) {
     var node = el.getAttribute('data-node');
     var mode = el.getAttribute('data-mode') || 'node';
@@ -142,6 +202,7 @@
         }
         if (max > 0) legend(map, max, min);
         if (mode === 'grids') outlines(map, node);
+        if (el.getAttribute('data-orders')) orders(map, el);
         graticule(map);
         el.setAttribute('data-loaded', fc.features.length);
       })

@@ -852,3 +852,54 @@ both_backends!(assisting_units_find_and_open_the_orders_they_assist, |app| {
     assert_eq!(app.get(&path, &wg2).await.status, StatusCode::OK);
     assert_eq!(app.count("order_assists").await, 2);
 });
+
+both_backends!(the_map_shows_where_the_open_orders_of_the_area_are, |app| {
+    let l = setup(&app).await;
+    let open = staff_order(&app, &l, "0303").await;
+    let rejected = staff_order(&app, &l, "0303").await;
+    act_ok(&app, &l.centre, rejected, json!({"action": "reject", "reason": "重复反映"})).await;
+    // Without a point: placed by its grid, not drawn.
+    let mut body = report("0303");
+    body["source"] = json!("patrol");
+    body.as_object_mut().unwrap().remove("lon");
+    body.as_object_mut().unwrap().remove("lat");
+    body["node_id"] = json!(l.grid);
+    let r = app.post("/api/v1/orders", &l.worker, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // In the community's second grid: the community sees it, grid 1's worker does not.
+    let mut body = report("0303");
+    body["source"] = json!("patrol");
+    body["lon"] = json!(112.615);
+    let other = app.post("/api/v1/orders", &l.lead, body).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+    let other = other.body["id"].as_i64().unwrap();
+
+    let ids = |v: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> =
+            v["features"].as_array().unwrap().iter().map(|f| f["properties"]["id"].as_i64().unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    let m = app.get("/api/v1/orders/map", &l.centre).await;
+    assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
+    assert_eq!(m.body["type"], "FeatureCollection");
+    assert_eq!(m.body["truncated"], false);
+    assert_eq!(ids(&m.body), vec![open, other], "open orders with a point, not the rejected one nor the unplaced one");
+    let f = m.body["features"].as_array().unwrap().iter().find(|f| f["properties"]["id"] == open).unwrap();
+    assert_eq!(f["geometry"], json!({"type": "Point", "coordinates": [112.605, 37.905]}));
+    assert_eq!(f["properties"]["state"], "pending_accept");
+    assert_eq!(f["properties"]["state_label"], "待受理");
+    assert_eq!(f["properties"]["warning"], "normal");
+    assert_eq!(f["properties"]["node_name"], "第一网格");
+    assert!(f["properties"].get("reporter_contact_masked").is_none() && !m.body.to_string().contains("13900001111"));
+
+    assert_eq!(ids(&app.get("/api/v1/orders/map", &l.worker).await.body), vec![open], "a grid sees its grid");
+    assert_eq!(ids(&app.get("/api/v1/orders/map?queue=pending_accept", &l.centre).await.body), vec![open, other]);
+    assert_eq!(ids(&app.get("/api/v1/orders/map?queue=overdue", &l.centre).await.body), Vec::<i64>::new());
+    assert_eq!(ids(&app.get("/api/v1/orders/map?category=01", &l.centre).await.body), Vec::<i64>::new());
+    let bad = app.get("/api/v1/orders/map?queue=everything", &l.centre).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.code(), "order.queue_unknown");
+    let anonymous = app.call(Method::GET, "/api/v1/orders/map", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+});

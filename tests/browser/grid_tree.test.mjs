@@ -51,8 +51,28 @@ test('administrator opens the grid tree and sees a grid drawn with its members',
   await page.goto(base + '/map');
   await page.waitForSelector('#big-map[data-loaded]');
   assert.equal(await page.locator('#big-map').getAttribute('data-loaded'), '897');
+  // The open orders of the district over the grids, as many dots as the API gives.
+  await page.waitForSelector('#big-map[data-orders-loaded]');
+  const api = await page.evaluate(() => fetch('/api/v1/orders/map').then((r) => r.json()));
+  const shown = Number(await page.locator('#big-map').getAttribute('data-orders-loaded'));
+  assert.ok(shown > 100, `open demo orders drawn (${shown})`);
+  assert.equal(shown, api.features.length);
+  assert.equal(await page.locator('.leaflet-events-pane path').count(), shown);
+  assert.match(await page.locator('.fq-events').innerText(), new RegExp(`在办事件 ${shown} 件`));
   await page.waitForTimeout(500);
   await page.screenshot({ path: join(shots, 'desk-map.png') });
+  // A dot opens a popup that leads to its order.
+  await page.locator('.leaflet-events-pane path').last().click({ force: true });
+  const link = page.locator('.leaflet-popup a', { hasText: '查看工单' });
+  await link.waitFor();
+  const href = await link.getAttribute('href');
+  assert.ok(api.features.some((f) => href === `/orders/${f.properties.id}`), href);
+  // Unticking the legend hides the dots.
+  await page.locator('.fq-events input').uncheck();
+  assert.equal(await page.locator('.leaflet-events-pane path').count(), 0);
+  await page.locator('.fq-events input').check();
+  await Promise.all([page.waitForURL((u) => u.pathname === href), link.click()]);
+  await page.waitForSelector('h1');
   assert.deepEqual(errors, [], 'no script errors (CSP included)');
   await ctx.close();
 });
