@@ -17,6 +17,10 @@ pub struct Cli {
     /// Log as JSON lines instead of compact text.
     #[arg(long, env = "FENGQIAO_LOG_JSON", global = true)]
     pub log_json: bool,
+    /// Threads that serve requests. Default: one per core, less the one the
+    /// SQLite writer keeps busy (see `Cli::workers`).
+    #[arg(long, env = "FENGQIAO_WORKERS", global = true)]
+    pub workers: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -175,6 +179,40 @@ pub struct InitArgs {
     pub region_name: String,
     #[arg(long, default_value = "admin")]
     pub admin: String,
+}
+
+impl Cli {
+    /// The async runtime's worker threads. On SQLite every write goes
+    /// through one writer thread, which under load keeps a core busy; a
+    /// worker per core beside it makes three busy threads share two cores
+    /// here, and their hand-overs and preemptions cost more than the second
+    /// worker brings (the orders bench: ~13,000 transitions/s with one
+    /// worker, ~11,200 with two; BENCHMARKS.md). So SQLite leaves the
+    /// writer its core; PostgreSQL, whose writes are other processes, takes
+    /// them all.
+    pub fn workers(&self) -> usize {
+        if let Some(n) = self.workers {
+            return n.max(1);
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if self.on_sqlite() {
+            cores.saturating_sub(1).max(1)
+        } else {
+            cores
+        }
+    }
+
+    /// Whether the command serves (or benchmarks) a SQLite database.
+    fn on_sqlite(&self) -> bool {
+        let url = match &self.command {
+            Command::Serve(a) => &a.db.db,
+            Command::Demo(a) => &a.db,
+            // The bench's headline figures are SQLite's.
+            Command::Bench(_) => return true,
+            _ => return false,
+        };
+        matches!(url.parse::<DbUrl>(), Ok(DbUrl::Sqlite { .. }))
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
