@@ -8,6 +8,7 @@
 mod direct;
 mod migrate;
 mod statements;
+mod walbatch;
 mod writer;
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};

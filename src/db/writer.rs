@@ -80,7 +80,17 @@ pub struct Stats {
 
 /// Opens a direct connection with the settings of the pool's connections.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    configure(Connection::open(path)?)
+}
+
+/// The writer's connection: the same, through the VFS that writes each
+/// commit's log frames at once (`walbatch`).
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let vfs = super::walbatch::register()?;
+    configure(Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)?)
+}
+
+fn configure(conn: Connection) -> rusqlite::Result<Connection> {
     conn.execute_batch(
         "pragma foreign_keys = on; pragma busy_timeout = 5000; \
          pragma synchronous = normal; pragma cache_size = -65536",
@@ -98,7 +108,7 @@ impl Writer {
     }
 
     fn start_with(path: &Path, lock: Arc<Mutex<()>>, limits: LogLimits) -> anyhow::Result<Writer> {
-        let conn = open(path)?;
+        let conn = open_writer(path)?;
         // Copying the log back into the database (a checkpoint) would
         // otherwise fall to whichever commit crosses the threshold, here
         // nearly always this thread, which every write waits for; a thread
