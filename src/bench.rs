@@ -186,24 +186,32 @@ struct Answer {
 struct OrderClient {
     client: reqwest::Client,
     base: String,
-    token: String,
+    /// `Bearer <token>`.
+    bearer: String,
     unit: i64,
     grid: i64,
 }
 
 impl OrderClient {
-    /// Posts and reads the answer's id and version (the rest of the order
-    /// is skipped, not built, so the load generator stays light).
-    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<Answer> {
-        let r = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await?;
+    /// Posts a JSON body and reads the answer's id and version (the rest of
+    /// the order is skipped, not built, so the load generator stays light).
+    async fn post(&self, path: &str, body: String) -> anyhow::Result<Answer> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::AUTHORIZATION, &self.bearer)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await?;
         let status = r.status();
         let bytes = r.bytes().await?;
         anyhow::ensure!(status.is_success(), "{path}: {status} {}", String::from_utf8_lossy(&bytes));
         Ok(serde_json::from_slice(&bytes)?)
     }
 
-    /// The six transitions of one order after its creation.
-    fn steps(&self) -> [serde_json::Value; 6] {
+    /// The six transitions of one order after its creation, as JSON.
+    fn steps(&self) -> [String; 6] {
         use serde_json::json;
         [
             json!({"action": "accept"}),
@@ -213,17 +221,13 @@ impl OrderClient {
             json!({"action": "verify_pass"}),
             json!({"action": "evaluate", "rating": "satisfied"}),
         ]
+        .map(|v| v.to_string())
     }
 
-    async fn create(&self) -> anyhow::Result<(i64, i64)> {
-        let o = self
-            .post(
-                "/api/v1/orders",
-                serde_json::json!({"source": "patrol", "category_code": "0309", "title": "单元门对讲机损坏",
-                    "description": "3号楼2单元对讲机无法使用", "address": "3号楼2单元", "node_id": self.grid}),
-            )
-            .await?;
-        Ok((o.id, o.version))
+    fn creation(&self) -> String {
+        serde_json::json!({"source": "patrol", "category_code": "0309", "title": "单元门对讲机损坏",
+            "description": "3号楼2单元对讲机无法使用", "address": "3号楼2单元", "node_id": self.grid})
+        .to_string()
     }
 }
 
@@ -263,7 +267,13 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         drop(conn);
         let client = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
         let token = api_login(&client, &base, &name, crate::demo::DEMO_PASSWORD).await?;
-        cs.push(Arc::new(OrderClient { client, base: base.clone(), token, unit: *unit, grid: *grid }));
+        cs.push(Arc::new(OrderClient {
+            client,
+            base: base.clone(),
+            bearer: format!("Bearer {token}"),
+            unit: *unit,
+            grid: *grid,
+        }));
     }
 
     // Phase 1: as fast as possible.
@@ -278,9 +288,14 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
                     let mut lat = vec![];
                     // Stagger the clients so paced requests arrive evenly, not in bursts.
                     let mut next = Instant::now() + pace.map(|p| p * i as u32 / n).unwrap_or_default();
+                    // The bodies are built once; a step's is spliced into
+                    // the request with the order's version.
+                    let (creation, steps) = (c.creation(), c.steps());
                     'outer: while Instant::now() < deadline {
-                        let (id, mut version) = c.create().await?;
-                        for step in c.steps() {
+                        let o = c.post("/api/v1/orders", creation.clone()).await?;
+                        let (id, mut version) = (o.id, o.version);
+                        let path = format!("/api/v1/orders/{id}/actions");
+                        for step in &steps {
                             if let Some(p) = pace {
                                 next += p;
                                 tokio::time::sleep_until(next.into()).await;
@@ -289,12 +304,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
                                 break 'outer;
                             }
                             let t = Instant::now();
-                            let o = c
-                                .post(
-                                    &format!("/api/v1/orders/{id}/actions"),
-                                    serde_json::json!({"version": version, "action": step}),
-                                )
-                                .await?;
+                            let o = c.post(&path, format!(r#"{{"version":{version},"action":{step}}}"#)).await?;
                             lat.push(t.elapsed().as_secs_f64() * 1000.0);
                             version = o.version;
                         }
