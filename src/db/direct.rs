@@ -92,10 +92,17 @@ impl<'a, 'r> InOrder<'a, 'r> {
 impl Cols for InOrder<'_, '_> {
     fn col<T: Col>(&self, name: &str) -> Result<T> {
         let stmt = self.row.as_ref();
-        let i = self.next.get();
-        let i = match stmt.column_name(i) {
-            Ok(n) if n.eq_ignore_ascii_case(name) => i,
-            _ => stmt.column_index(name)?,
+        let count = stmt.column_count();
+        let start = self.next.get();
+        // From where the last read ended, onwards and round: a column a
+        // few places ahead (one skipped) costs a few comparisons, not a
+        // search from the first column.
+        let found = (0..count)
+            .map(|k| (start + k) % count.max(1))
+            .find(|&i| stmt.column_name(i).is_ok_and(|n| n.eq_ignore_ascii_case(name)));
+        let i = match found {
+            Some(i) => i,
+            None => stmt.column_index(name)?,
         };
         self.next.set(i + 1);
         Ok(self.row.get(i)?)
@@ -105,4 +112,27 @@ impl Cols for InOrder<'_, '_> {
 /// Maps a row of either driver to a value (see `Db::fetch_optional`).
 pub trait RowMap<T> {
     fn map(&self, row: &impl Cols) -> Result<T>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns read in order, skipped, out of order and twice all come back
+    /// by their names; an unknown name is an error.
+    #[test]
+    fn a_row_is_read_by_name_in_any_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("select 1 as a, 'two' as b, 3 as c, null as d, 5 as e").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        let r = InOrder::new(row);
+        assert_eq!(r.col::<i64>("a").unwrap(), 1);
+        assert_eq!(r.col::<String>("b").unwrap(), "two");
+        assert_eq!(r.col::<i64>("E").unwrap(), 5, "skipping ahead, any case");
+        assert_eq!(r.col::<Option<i64>>("d").unwrap(), None, "back again");
+        assert_eq!(r.col::<i64>("a").unwrap(), 1, "round to the first");
+        assert_eq!(r.col::<i64>("c").unwrap(), 3);
+        assert!(r.col::<i64>("missing").is_err());
+    }
 }

@@ -8,7 +8,6 @@
 mod direct;
 mod migrate;
 mod statements;
-mod walbatch;
 mod writer;
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};

@@ -83,13 +83,6 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     configure(Connection::open(path)?)
 }
 
-/// The writer's connection: the same, through the VFS that writes each
-/// commit's log frames at once (`walbatch`).
-fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
-    let vfs = super::walbatch::register()?;
-    configure(Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)?)
-}
-
 fn configure(conn: Connection) -> rusqlite::Result<Connection> {
     conn.execute_batch(
         "pragma foreign_keys = on; pragma busy_timeout = 5000; \
@@ -108,7 +101,7 @@ impl Writer {
     }
 
     fn start_with(path: &Path, lock: Arc<Mutex<()>>, limits: LogLimits) -> anyhow::Result<Writer> {
-        let conn = open_writer(path)?;
+        let conn = open(path)?;
         // Copying the log back into the database (a checkpoint) would
         // otherwise fall to whichever commit crosses the threshold, here
         // nearly always this thread, which every write waits for; a thread

@@ -162,48 +162,74 @@ fn warning_of(
 }
 
 fn order_from_row(row: &impl Cols, clock: &Clock, now: i64) -> Result<OrderView> {
+    // Read in `ORDER_COLS` order: a direct row finds the next column first.
+    let id = row.col("id")?;
+    let tracking_code = row.col("tracking_code")?;
+    let source = row.col("source")?;
+    let category_code = row.col("category_code")?;
+    let category_name = row.col("category_name")?;
+    let urgency = row.col("urgency")?;
+    let title = row.col("title")?;
+    let description = row.col("description")?;
+    let address = row.col("address")?;
+    let lon = row.col("lon")?;
+    let lat = row.col("lat")?;
+    let node_id = row.col("node_id")?;
+    let node_name = row.col("node_name")?;
+    let node_path = row.col("node_path")?;
+    let lead_unit_id = row.col("lead_unit_id")?;
+    let lead_unit_name = row.col("lead_unit_name")?;
+    let reporter_user_id = row.col("reporter_user_id")?;
+    let reporter_name = row.col("reporter_name")?;
+    let reporter_contact_masked = row.col("reporter_contact_masked")?;
     let facts: String = row.col("facts")?;
-    let facts: Order = serde_json::from_str(&facts).map_err(anyhow::Error::from)?;
-    let deadline_at: Option<i64> = row.col("deadline_at")?;
-    let deadline_start: Option<i64> = row.col("deadline_start")?;
     let deadline_kind: Option<String> = row.col("deadline_kind")?;
+    let deadline_start: Option<i64> = row.col("deadline_start")?;
+    let deadline_at: Option<i64> = row.col("deadline_at")?;
     let paused_at: Option<i64> = row.col("paused_at")?;
+    let overdue = row.col::<i64>("overdue")? != 0;
+    let rating = row.col("rating")?;
+    let version = row.col("version")?;
+    let created_at = row.col("created_at")?;
+    let updated_at = row.col("updated_at")?;
+    let closed_at = row.col("closed_at")?;
+    let facts: Order = serde_json::from_str(&facts).map_err(anyhow::Error::from)?;
     let warning = warning_of(clock, deadline_kind.as_deref(), deadline_start, deadline_at, paused_at, now);
     Ok(OrderView {
-        id: row.col("id")?,
-        tracking_code: row.col("tracking_code")?,
-        source: row.col("source")?,
-        category_code: row.col("category_code")?,
-        category_name: row.col("category_name")?,
-        urgency: row.col("urgency")?,
-        title: row.col("title")?,
-        description: row.col("description")?,
-        address: row.col("address")?,
-        lon: row.col("lon")?,
-        lat: row.col("lat")?,
-        node_id: row.col("node_id")?,
-        node_name: row.col("node_name")?,
+        id,
+        tracking_code,
+        source,
+        category_code,
+        category_name,
+        urgency,
+        title,
+        description,
+        address,
+        lon,
+        lat,
+        node_id,
+        node_name,
         level: facts.level,
         state: facts.state,
         state_label: crate::i18n::t(facts.state.label_key()),
-        lead_unit_id: row.col("lead_unit_id")?,
-        lead_unit_name: row.col("lead_unit_name")?,
-        reporter_name: row.col("reporter_name")?,
-        reporter_contact_masked: row.col("reporter_contact_masked")?,
-        deadline_kind: deadline_kind.map(|k| k.split(':').next().unwrap_or("").to_string()),
+        lead_unit_id,
+        lead_unit_name,
+        reporter_name,
+        reporter_contact_masked,
+        deadline_kind: deadline_kind.as_deref().map(|k| k.split(':').next().unwrap_or("").to_string()),
         deadline_at,
         warning: warning.to_string(),
         paused: paused_at.is_some(),
-        overdue: row.col::<i64>("overdue")? != 0,
-        rating: row.col("rating")?,
-        version: row.col("version")?,
-        created_at: row.col("created_at")?,
-        updated_at: row.col("updated_at")?,
-        closed_at: row.col("closed_at")?,
-        reporter_user_id: row.col("reporter_user_id")?,
+        overdue,
+        rating,
+        version,
+        created_at,
+        updated_at,
+        closed_at,
+        reporter_user_id,
         deadline_start,
-        node_path: row.col("node_path")?,
-        deadline_raw: row.col("deadline_kind")?,
+        node_path,
+        deadline_raw: deadline_kind,
         paused_at,
         facts,
     })
