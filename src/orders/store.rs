@@ -432,9 +432,18 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
 }
 
 /// States in which an order is being worked on (在办): neither finished
-/// (办结 or terminal) nor just a draft.
-const OPEN_STATES: &str = "o.state in ('pending_accept','pending_dispatch','pending_sign','handling',\
-    'return_requested','pending_verify','shelved','in_deliberation','supervision')";
+/// (办结 or terminal) nor waiting for its evaluation.
+const OPEN_STATES: [&str; 9] = [
+    "pending_accept",
+    "pending_dispatch",
+    "pending_sign",
+    "handling",
+    "return_requested",
+    "pending_verify",
+    "shelved",
+    "in_deliberation",
+    "supervision",
+];
 
 /// The most orders one map shows; beyond, the newest.
 pub const MAP_LIMIT: i64 = 2000;
@@ -443,23 +452,32 @@ pub const MAP_LIMIT: i64 = 2000;
 /// queue's, or by default every open one, newest first, at most
 /// [`MAP_LIMIT`]; and whether there were more.
 pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> Result<(Vec<OrderView>, bool)> {
-    let (condition, own) = match q.queue.as_deref() {
-        None | Some("") | Some("open") => (OPEN_STATES.to_string(), false),
+    // One query per state: each walks its (area, state, created_at) index
+    // from the newest and stops at the limit, where one query over all the
+    // open states would sort every open order of the area.
+    let conditions: Vec<(String, bool)> = match q.queue.as_deref() {
+        None | Some("") | Some("open") => OPEN_STATES.iter().map(|s| (format!("o.state = '{s}'"), false)).collect(),
         Some(s) => {
             let queue = Queue::parse(s).ok_or_else(|| Error::invalid("order.queue_unknown", "queue"))?;
-            (queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting))
+            vec![(queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting))]
         }
     };
-    let f = Filter::new(user, &condition, own, q);
-    let sql = format!(
-        "select {ORDER_COLS} from {ORDER_FROM} where {} and o.lon is not null and o.lat is not null \
-         order by o.created_at desc, o.id desc limit $7",
-        f.sql
-    );
-    let rows = f.bind(sqlx::query(&sql)).bind(MAP_LIMIT + 1).fetch_all(&db.pool).await?;
-    let more = rows.len() as i64 > MAP_LIMIT;
     let now = now_ms();
-    let orders = rows.iter().take(MAP_LIMIT as usize).map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    let mut orders = vec![];
+    for (condition, own) in conditions {
+        let f = Filter::new(user, &condition, own, q);
+        let sql = format!(
+            "select {ORDER_COLS} from {ORDER_FROM} where {} and o.lon is not null and o.lat is not null \
+             order by o.created_at desc, o.id desc limit $7",
+            f.sql
+        );
+        for r in f.bind(sqlx::query(&sql)).bind(MAP_LIMIT + 1).fetch_all(&db.pool).await? {
+            orders.push(order_from_row(&r, clock, now)?);
+        }
+    }
+    orders.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    let more = orders.len() as i64 > MAP_LIMIT;
+    orders.truncate(MAP_LIMIT as usize);
     Ok((orders, more))
 }
 
