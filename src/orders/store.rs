@@ -475,7 +475,7 @@ pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) 
             orders.push(order_from_row(&r, clock, now)?);
         }
     }
-    orders.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    orders.sort_by_key(|o| std::cmp::Reverse((o.created_at, o.id)));
     let more = orders.len() as i64 > MAP_LIMIT;
     orders.truncate(MAP_LIMIT as usize);
     Ok((orders, more))
