@@ -597,6 +597,8 @@ pub async fn queue_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Res
             ("/orders?queue=all&page=3", false),
             ("/api/v1/orders?queue=handling", true),
             ("/api/v1/orders/counts", true),
+            // 一张图: the area's newest open orders, up to 2,000 points.
+            ("/api/v1/orders/map", true),
         ] {
             let mut ms = Vec::with_capacity(requests);
             for i in 0..requests + 5 {
