@@ -355,6 +355,11 @@ impl Queue {
         self != Queue::Assisting || *count > 0
     }
 
+    /// The caller's unit's own work (led or assisted), not their area's.
+    fn is_own(self) -> bool {
+        matches!(self, Queue::Mine | Queue::Assisting)
+    }
+
     /// The SQL condition; `$unit` is the caller's unit for "mine".
     fn condition(self, unit_param: usize) -> String {
         match self {
@@ -404,7 +409,7 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     };
     let per_page = q.per_page.unwrap_or(20).clamp(1, 200);
     let page = q.page.unwrap_or(1).max(1);
-    let f = Filter::new(user, &queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting), q);
+    let f = Filter::new(user, &queue.condition(4), queue.is_own(), q);
     // Without filters the kept counts answer; with them, count at most
     // 10,000 matches (the pager shows "10000+" beyond).
     let unfiltered = f.category.is_empty() && f.text.is_empty() && !f.own;
@@ -431,20 +436,6 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     Ok(Page { orders, total, page, per_page })
 }
 
-/// States in which an order is being worked on (在办): neither finished
-/// (办结 or terminal) nor waiting for its evaluation.
-const OPEN_STATES: [&str; 9] = [
-    "pending_accept",
-    "pending_dispatch",
-    "pending_sign",
-    "handling",
-    "return_requested",
-    "pending_verify",
-    "shelved",
-    "in_deliberation",
-    "supervision",
-];
-
 /// The most orders one map shows; beyond, the newest.
 pub const MAP_LIMIT: i64 = 2000;
 
@@ -456,10 +447,15 @@ pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) 
     // from the newest and stops at the limit, where one query over all the
     // open states would sort every open order of the area.
     let conditions: Vec<(String, bool)> = match q.queue.as_deref() {
-        None | Some("") | Some("open") => OPEN_STATES.iter().map(|s| (format!("o.state = '{s}'"), false)).collect(),
+        // Open (在办): neither finished (办结, terminal) nor waiting for its evaluation.
+        None | Some("") | Some("open") => State::ALL
+            .iter()
+            .filter(|s| !s.is_terminal() && !s.is_closed())
+            .map(|s| (format!("o.state = '{}'", s.as_str()), false))
+            .collect(),
         Some(s) => {
             let queue = Queue::parse(s).ok_or_else(|| Error::invalid("order.queue_unknown", "queue"))?;
-            vec![(queue.condition(4), matches!(queue, Queue::Mine | Queue::Assisting))]
+            vec![(queue.condition(4), queue.is_own())]
         }
     };
     let now = now_ms();
