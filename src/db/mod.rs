@@ -186,6 +186,12 @@ impl Db {
         self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(std::any::TypeId::of::<T>(), value);
     }
 
+    /// Reference data was edited here: every copy kept in memory is
+    /// dropped, and the next use loads it afresh.
+    pub fn memo_forget(&self) {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// SQLite only: runs `f` on the group-commit writer's direct
     /// connection as part of a shared transaction and answers once it is
     /// durable (its `Err` undoes only its own writes; it may be called

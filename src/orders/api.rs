@@ -239,7 +239,7 @@ async fn act(
 ) -> Result<Json<OrderView>> {
     user.require(Perm::OrdersRead)?;
     let clock = s.clock();
-    let order = store::get(&s.db, &clock, &user, id).await?;
+    let order = store::get_to_act(&s.db, &clock, &user, id, req.version).await?;
     Ok(Json(store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?))
 }
 

@@ -1,11 +1,13 @@
-//! Categories and units as transitions need them, kept in memory: they
-//! change rarely (an administrator's edit), yet nearly every dispatch,
-//! signature and verification read them again. A copy older than `FRESH`
+//! Categories, units and the names of places as transitions need them,
+//! kept in memory: they change rarely (an administrator's edit), yet nearly
+//! every action and every order read names them again. A copy older than `FRESH`
 //! is reloaded in the background by one task while requests go on with it
 //! (were every request that found it old to reload it, a busy server would
 //! stall for a moment every `FRESH`); it is reloaded at once when it lacks
-//! what is asked for, so a new unit or category is usable immediately. A
-//! unit retired elsewhere can still be chosen for about `FRESH`.
+//! what is asked for, so a new unit or category is usable immediately. An
+//! edit on this server drops the copy (`Db::memo_forget`); one made on
+//! another server (PostgreSQL) shows here within about `FRESH`: a unit
+//! retired there can still be chosen, and an old name shown, until then.
 
 use std::{
     collections::HashMap,
@@ -23,6 +25,8 @@ pub struct Refs {
     loaded: Instant,
     categories: HashMap<String, CategoryRef>,
     units: HashMap<i64, UnitRef>,
+    /// Names of the nodes above buildings, by id.
+    nodes: HashMap<i64, String>,
     /// A background reload of this copy is under way.
     reloading: AtomicBool,
 }
@@ -106,7 +110,19 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
             },
         );
     }
-    let refs = Arc::new(Refs { loaded: Instant::now(), categories, units, reloading: AtomicBool::new(false) });
+    // Places down to grids (a few thousand in a district, found through
+    // `nodes_kind_path`); buildings, ten times as many and with their
+    // outlines, are looked up one by one.
+    let mut nodes = HashMap::new();
+    for r in sqlx::query(
+        "select id, name from nodes where kind in ('province', 'city', 'district', 'subdistrict', 'community', 'grid')",
+    )
+    .fetch_all(&db.pool)
+    .await?
+    {
+        nodes.insert(r.try_get("id")?, r.try_get("name")?);
+    }
+    let refs = Arc::new(Refs { loaded: Instant::now(), categories, units, nodes, reloading: AtomicBool::new(false) });
     db.memo_put(refs.clone());
     Ok(refs)
 }
@@ -140,6 +156,15 @@ pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
     Ok(load(db).await?.units.get(&id).cloned())
 }
 
+/// A node's name: from the copy down to grids, else (a building, or a node
+/// newer than the copy) from the database.
+pub async fn node_name(db: &Db, id: i64) -> Result<Option<String>> {
+    if let Some(n) = current(db).and_then(|r| r.nodes.get(&id).cloned()) {
+        return Ok(Some(n));
+    }
+    Ok(sqlx::query_scalar("select name from nodes where id = $1").bind(id).fetch_optional(&db.pool).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +176,7 @@ mod tests {
             loaded: Instant::now() - FRESH,
             categories: r.categories.clone(),
             units: r.units.clone(),
+            nodes: r.nodes.clone(),
             reloading: AtomicBool::new(false),
         }));
     }

@@ -742,8 +742,10 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
             .await?;
     }
     tx.commit().await?;
-    // Users bound below it see its new name at once (`auth::cache`).
+    // Users bound below it see its new name at once (`auth::cache`), and
+    // so do the orders placed there (`orders::refs`).
     db.sessions.clear();
+    db.memo_forget();
     get_node(db, scope, id).await
 }
 
@@ -841,6 +843,8 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
     // Its units take no new orders; those they hold stay theirs.
     sqlx::query("update units set status = 'retired' where node_id = $1").bind(node.id).execute(&mut *tx).await?;
     tx.commit().await?;
+    // Dispatch stops offering its units at once (`orders::refs`).
+    db.memo_forget();
     get_node(db, scope, id).await
 }
 

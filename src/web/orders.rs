@@ -369,7 +369,7 @@ pub async fn act(
         user.require(Perm::OrdersRead)?;
         let FormWithFiles { form: f, files } = form?;
         let clock = s.clock();
-        let order = store::get(&s.db, &clock, &user, id).await?;
+        let order = store::get_to_act(&s.db, &clock, &user, id, f.version).await?;
         let kind = f.action()?.kind();
         let files = if takes_photos(&kind) { files } else { vec![] };
         let saved = store_photos(&s, &order, &user, files, false).await?;
@@ -461,7 +461,7 @@ pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<Bu
         let lead_unit = f.lead_unit.parse::<i64>().ok();
         let override_reason = (!f.override_reason.trim().is_empty()).then(|| f.override_reason.trim().to_string());
         let r = async {
-            let order = store::get(&s.db, &clock, &user, id).await?;
+            let order = store::get_to_act(&s.db, &clock, &user, id, version).await?;
             let action = crate::orders::api::dispatch_action(&s.db, &order, lead_unit, &[], override_reason).await?;
             store::act(&s.db, &clock, Actor::User(&user), &order, &ActRequest { version, action }).await
         }

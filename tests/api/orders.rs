@@ -903,3 +903,76 @@ both_backends!(the_map_shows_where_the_open_orders_of_the_area_are, |app| {
     let anonymous = app.call(Method::GET, "/api/v1/orders/map", None, None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 });
+
+both_backends!(an_order_names_its_category_place_and_unit_as_they_are_now, |app| {
+    let l = setup(&app).await;
+    let admin = app.admin().await;
+    let id = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    let o = act_ok(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.dept_unit})).await;
+    let dept_name: String = sqlx::query_scalar("select name from units where id = $1")
+        .bind(l.dept_unit)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(o["lead_unit_name"].as_str(), Some(dept_name.as_str()), "{o}");
+    assert_eq!(o["category_name"], "小区公共设施维修", "{o}");
+
+    // The catalogue, the grid and the unit are renamed …
+    let category = json!({"name": "公共设施维修", "sign_limit": {"unit": "working_hours", "amount": 2},
+        "handle_limit": {"unit": "working_days", "amount": 5}, "urgent_handle_limit": {"unit": "working_days", "amount": 1},
+        "evaluate_limit": {"unit": "working_days", "amount": 3}});
+    let r = app.call(Method::PUT, "/api/v1/categories/0309", Some(&admin), Some(category)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let node = format!("/api/v1/nodes/{}", l.grid);
+    let version = app.get(&node, &admin).await.body["node"]["version"].clone();
+    let r = app.call(Method::PATCH, &node, Some(&admin), Some(json!({"version": version, "name": "第九网格"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let unit = format!("/api/v1/units/{}", l.dept_unit);
+    let r = app.call(Method::PATCH, &unit, Some(&admin), Some(json!({"name": "区住建局(新)"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // … and the order says so at once, read and acted on.
+    let d = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body;
+    let names = |o: &Value| (o["category_name"].clone(), o["node_name"].clone(), o["lead_unit_name"].clone());
+    assert_eq!(names(&d["order"]), (json!("公共设施维修"), json!("第九网格"), json!("区住建局(新)")), "{d}");
+    let o = act_ok(&app, &l.dept, id, json!({"action": "sign"})).await;
+    assert_eq!(names(&o), (json!("公共设施维修"), json!("第九网格"), json!("区住建局(新)")), "{o}");
+});
+
+// An order changed by another server (or process) behind this one's back:
+// the copy this server kept of it after its last action is never acted on.
+both_backends!(an_order_changed_elsewhere_is_not_acted_on_from_an_old_copy, |app| {
+    let l = setup(&app).await;
+    let id = staff_order(&app, &l, "0309").await;
+    let accepted = act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    let v = accepted["version"].as_i64().unwrap();
+    // Elsewhere: rejected, one version on.
+    let facts: String =
+        sqlx::query_scalar("select facts from orders where id = $1").bind(id).fetch_one(&app.db.pool).await.unwrap();
+    let mut facts: Value = serde_json::from_str(&facts).unwrap();
+    facts["state"] = json!("rejected");
+    sqlx::query("update orders set state = 'rejected', facts = $1, version = version + 1 where id = $2")
+        .bind(facts.to_string())
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/orders/{id}/actions");
+    let dispatch = json!({"action": "dispatch", "lead_unit": l.grid_unit});
+    // The old version, which the copy matches: the write's guard refuses it.
+    let r = app.post(&path, &l.centre, json!({"version": v, "action": dispatch.clone()})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "order.version_conflict"), "{:?}", r.body);
+    // The current version: read afresh, and a rejected order is not dispatched.
+    let r = app.post(&path, &l.centre, json!({"version": v + 1, "action": dispatch})).await;
+    assert_ne!(r.status, StatusCode::OK, "{:?}", r.body);
+    let state: String =
+        sqlx::query_scalar("select state from orders where id = $1").bind(id).fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(state, "rejected");
+    let events: i64 = sqlx::query_scalar("select count(*) from order_events where order_id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "created and accepted only");
+});
