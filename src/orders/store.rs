@@ -270,13 +270,19 @@ pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<
     // On SQLite straight from a direct connection.
     let args = vec![V::I(Some(id)), V::S(Some(lo)), V::S(Some(hi)), V::I(Some(unit))];
     let mut order = db.fetch_optional(&SQL, args, OrderMap { clock, now: now_ms() }).await?.ok_or(Error::NotFound)?;
+    name(db, &mut order).await?;
+    Recent::of(db).remember(&order);
+    Ok(order)
+}
+
+/// Names the order's category, place and lead unit (from `refs`).
+async fn name(db: &Db, order: &mut OrderView) -> Result<()> {
     order.category_name = refs::category(db, &order.category_code).await?.map(|c| c.name).unwrap_or_default();
     order.node_name = refs::node_name(db, order.node_id).await?.unwrap_or_default();
     if let Some(u) = order.lead_unit_id {
         order.lead_unit_name = unit_name_of(db, u).await?;
     }
-    Recent::of(db).remember(&order);
-    Ok(order)
+    Ok(())
 }
 
 /// Rows of `ORDER_COLS` as orders, their deadline warnings as of `now`.
@@ -1380,11 +1386,7 @@ pub async fn get_to_act(db: &Db, clock: &Clock, user: &CurrentUser, id: i64, ver
     let Some(mut order) = Recent::of(db).get(user, id, version) else {
         return get(db, clock, user, id).await;
     };
-    order.category_name = refs::category(db, &order.category_code).await?.map(|c| c.name).unwrap_or_default();
-    order.node_name = refs::node_name(db, order.node_id).await?.unwrap_or_default();
-    if let Some(u) = order.lead_unit_id {
-        order.lead_unit_name = unit_name_of(db, u).await?;
-    }
+    name(db, &mut order).await?;
     let warning = warning_of(
         clock,
         order.deadline_raw.as_deref(),
