@@ -149,6 +149,22 @@ pub async fn category(db: &Db, code: &str) -> Result<Option<CategoryRef>> {
     Ok(load(db).await?.categories.get(code).cloned())
 }
 
+/// A category's name alone (the rest of it is not copied).
+pub async fn category_name(db: &Db, code: &str) -> Result<Option<String>> {
+    if let Some(name) = current(db).and_then(|r| r.categories.get(code).map(|c| c.name.clone())) {
+        return Ok(Some(name));
+    }
+    Ok(load(db).await?.categories.get(code).map(|c| c.name.clone()))
+}
+
+/// A unit's name alone.
+pub async fn unit_name(db: &Db, id: i64) -> Result<Option<String>> {
+    if let Some(name) = current(db).and_then(|r| r.units.get(&id).map(|u| u.name.clone())) {
+        return Ok(Some(name));
+    }
+    Ok(load(db).await?.units.get(&id).map(|u| u.name.clone()))
+}
+
 pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
     if let Some(u) = current(db).and_then(|r| r.units.get(&id).cloned()) {
         return Ok(Some(u));

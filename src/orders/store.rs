@@ -277,10 +277,10 @@ pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<
 
 /// Names the order's category, place and lead unit (from `refs`).
 async fn name(db: &Db, order: &mut OrderView) -> Result<()> {
-    order.category_name = refs::category(db, &order.category_code).await?.map(|c| c.name).unwrap_or_default();
+    order.category_name = refs::category_name(db, &order.category_code).await?.unwrap_or_default();
     order.node_name = refs::node_name(db, order.node_id).await?.unwrap_or_default();
     if let Some(u) = order.lead_unit_id {
-        order.lead_unit_name = unit_name_of(db, u).await?;
+        order.lead_unit_name = refs::unit_name(db, u).await?;
     }
     Ok(())
 }
@@ -783,7 +783,8 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
         }
         Backend::Sqlite => db.write(move |conn| row.insert_sqlite(conn)).await?,
     };
-    Ok(OrderView {
+    // Built from what was written, like an action's answer (see `Recent`).
+    let created = OrderView {
         id,
         tracking_code: code,
         source: input.source.as_str().to_string(),
@@ -820,7 +821,9 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
         node_path: node.path,
         deadline_raw: None,
         paused_at: None,
-    })
+    };
+    Recent::of(db).remember(&created);
+    Ok(created)
 }
 
 /// A new order's row, first event and counts, owned for the writer.
@@ -1307,7 +1310,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     // The answer is built from what was written rather than read back.
     let lead_unit_name = match new.lead_unit {
         u if u == order.lead_unit_id => order.lead_unit_name.clone(),
-        Some(u) => unit_name_of(db, u).await?,
+        Some(u) => refs::unit_name(db, u).await?,
         None => None,
     };
     let after = OrderView {
@@ -1336,9 +1339,9 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     Ok(after)
 }
 
-/// Orders as they were last read or acted on here, by id, so that the
-/// action that follows — a click on the order page just shown, the same
-/// person's next step — need not read it again. Safe without invalidation:
+/// Orders as they were last created, read or acted on here, by id, so that
+/// the action that follows — a click on the order page just shown, the
+/// same person's next step — need not read it again. Safe without invalidation:
 /// every change to what an action reads (state, facts, level, units,
 /// deadlines) goes through `act`, which adds one to the version; a copy is
 /// used only for a request naming its exact version, and the write is
@@ -1397,10 +1400,6 @@ pub async fn get_to_act(db: &Db, clock: &Clock, user: &CurrentUser, id: i64, ver
     );
     order.warning = warning.to_string();
     Ok(order)
-}
-
-async fn unit_name_of(db: &Db, id: i64) -> Result<Option<String>> {
-    Ok(refs::unit(db, id).await?.map(|u| u.name))
 }
 
 /// Everything one transition writes, owned so it can wait for the writer.
