@@ -80,10 +80,7 @@ pub struct Stats {
 
 /// Opens a direct connection with the settings of the pool's connections.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    settle(Connection::open(path)?)
-}
-
-fn settle(conn: Connection) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
     conn.execute_batch(
         "pragma foreign_keys = on; pragma busy_timeout = 5000; \
          pragma synchronous = normal; pragma cache_size = -65536",

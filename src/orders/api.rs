@@ -333,7 +333,7 @@ async fn bulk_dispatch(
     let mut out = vec![];
     for o in b.orders {
         let r = async {
-            let order = store::get(&s.db, &clock, &user, o.id).await?;
+            let order = store::get_to_act(&s.db, &clock, &user, o.id, o.version).await?;
             let action = dispatch_action(&s.db, &order, b.lead_unit, &b.assisting, b.override_reason.clone()).await?;
             store::act(&s.db, &clock, Actor::User(&user), &order, &ActRequest { version: o.version, action }).await
         }

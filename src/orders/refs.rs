@@ -142,34 +142,31 @@ fn current(db: &Db) -> Option<Arc<Refs>> {
     Some(refs)
 }
 
-pub async fn category(db: &Db, code: &str) -> Result<Option<CategoryRef>> {
-    if let Some(c) = current(db).and_then(|r| r.categories.get(code).cloned()) {
-        return Ok(Some(c));
+/// What `pick` finds in the current copy, or else in a copy loaded now
+/// (so something added since the last load is found at once).
+async fn find<T>(db: &Db, pick: impl Fn(&Refs) -> Option<T>) -> Result<Option<T>> {
+    if let Some(found) = current(db).and_then(|r| pick(&r)) {
+        return Ok(Some(found));
     }
-    Ok(load(db).await?.categories.get(code).cloned())
+    Ok(pick(&*load(db).await?))
+}
+
+pub async fn category(db: &Db, code: &str) -> Result<Option<CategoryRef>> {
+    find(db, |r| r.categories.get(code).cloned()).await
 }
 
 /// A category's name alone (the rest of it is not copied).
 pub async fn category_name(db: &Db, code: &str) -> Result<Option<String>> {
-    if let Some(name) = current(db).and_then(|r| r.categories.get(code).map(|c| c.name.clone())) {
-        return Ok(Some(name));
-    }
-    Ok(load(db).await?.categories.get(code).map(|c| c.name.clone()))
+    find(db, |r| r.categories.get(code).map(|c| c.name.clone())).await
+}
+
+pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
+    find(db, |r| r.units.get(&id).cloned()).await
 }
 
 /// A unit's name alone.
 pub async fn unit_name(db: &Db, id: i64) -> Result<Option<String>> {
-    if let Some(name) = current(db).and_then(|r| r.units.get(&id).map(|u| u.name.clone())) {
-        return Ok(Some(name));
-    }
-    Ok(load(db).await?.units.get(&id).map(|u| u.name.clone()))
-}
-
-pub async fn unit(db: &Db, id: i64) -> Result<Option<UnitRef>> {
-    if let Some(u) = current(db).and_then(|r| r.units.get(&id).cloned()) {
-        return Ok(Some(u));
-    }
-    Ok(load(db).await?.units.get(&id).cloned())
+    find(db, |r| r.units.get(&id).map(|u| u.name.clone())).await
 }
 
 /// A node's name: from the copy down to grids, else (a building, or a node

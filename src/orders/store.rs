@@ -1383,8 +1383,9 @@ impl Recent {
     }
 }
 
-/// The order an action at `version` starts from: the copy the last action
-/// left (see `Recent`) or, failing that, the order as read.
+/// The order an action at `version` starts from: the copy its last
+/// creation, read or action here left (see `Recent`) or, failing that, the
+/// order as read.
 pub async fn get_to_act(db: &Db, clock: &Clock, user: &CurrentUser, id: i64, version: i64) -> Result<OrderView> {
     let Some(mut order) = Recent::of(db).get(user, id, version) else {
         return get(db, clock, user, id).await;
