@@ -284,11 +284,13 @@ impl Db {
                             // Checkpoints are the checkpoint thread's alone (see `writer`):
                             // here one would run inside a commit, holding the process's
                             // write lock while it copies and syncs the log.
-                            conn.execute(
-                                "pragma foreign_keys = on; pragma busy_timeout = 5000; \
+                            conn.execute(&*format!(
+                                "pragma page_size = {}; \
+                                 pragma foreign_keys = on; pragma busy_timeout = 5000; \
                                  pragma synchronous = normal; pragma cache_size = -65536; \
                                  pragma wal_autocheckpoint = 0",
-                            )
+                                writer::PAGE_SIZE
+                            ))
                             .await?;
                             Ok(())
                         })
@@ -371,5 +373,30 @@ mod tests {
         std::fs::write(&text, "hello world, not sqlite").unwrap();
         assert!(matches!(DbUrl::check_sqlite(&text), Err(DbUrlError::NotADatabase(_))));
         assert!(DbUrl::check_sqlite(&dir.path().join("new.db")).unwrap());
+    }
+
+    /// A new database gets the writer's page size; an existing one keeps
+    /// the page size it was made with.
+    #[tokio::test]
+    async fn new_sqlite_databases_get_the_page_size_existing_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |path: &std::path::Path| -> i64 {
+            rusqlite::Connection::open(path).unwrap().query_row("pragma page_size", [], |r| r.get(0)).unwrap()
+        };
+        let fresh = dir.path().join("fresh.db");
+        let db = Db::connect(&format!("sqlite://{}", fresh.display()).parse().unwrap()).await.unwrap();
+        sqlx::query("create table t (k integer primary key)").execute(&db.pool).await.unwrap();
+        drop(db);
+        assert_eq!(page_size(&fresh), writer::PAGE_SIZE as i64);
+
+        let old = dir.path().join("old.db");
+        rusqlite::Connection::open(&old)
+            .unwrap()
+            .execute_batch("pragma page_size = 4096; create table t (k integer primary key)")
+            .unwrap();
+        let db = Db::connect(&format!("sqlite://{}", old.display()).parse().unwrap()).await.unwrap();
+        sqlx::query("insert into t (k) values (1)").execute(&db.pool).await.unwrap();
+        drop(db);
+        assert_eq!(page_size(&old), 4096);
     }
 }

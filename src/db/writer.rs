@@ -78,13 +78,24 @@ pub struct Stats {
     pub writes: std::sync::atomic::AtomicU64,
 }
 
+/// The page size of a new SQLite database (an existing one keeps its own
+/// until `vacuum`). Every commit writes each page it changed whole into the
+/// log, and the checkpoint writes it again into the database; an order's
+/// action changes a few bytes on each of some twenty pages (its row, the
+/// index entries its new state moves, its event, the queue counts, the
+/// audit entry and its indexes). With 2 KiB pages a commit of the order
+/// benchmark writes ~100 KiB of log instead of ~260 KiB, and the benchmark
+/// ran ~6 % more transitions a second (A/B in BENCHMARKS.md, ninth
+/// session); order rows (~450 bytes) still fit four to a page.
+pub const PAGE_SIZE: u32 = 2048;
+
 /// Opens a direct connection with the settings of the pool's connections.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "pragma foreign_keys = on; pragma busy_timeout = 5000; \
-         pragma synchronous = normal; pragma cache_size = -65536",
-    )?;
+    conn.execute_batch(&format!(
+        "pragma page_size = {PAGE_SIZE}; pragma foreign_keys = on; pragma busy_timeout = 5000; \
+         pragma synchronous = normal; pragma cache_size = -65536"
+    ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -208,17 +219,18 @@ struct LogLimits {
 }
 
 impl LogLimits {
-    /// 256 MiB of frames; a file of at most 512 MiB. Each restart pauses
-    /// writes while the checkpoint copies the last frames and syncs, so
-    /// under sustained load it must be rare: at half the benchmark's peak,
-    /// restarts every 0.4 s (at 64 MiB) held up about 2 % of requests and set
-    /// their 99th percentile (9–10 ms, against 5 ms with no restarts at
-    /// all); at 256 MiB they come about every 0.8 s at the peak and 1.5 s at
-    /// half of it. The file keeps its size and its pages stay in memory for
+    /// 256 MiB of pages in frames (131,072 of 2 KiB); a file of at most
+    /// 512 MiB. Each restart pauses writes while the checkpoint copies the
+    /// last frames and syncs, so under sustained load it must be rare: at
+    /// half the benchmark's peak, restarts every 0.4 s (at 64 MiB) held up
+    /// about 2 % of requests and set their 99th percentile (9–10 ms, against
+    /// 5 ms with no restarts at all); at 256 MiB they came about every 0.8 s
+    /// at the peak and 1.5 s at half of it with 4 KiB pages, less often with
+    /// 2 KiB ones. The file keeps its size and its pages stay in memory for
     /// the next round. Under ordinary load the log starts over by itself
     /// whenever the writer pauses long enough for a passive checkpoint to
     /// catch up, so the file stays small.
-    const DEFAULT: LogLimits = LogLimits { restart_after_frames: 1 << 16, size_limit: 1 << 29 };
+    const DEFAULT: LogLimits = LogLimits { restart_after_frames: (1 << 28) / PAGE_SIZE as i64, size_limit: 1 << 29 };
 }
 
 /// Checkpoints in the background until the writer stops. Mostly `passive`
