@@ -84,9 +84,11 @@ pub struct Stats {
 /// action changes a few bytes on each of some twenty pages (its row, the
 /// index entries its new state moves, its event, the queue counts, the
 /// audit entry and its indexes). With 2 KiB pages a commit of the order
-/// benchmark writes ~100 KiB of log instead of ~260 KiB, and the benchmark
-/// ran ~6 % more transitions a second (A/B in BENCHMARKS.md, ninth
-/// session); order rows (~450 bytes) still fit four to a page.
+/// benchmark writes ~100 KiB of log instead of ~260 KiB (so does the
+/// checkpoint after it); transitions per second stayed the same within
+/// this machine's noise and the 99th percentile at half load fell by about
+/// a tenth (21 A/B rounds in BENCHMARKS.md, ninth session). Order rows
+/// (~450 bytes) still fit four to a page.
 pub const PAGE_SIZE: u32 = 2048;
 
 /// Opens a direct connection with the settings of the pool's connections.
