@@ -232,8 +232,9 @@ impl OrderClient {
 }
 
 /// Full-lifecycle throughput over HTTP, latency at half that load, and the
-/// plain-insert ceiling of the same server, on one backend.
-pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyhow::Result<String> {
+/// plain-insert ceiling of the same server, on one backend: `rounds` pairs of
+/// phases (lifecycle flat out, then the insert endpoint), reported as medians.
+pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: usize) -> anyhow::Result<String> {
     use std::time::Duration;
     let db = &scratch.db;
     let crypto = Crypto::ephemeral();
@@ -276,7 +277,8 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
         }));
     }
 
-    // Phase 1: as fast as possible.
+    // One phase: every client runs orders through their lifecycle, flat out
+    // or paced.
     let run = |pace: Option<Duration>| {
         let cs = cs.clone();
         async move {
@@ -319,68 +321,119 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize) -> anyho
             Ok::<_, anyhow::Error>(all)
         }
     };
-    let t0 = Instant::now();
-    let cpu0 = cpu_seconds();
-    let w0 = db.writer_stats();
-    let full = run(None).await?;
-    let batch = match (w0, db.writer_stats()) {
-        (Some((b0, w0)), Some((b1, w1))) if b1 > b0 => format!("{:.1}", (w1 - w0) as f64 / (b1 - b0) as f64),
-        _ => "–".into(),
+    // The reference: one plain single-row insert per request, same clients.
+    let inserts = || {
+        let cs = cs.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = vec![];
+            for c in cs {
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        let r = c.client.post(format!("{}/bench/insert", c.base)).body("x").send().await?;
+                        anyhow::ensure!(r.status().is_success(), "bench insert failed: {}", r.status());
+                        n += 1;
+                    }
+                    Ok::<_, anyhow::Error>(n)
+                }));
+            }
+            let mut n = 0u64;
+            for t in tasks {
+                n += t.await??;
+            }
+            Ok::<_, anyhow::Error>(n)
+        }
     };
-    let rate = full.len() as f64 / t0.elapsed().as_secs_f64();
-    // Requests at full load: the transitions and the creations between them.
-    let cpu_per_request = (cpu_seconds() - cpu0) / (full.len() as f64 * 7.0 / 6.0) * 1e6;
-    let full_stats = stats(full);
 
-    // Phase 2: half that load, paced per client.
-    let per_client = Duration::from_secs_f64(clients as f64 / (rate / 2.0));
+    // Rounds of the flat-out lifecycle followed at once by the reference, so
+    // that each round's ratio compares two phases seconds apart on a machine
+    // whose speed drifts; the medians of the rounds are reported.
+    let (mut rates, mut ceilings, mut ratios, mut full) = (vec![], vec![], vec![], vec![]);
+    let (mut cpu_lifecycle, mut lifecycle_requests, mut cpu_insert, mut insert_requests) = (0.0, 0.0, 0.0, 0.0);
+    let (mut batches, mut writes) = (0u64, 0u64);
+    for _ in 0..rounds.max(1) {
+        let t0 = Instant::now();
+        let cpu0 = cpu_seconds();
+        let w0 = db.writer_stats();
+        let lat = run(None).await?;
+        let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
+        if let (Some((b0, w0)), Some((b1, w1))) = (w0, db.writer_stats()) {
+            (batches, writes) = (batches + b1 - b0, writes + w1 - w0);
+        }
+        cpu_lifecycle += cpu_seconds() - cpu0;
+        // Requests at full load: the transitions and the creations between them.
+        lifecycle_requests += lat.len() as f64 * 7.0 / 6.0;
+        full.extend(lat);
+
+        let t2 = Instant::now();
+        let cpu2 = cpu_seconds();
+        let n = inserts().await?;
+        let ceiling = n as f64 / t2.elapsed().as_secs_f64();
+        cpu_insert += cpu_seconds() - cpu2;
+        insert_requests += n as f64;
+        rates.push(rate);
+        ceilings.push(ceiling);
+        ratios.push(rate / ceiling);
+    }
+    let batch = if batches > 0 { format!("{:.1}", writes as f64 / batches as f64) } else { "–".into() };
+    let full_stats = stats(full);
+    let (rate, ratio, ceiling) = (Spread::of(rates), Spread::of(ratios), Spread::of(ceilings));
+
+    // Half the median load, paced per client.
+    let per_client = Duration::from_secs_f64(clients as f64 / (rate.median / 2.0));
     let t1 = Instant::now();
     let half = run(Some(per_client)).await?;
     let half_rate = half.len() as f64 / t1.elapsed().as_secs_f64();
     let half_stats = stats(half);
-
-    // Reference: one plain single-row insert per request, same clients.
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let t2 = Instant::now();
-    let cpu2 = cpu_seconds();
-    let mut tasks = vec![];
-    for c in cs.iter().cloned() {
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let r = c.client.post(format!("{}/bench/insert", c.base)).body("x").send().await?;
-                anyhow::ensure!(r.status().is_success(), "bench insert failed: {}", r.status());
-                n += 1;
-            }
-            Ok::<_, anyhow::Error>(n)
-        }));
-    }
-    let mut inserts = 0u64;
-    for t in tasks {
-        inserts += t.await??;
-    }
-    let ceiling = inserts as f64 / t2.elapsed().as_secs_f64();
-    let cpu_per_insert = (cpu_seconds() - cpu2) / inserts as f64 * 1e6;
     Ok(format!(
-        "### {} — {clients} clients, {seconds} s per phase\n\n\
+        "### {} — {clients} clients, {} rounds of {seconds} s lifecycle + {seconds} s reference, then {seconds} s at half load\n\n\
          | measure | value |\n|---|---|\n\
-         | full-lifecycle transitions/s (max) | {rate:.0} |\n\
-         | latency at max load p50 / p99 ms | {:.2} / {:.2} |\n\
+         | full-lifecycle transitions/s (max), median of rounds (min – max) | {} |\n\
+         | reference: plain single-row insert endpoint, requests/s, median (min – max) | {} |\n\
+         | ratio transitions / inserts, median of the rounds' ratios (min – max) | {} |\n\
+         | latency at max load p50 / p99 ms (all rounds) | {:.2} / {:.2} |\n\
          | at half load: transitions/s | {half_rate:.0} |\n\
          | at half load: p50 / p95 / p99 / p99.9 ms | {:.2} / {:.2} / {:.2} / {:.2} |\n\
-         | reference: plain single-row insert endpoint, requests/s | {ceiling:.0} |\n\
-         | ratio transitions / inserts | {:.2} |\n\
          | writes per group commit at max load (SQLite) | {batch} |\n\
-         | CPU per lifecycle request / per insert request (server and clients), µs | {cpu_per_request:.0} / {cpu_per_insert:.0} |\n",
+         | CPU per lifecycle request / per insert request (server and clients), µs | {:.0} / {:.0} |\n",
         db.backend.name(),
+        rounds.max(1),
+        rate.show(0),
+        ceiling.show(0),
+        ratio.show(2),
         full_stats.p50,
         full_stats.p99,
         half_stats.p50,
         half_stats.p95,
         half_stats.p99,
         half_stats.p999,
-        rate / ceiling
+        cpu_lifecycle / lifecycle_requests * 1e6,
+        cpu_insert / insert_requests.max(1.0) * 1e6,
     ))
+}
+
+/// The median and range of a few measurements (one per round).
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Spread { median, min: v[0], max: v[n - 1] }
+    }
+
+    fn show(&self, decimals: usize) -> String {
+        if self.min == self.max {
+            return format!("{:.*}", decimals, self.median);
+        }
+        format!("{:.*} ({:.*} – {:.*})", decimals, self.median, decimals, self.min, decimals, self.max)
+    }
 }
 
 /// CPU time this process has used (all threads), from /proc; 0 where
@@ -689,6 +742,15 @@ pub async fn scope_on(scratch: &Scratch, n: i64, requests: usize) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spread_is_the_median_and_range_of_its_rounds() {
+        let s = Spread::of(vec![0.36, 0.31, 0.33]);
+        assert_eq!((s.median, s.min, s.max), (0.33, 0.31, 0.36));
+        assert_eq!(s.show(2), "0.33 (0.31 – 0.36)");
+        assert_eq!(Spread::of(vec![4.0, 1.0, 2.0, 10.0]).median, 3.0);
+        assert_eq!(Spread::of(vec![7.0]).show(0), "7");
+    }
 
     /// The counts added up in memory while loading equal a full recount.
     #[tokio::test(flavor = "multi_thread")]

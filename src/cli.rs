@@ -107,6 +107,9 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients (orders).
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
+    /// Rounds of lifecycle and reference phases, reported as medians (orders).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 #[derive(Args, Debug)]
@@ -406,12 +409,12 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         }
         "orders" => {
             let s = bench::Scratch::sqlite().await?;
-            println!("{}", bench::orders_on(&s, a.seconds, a.clients).await?);
+            println!("{}", bench::orders_on(&s, a.seconds, a.clients, a.rounds).await?);
             s.cleanup().await?;
             if !a.sqlite_only {
                 match bench::Scratch::postgres(&a.pg).await {
                     Ok(s) => {
-                        println!("{}", bench::orders_on(&s, a.seconds, a.clients).await?);
+                        println!("{}", bench::orders_on(&s, a.seconds, a.clients, a.rounds).await?);
                         s.cleanup().await?;
                     }
                     Err(e) => println!("PostgreSQL SKIPPED: {e}"),
