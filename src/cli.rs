@@ -33,6 +33,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Rewrite a SQLite database compactly with the current page size (stop the server first).
+    Vacuum(DbArgs),
     /// Set up an empty database: the root region node and a first administrator.
     Init(InitArgs),
     /// Run a benchmark on generated data (see BENCHMARKS.md).
@@ -228,6 +230,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => {
             let db = open(&a.db).await?;
             println!("数据库已是最新 ({} 个迁移已执行)", db::migrate(&db).await?);
+            Ok(())
+        }
+        Command::Vacuum(a) => {
+            let DbUrl::Sqlite { path } = a.db.parse::<DbUrl>()? else {
+                anyhow::bail!("vacuum 只用于 SQLite；PostgreSQL 请用其自身的 VACUUM");
+            };
+            let (before, after) = tokio::task::spawn_blocking(move || db::vacuum_sqlite(&path)).await??;
+            println!("数据库已整理，页大小 {before} → {after} 字节");
             Ok(())
         }
         Command::Init(a) => init(a).await,

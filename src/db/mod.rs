@@ -344,6 +344,31 @@ impl Db {
 }
 
 /// Milliseconds since the Unix epoch, UTC: how every time is stored.
+/// Rewrites a SQLite database file compactly with [`writer::PAGE_SIZE`]
+/// pages: a database made before the page size changed keeps its old one
+/// until then. The server must be stopped (the rewrite needs the file to
+/// itself) and the disk needs room for a copy. Answers the page sizes
+/// before and after.
+pub fn vacuum_sqlite(path: &std::path::Path) -> anyhow::Result<(i64, i64)> {
+    if DbUrl::check_sqlite(path)? {
+        anyhow::bail!("{} 不存在", path.display());
+    }
+    let conn = rusqlite::Connection::open(path)?;
+    let page_size = |conn: &rusqlite::Connection| conn.query_row("pragma page_size", [], |r| r.get::<_, i64>(0));
+    let before = page_size(&conn)?;
+    // A database in WAL mode cannot change its page size: it leaves the
+    // log for the rewrite and goes back to it afterwards. Leaving the log
+    // needs every other connection gone, so a running server makes this
+    // fail at once rather than wait.
+    conn.execute_batch(&format!(
+        "pragma busy_timeout = 0; pragma journal_mode = delete; pragma page_size = {}; vacuum; \
+         pragma journal_mode = wal",
+        writer::PAGE_SIZE
+    ))
+    .map_err(|e| anyhow::anyhow!("无法整理 {}（请先停止服务）: {e}", path.display()))?;
+    Ok((before, page_size(&conn)?))
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -398,5 +423,30 @@ mod tests {
         sqlx::query("insert into t (k) values (1)").execute(&db.pool).await.unwrap();
         drop(db);
         assert_eq!(page_size(&old), 4096);
+
+        // `fengqiao vacuum` brings it to the new size with its rows intact,
+        // back in WAL mode; not while a server has it open.
+        let db = Db::connect(&format!("sqlite://{}", old.display()).parse().unwrap()).await.unwrap();
+        let r = tokio::task::spawn_blocking({
+            let old = old.clone();
+            move || vacuum_sqlite(&old)
+        });
+        assert!(r.await.unwrap().is_err(), "vacuum must refuse a database in use");
+        db.pool.close().await;
+        drop(db);
+        // The writer's threads let go of the file as they notice they are done.
+        let mut sizes = vacuum_sqlite(&old);
+        for _ in 0..50 {
+            if sizes.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            sizes = vacuum_sqlite(&old);
+        }
+        assert_eq!(sizes.unwrap(), (4096, writer::PAGE_SIZE as i64));
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        assert_eq!(conn.query_row("select k from t", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        assert_eq!(conn.query_row("pragma journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
+        assert!(vacuum_sqlite(&dir.path().join("missing.db")).is_err());
     }
 }
