@@ -470,9 +470,12 @@ pub const MAP_LIMIT: i64 = 2000;
 /// queue's, or by default every open one, newest first, at most
 /// [`MAP_LIMIT`]; and whether there were more.
 pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> Result<(Vec<OrderView>, bool)> {
-    // One query per state: each walks its (area, state, created_at) index
+    // One branch per state: each walks its (area, state, created_at) index
     // from the newest and stops at the limit, where one query over all the
-    // open states would sort every open order of the area.
+    // open states would sort every open order of the area. The branches
+    // gather keys only; just the newest `MAP_LIMIT + 1` of them all are read
+    // whole (with their names and facts) — at 10 million orders, a district's
+    // eight open states would otherwise read 16,000 orders to draw 2,000.
     let conditions: Vec<(String, bool)> = match q.queue.as_deref() {
         // Open (在办): neither finished (办结, terminal) nor waiting for its evaluation.
         None | Some("") | Some("open") => State::ALL
@@ -485,20 +488,28 @@ pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) 
             vec![(queue.condition(4), queue.is_own())]
         }
     };
+    // Every branch is either the area's or the unit's own work, so one
+    // filter's values bind them all.
+    let filters: Vec<Filter> = conditions.iter().map(|(c, own)| Filter::new(user, c, *own, q)).collect();
+    let branches: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "select id, created_at from (select o.id, o.created_at from orders o where {} \
+                 and o.lon is not null and o.lat is not null order by o.created_at desc, o.id desc limit $7) as b{i}",
+                f.sql
+            )
+        })
+        .collect();
+    let sql = format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where o.id in (select id from ({}) as newest \
+         order by created_at desc, id desc limit $7) order by o.created_at desc, o.id desc",
+        branches.join(" union all ")
+    );
     let now = now_ms();
-    let mut orders = vec![];
-    for (condition, own) in conditions {
-        let f = Filter::new(user, &condition, own, q);
-        let sql = format!(
-            "select {ORDER_COLS} from {ORDER_FROM} where {} and o.lon is not null and o.lat is not null \
-             order by o.created_at desc, o.id desc limit $7",
-            f.sql
-        );
-        for r in f.bind(sqlx::query(&sql)).bind(MAP_LIMIT + 1).fetch_all(&db.pool).await? {
-            orders.push(order_from_row(&r, clock, now)?);
-        }
-    }
-    orders.sort_by_key(|o| std::cmp::Reverse((o.created_at, o.id)));
+    let rows = filters[0].bind(sqlx::query(&sql)).bind(MAP_LIMIT + 1).fetch_all(&db.pool).await?;
+    let mut orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<Vec<_>>>()?;
     let more = orders.len() as i64 > MAP_LIMIT;
     orders.truncate(MAP_LIMIT as usize);
     Ok((orders, more))

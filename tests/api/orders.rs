@@ -885,6 +885,9 @@ both_backends!(the_map_shows_where_the_open_orders_of_the_area_are, |app| {
     assert_eq!(m.body["type"], "FeatureCollection");
     assert_eq!(m.body["truncated"], false);
     assert_eq!(ids(&m.body), vec![open, other], "open orders with a point, not the rejected one nor the unplaced one");
+    let newest_first: Vec<i64> =
+        m.body["features"].as_array().unwrap().iter().map(|f| f["properties"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(newest_first, vec![other, open], "newest first");
     let f = m.body["features"].as_array().unwrap().iter().find(|f| f["properties"]["id"] == open).unwrap();
     assert_eq!(f["geometry"], json!({"type": "Point", "coordinates": [112.605, 37.905]}));
     assert_eq!(f["properties"]["state"], "pending_accept");
