@@ -179,9 +179,19 @@ fn prepare(file: Incoming, limits: &Limits, images_only: bool) -> Result<Prepare
     })
 }
 
-/// Checks every file (off the async threads) before any is stored.
+/// Uploads whose files are being checked and decoded at once, at most.
+/// Decoding is CPU-bound, so more at a time would not be faster; and a photo
+/// may take up to `content::MAX_DECODE_BYTES` while it is decoded, so without
+/// a bound a burst of large photos could take all the memory there is.
+static CHECKING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8))
+});
+
+/// Checks every file (off the async threads) before any is stored; waits
+/// its turn behind other uploads being checked.
 pub async fn prepare_all(files: Vec<Incoming>, limits: &Limits, images_only: bool) -> Result<Vec<Prepared>> {
     let limits = limits.clone();
+    let _turn = CHECKING.acquire().await.map_err(anyhow::Error::from)?;
     tokio::task::spawn_blocking(move || files.into_iter().map(|f| prepare(f, &limits, images_only)).collect())
         .await
         .map_err(anyhow::Error::from)?
