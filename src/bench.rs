@@ -236,6 +236,7 @@ impl OrderClient {
 /// phases (lifecycle flat out, then the insert endpoint), reported as medians.
 pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: usize) -> anyhow::Result<String> {
     use std::time::Duration;
+    let rounds = rounds.max(1);
     let db = &scratch.db;
     let crypto = Crypto::ephemeral();
     crate::demo::build(db, &crypto, 140107).await?;
@@ -352,7 +353,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: 
     let (mut rates, mut ceilings, mut ratios, mut full) = (vec![], vec![], vec![], vec![]);
     let (mut cpu_lifecycle, mut lifecycle_requests, mut cpu_insert, mut insert_requests) = (0.0, 0.0, 0.0, 0.0);
     let (mut batches, mut writes) = (0u64, 0u64);
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds {
         let t0 = Instant::now();
         let cpu0 = cpu_seconds();
         let w0 = db.writer_stats();
@@ -398,7 +399,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: 
          | writes per group commit at max load (SQLite) | {batch} |\n\
          | CPU per lifecycle request / per insert request (server and clients), µs | {:.0} / {:.0} |\n",
         db.backend.name(),
-        rounds.max(1),
+        rounds,
         rate.show(0),
         ceiling.show(0),
         ratio.show(2),

@@ -343,7 +343,6 @@ impl Db {
     }
 }
 
-/// Milliseconds since the Unix epoch, UTC: how every time is stored.
 /// Rewrites a SQLite database file compactly with [`writer::PAGE_SIZE`]
 /// pages: a database made before the page size changed keeps its old one
 /// until then. The server must be stopped (the rewrite needs the file to
@@ -369,6 +368,7 @@ pub fn vacuum_sqlite(path: &std::path::Path) -> anyhow::Result<(i64, i64)> {
     Ok((before, page_size(&conn)?))
 }
 
+/// Milliseconds since the Unix epoch, UTC: how every time is stored.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
