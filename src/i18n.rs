@@ -123,3 +123,85 @@ mod template_coverage {
         }
     }
 }
+
+#[cfg(test)]
+mod source_code_coverage {
+    /// A literal that looks like a catalogue code: `area.name`, lower case.
+    fn is_code(lit: &str) -> bool {
+        lit.contains('.')
+            && !lit.starts_with('.')
+            && !lit.ends_with('.')
+            && lit.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+    }
+
+    /// The string literals of `text`, in order.
+    fn literals(text: &str) -> Vec<&str> {
+        text.split('"').skip(1).step_by(2).collect()
+    }
+
+    /// The error codes written in one source file: the first literal of
+    /// `invalid(…)`, `invalid_detail(…)` and `conflict(…)`, the literals
+    /// of `on_unique(…)` and of a `code: …` on its line, and those of
+    /// `fn code(&self)` bodies (the domain errors' codes).
+    fn codes_in(src: &str) -> Vec<String> {
+        let mut out = vec![];
+        let after = |marker: &str| src.match_indices(marker).map(|(i, _)| &src[i + marker.len()..]).collect::<Vec<_>>();
+        for marker in ["invalid(", "invalid_detail(", "conflict("] {
+            for rest in after(marker) {
+                if let Some(first) = literals(rest.split(';').next().unwrap_or("")).first() {
+                    if rest.trim_start().starts_with('"') && is_code(first) {
+                        out.push(first.to_string());
+                    }
+                }
+            }
+        }
+        for (marker, end) in [("on_unique(", ")"), ("code: ", "\n"), ("fn code(&self)", "\n    }\n")] {
+            for rest in after(marker) {
+                let segment = rest.split(end).next().unwrap_or("");
+                out.extend(literals(segment).into_iter().filter(|l| is_code(l)).map(str::to_string));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_scanner_finds_codes_where_errors_are_made() {
+        let src = r#"Error::invalid("a.b", "attrs.field"); Error::conflict("c.d"); on_unique(e, "e.f")
+            Error::Invalid { code: "g.h".into() }
+            fn code(&self) -> &'static str {
+                match self { X => "i.j", Y => "k.l" }
+            }
+            let not = format!("{x}.y");"#;
+        assert_eq!(codes_in(src), ["a.b", "c.d", "e.f", "g.h", "i.j", "k.l"]);
+    }
+
+    /// Every error code used anywhere in `src/` has catalogue text, so no
+    /// raw key such as `tree.node_not_found` ever reaches a screen.
+    #[test]
+    fn error_codes_used_in_the_source_have_messages() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("i18n.rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = vec![];
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let mut seen = 0;
+        let mut missing = vec![];
+        for f in files {
+            for code in codes_in(&std::fs::read_to_string(&f).unwrap()) {
+                seen += 1;
+                if !super::has(&code) {
+                    missing.push(format!("{code} ({})", f.display()));
+                }
+            }
+        }
+        assert!(seen > 100, "the scan found only {seen} codes");
+        assert!(missing.is_empty(), "error codes without catalogue text:\n{}", missing.join("\n"));
+    }
+}

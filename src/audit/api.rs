@@ -32,7 +32,8 @@ pub struct AuditPage {
     pub per_page: i64,
 }
 
-/// Search the audit log (administrators only).
+/// Search the audit log (administrators only): the entries of the caller's
+/// subtree (all of them for the root's administrators).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditFilter), security(("bearer" = [])),
     responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_audit(
@@ -41,6 +42,6 @@ async fn list_audit(
     Query(f): Query<AuditFilter>,
 ) -> Result<Json<AuditPage>> {
     user.require(Perm::AuditRead)?;
-    let p = query::search(&s.db, &f).await?;
+    let p = query::search(&s.db, &user, &f).await?;
     Ok(Json(AuditPage { entries: p.entries, total: p.total, page: p.page, per_page: p.per_page }))
 }

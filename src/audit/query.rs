@@ -5,8 +5,10 @@ use utoipa::IntoParams;
 
 use super::{chain, Entry};
 use crate::{
+    auth::CurrentUser,
     db::Db,
     error::{Error, Result},
+    tree::store::Scope,
 };
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
@@ -56,10 +58,53 @@ enum Arg {
     S(String),
 }
 
-/// The `where` clause and its arguments, numbered from `$1`.
-fn where_clause(f: &AuditFilter) -> Result<(String, Vec<Arg>)> {
+/// Which entries a reader of the log may see: every entry for whoever acts
+/// at the root of the tree (the district's, i.e. the system's,
+/// administrators), otherwise those of their subtree.
+pub fn reach(user: &CurrentUser) -> Option<Scope> {
+    let at_root = user.node_path.trim_matches('/').split('/').count() <= 1;
+    (!at_root).then(|| user.scope())
+}
+
+/// An entry lies in a subtree when the actor acted at a node of it, or when
+/// its object is (now) placed in it: a node itself; a member by its grid;
+/// an overlay by its anchor; a user, an API token, a unit and a dispatch
+/// rule by their node; an order by its node; an attachment by its order.
+/// Everything else stays with the root's administrators: entries without
+/// an acting node (failed logins, the command line) and system-wide objects
+/// (roles, the policy, categories, the calendar, keys), unless a reader
+/// of the subtree made them. Objects that were deleted are reached only
+/// through their actor. `$lo`/`$hi` are the subtree's path bounds.
+const IN_SUBTREE: &str = "(actor_node_id in (select id from nodes where path >= $lo and path < $hi) \
+     or (object_type = 'node' and object_id in (select cast(id as text) from nodes where path >= $lo and path < $hi)) \
+     or (object_type = 'member' and object_id in (select cast(x.id as text) from node_members x \
+         join nodes n on n.id = x.node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'overlay' and object_id in (select cast(x.id as text) from overlays x \
+         join nodes n on n.id = x.anchor_node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'user' and object_id in (select cast(x.id as text) from users x \
+         join nodes n on n.id = x.node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'api_token' and object_id in (select cast(x.id as text) from api_tokens x \
+         join nodes n on n.id = x.node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'unit' and object_id in (select cast(x.id as text) from units x \
+         join nodes n on n.id = x.node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'dispatch_rule' and object_id in (select cast(x.id as text) from dispatch_rules x \
+         join nodes n on n.id = x.node_id where n.path >= $lo and n.path < $hi)) \
+     or (object_type = 'order' and object_id in (select cast(x.id as text) from orders x \
+         where x.node_path >= $lo and x.node_path < $hi)) \
+     or (object_type = 'attachment' and object_id in (select cast(x.id as text) from attachments x \
+         join orders o on o.id = x.order_id where o.node_path >= $lo and o.node_path < $hi)))";
+
+/// The `where` clause and its arguments, numbered from `$1`: the filters,
+/// within the reader's reach (see [`reach`]).
+fn where_clause(f: &AuditFilter, reach: Option<&Scope>) -> Result<(String, Vec<Arg>)> {
     let mut conds: Vec<String> = vec![];
     let mut args: Vec<Arg> = vec![];
+    if let Some(scope) = reach {
+        let (lo, hi) = scope.bounds();
+        args.push(Arg::S(lo));
+        args.push(Arg::S(hi));
+        conds.push(IN_SUBTREE.replace("$lo", "$1").replace("$hi", "$2"));
+    }
     let mut push = |cond: &str, arg: Arg| {
         args.push(arg);
         conds.push(cond.replace('?', &format!("${}", args.len())));
@@ -125,8 +170,8 @@ impl Page {
 }
 
 /// One page of matching entries, newest first.
-pub async fn search(db: &Db, f: &AuditFilter) -> Result<Page> {
-    let (cond, args) = where_clause(f)?;
+pub async fn search(db: &Db, user: &CurrentUser, f: &AuditFilter) -> Result<Page> {
+    let (cond, args) = where_clause(f, reach(user).as_ref())?;
     let per_page = f.per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = f.page.unwrap_or(1).max(1);
     let total: i64 = bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args)
@@ -149,8 +194,8 @@ pub async fn search(db: &Db, f: &AuditFilter) -> Result<Page> {
 /// Every matching entry, oldest first, as CSV for Excel: a UTF-8 byte
 /// order mark, quoted fields, and cells that a spreadsheet would run as a
 /// formula defused with a leading apostrophe.
-pub async fn export_csv(db: &Db, f: &AuditFilter) -> Result<String> {
-    let (cond, args) = where_clause(f)?;
+pub async fn export_csv(db: &Db, user: &CurrentUser, f: &AuditFilter) -> Result<String> {
+    let (cond, args) = where_clause(f, reach(user).as_ref())?;
     let total: i64 = bind_all(sqlx::query(&format!("select count(*) from audit_log{cond}")), &args)
         .fetch_one(&db.pool)
         .await
@@ -234,14 +279,28 @@ mod tests {
             to: Some(" ".into()),
             ..Default::default()
         };
-        let (sql, args) = where_clause(&f).unwrap();
+        let (sql, args) = where_clause(&f, None).unwrap();
         assert_eq!(sql, " where actor_username = $1 and action like $2 and at >= $3");
         assert_eq!(args.len(), 3);
         assert!(matches!(args[2], Arg::I(ms) if ms == 1_767_196_800_000));
         let bad = AuditFilter { from: Some("2026-13-01".into()), ..Default::default() };
-        assert!(where_clause(&bad).is_err());
+        assert!(where_clause(&bad, None).is_err());
         let reversed =
             AuditFilter { from: Some("2026-02-01".into()), to: Some("2026-01-01".into()), ..Default::default() };
-        assert_eq!(where_clause(&reversed).err().map(|e| e.code().to_string()), Some("audit.range_reversed".into()));
+        assert_eq!(
+            where_clause(&reversed, None).err().map(|e| e.code().to_string()),
+            Some("audit.range_reversed".into())
+        );
+    }
+
+    #[test]
+    fn a_subtree_reader_gets_the_scope_first() {
+        let f = AuditFilter { actor: Some("admin".into()), ..Default::default() };
+        let scope = Scope { path: "/1/12/".into() };
+        let (sql, args) = where_clause(&f, Some(&scope)).unwrap();
+        assert!(sql.starts_with(" where (actor_node_id in (select id from nodes where path >= $1 and path < $2)"));
+        assert!(sql.ends_with(" and actor_username = $3"), "{sql}");
+        assert!(!sql.contains("$lo") && !sql.contains("$hi"));
+        assert!(matches!((&args[0], &args[1]), (Arg::S(lo), Arg::S(hi)) if lo == "/1/12/" && hi == "/1/120"));
     }
 }

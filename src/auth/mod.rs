@@ -5,6 +5,8 @@
 pub mod admin_api;
 pub mod api;
 pub mod cache;
+pub mod guard;
+pub mod lockout;
 pub mod manage;
 pub mod password;
 pub mod perm;
@@ -465,16 +467,19 @@ pub struct LoggedIn {
 #[derive(Debug)]
 enum Refusal {
     /// Wrong name or password (or a disabled account): one answer for all.
+    /// `locked_now`: this failure locked the name (for this address or all).
     Failed { user_id: Option<i64>, locked_now: bool },
-    /// The account is locked after too many failures.
-    Locked { user_id: i64 },
+    /// The name waits out a lockout (for this address or all); whether it
+    /// is an account is not looked at, so the answer cannot tell.
+    Locked,
     /// The client address made too many failed attempts.
     Throttled,
 }
 
-/// Checks a password and opens a session. Unknown users cost the same
-/// hashing work as known ones, so timing does not reveal which exist.
-/// Failures count towards the account's lockout and the address throttle.
+/// Checks a password and opens a session. Unknown names cost the same
+/// hashing work and the same lockout bookkeeping as accounts (see
+/// `lockout`), so neither the answer nor its timing reveals which exist.
+/// Failures count towards the name's lockouts and the address throttle.
 async fn login(
     state: &AppState,
     username: &str,
@@ -490,48 +495,30 @@ async fn login(
             return Ok(Err(Refusal::Throttled));
         }
     }
-    let row = sqlx::query(
-        "select id, password_hash, disabled, locked_until, must_change_password from users where username = $1",
-    )
-    .bind(username.trim())
-    .fetch_optional(&db.pool)
-    .await?;
-    let (user_id, hash, disabled, locked_until, must_change) = match row {
+    let key = lockout::name_key(username);
+    if lockout::is_locked(db, &key, addr, now).await? {
+        return Ok(Err(Refusal::Locked));
+    }
+    let row = sqlx::query("select id, password_hash, disabled, must_change_password from users where username = $1")
+        .bind(username.trim())
+        .fetch_optional(&db.pool)
+        .await?;
+    let (user_id, hash, disabled, must_change) = match row {
         Some(r) => (
             r.try_get::<i64, _>(0)?,
             r.try_get::<String, _>(1)?,
             r.try_get::<i64, _>(2)? != 0,
-            r.try_get::<Option<i64>, _>(3)?,
-            r.try_get::<i64, _>(4)? != 0,
+            r.try_get::<i64, _>(3)? != 0,
         ),
-        None => (0, password::DUMMY_HASH.to_string(), true, None, false),
+        None => (0, password::DUMMY_HASH.to_string(), true, false),
     };
-    if locked_until.is_some_and(|t| t > now) {
-        return Ok(Err(Refusal::Locked { user_id }));
-    }
     let ok = password::verify(password.to_string(), hash).await;
     if !ok || disabled || user_id == 0 {
         if let Some(a) = addr {
             state.throttle.record_failure(a, now, &policy);
         }
-        let mut locked_now = false;
-        if user_id != 0 {
-            let _w = db.write_lock().await;
-            let failures: i64 =
-                sqlx::query("update users set failed_logins = failed_logins + 1 where id = $1 returning failed_logins")
-                    .bind(user_id)
-                    .fetch_one(&db.pool)
-                    .await?
-                    .try_get(0)?;
-            if failures >= policy.lockout_threshold {
-                sqlx::query("update users set locked_until = $1, failed_logins = 0 where id = $2")
-                    .bind(now + policy.lockout_minutes * 60_000)
-                    .bind(user_id)
-                    .execute(&db.pool)
-                    .await?;
-                locked_now = true;
-            }
-        }
+        let counted = lockout::record_failure(db, &policy, &key, username, addr, now).await?;
+        let locked_now = counted.pair_locked || counted.account_locked;
         return Ok(Err(Refusal::Failed { user_id: (user_id != 0).then_some(user_id), locked_now }));
     }
     let token = random_token();
@@ -555,6 +542,7 @@ async fn login(
         .bind(user_id)
         .execute(&db.pool)
         .await?;
+    lockout::clear(db, &key, addr).await?;
     Ok(Ok(LoggedIn { token, csrf_token: csrf, user_id, must_change_password: must_change }))
 }
 
@@ -594,9 +582,14 @@ pub async fn login_audited(
             }
             Err(Error::LoginFailed)
         }
-        Err(Refusal::Locked { user_id }) => {
+        Err(Refusal::Locked) => {
             let actor = Actor::anonymous(username, addr);
-            record(db, &actor, action::LOGIN_FAILED, Some(Object::new("user", user_id)), None, detail).await?;
+            let user_id: Option<i64> = sqlx::query_scalar("select id from users where username = $1")
+                .bind(username.trim())
+                .fetch_optional(&db.pool)
+                .await?;
+            let object = user_id.map(|id| Object::new("user", id));
+            record(db, &actor, action::LOGIN_FAILED, object, None, detail).await?;
             Err(Error::Locked)
         }
         Err(Refusal::Throttled) => {
@@ -630,6 +623,15 @@ async fn with_roles(db: &Db, mut actor: crate::audit::Actor) -> Result<crate::au
 
 pub async fn logout_audited(db: &Db, user: &CurrentUser, addr: Option<String>) -> Result<()> {
     use crate::audit::{action, record, Actor, Object};
+    if let Some(id) = user.token_id {
+        // Logging out with an API token ends that token: the credential the
+        // caller presented stops working, as a session's would.
+        tokens::revoke(db, &Scope::everything(), id).await?;
+        let object = Some(Object::new("api_token", id));
+        let detail = serde_json::json!({"logout": true});
+        record(db, &Actor::user(user, addr), action::TOKEN_REVOKE, object, None, detail).await?;
+        return Ok(());
+    }
     logout(db, user).await?;
     let object = Some(Object::new("user", user.id));
     record(db, &Actor::user(user, addr), action::LOGOUT, object, None, serde_json::json!({})).await?;

@@ -20,10 +20,17 @@ pub struct SecurityPolicy {
     pub password_min_length: i64,
     /// How many of the four classes (lower, upper, digit, symbol) a password needs.
     pub password_min_classes: i64,
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row, for one account from one client address,
+    /// that lock that account for that address.
     pub lockout_threshold: i64,
-    /// How long a locked account stays locked, in minutes.
+    /// How long a lockout lasts, in minutes (a count of failures also
+    /// starts again when none came for this long).
     pub lockout_minutes: i64,
+    /// Failed logins in a row for one account from all addresses together
+    /// that lock the account everywhere. Far above `lockout_threshold`, so
+    /// that one address cannot lock anybody out (it is stopped at its own
+    /// lockout first); only a guess spread over many addresses does.
+    pub account_lockout_threshold: i64,
     /// Failed logins one client address may make per window before it is throttled.
     pub address_max_failures: i64,
     /// The throttle window, in minutes.
@@ -43,6 +50,7 @@ impl Default for SecurityPolicy {
             password_min_classes: 3,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            account_lockout_threshold: 50,
             address_max_failures: 30,
             address_window_minutes: 15,
             session_idle_minutes: 30,
@@ -63,18 +71,23 @@ impl SecurityPolicy {
 
     /// Each setting as (field, value, lowest, highest). The bounds keep the
     /// system usable and no weaker than the floor the standards allow.
-    pub fn fields(&self) -> [(&'static str, i64, i64, i64); 9] {
+    pub fn fields(&self) -> [(&'static str, i64, i64, i64); 10] {
         [
             ("password_min_length", self.password_min_length, 8, 64),
             ("password_min_classes", self.password_min_classes, 2, 4),
             ("lockout_threshold", self.lockout_threshold, 3, 10),
             ("lockout_minutes", self.lockout_minutes, 5, 24 * 60),
+            ("account_lockout_threshold", self.account_lockout_threshold, 20, 1000),
             ("address_max_failures", self.address_max_failures, 5, 1000),
             ("address_window_minutes", self.address_window_minutes, 1, 24 * 60),
             ("session_idle_minutes", self.session_idle_minutes, 5, 30),
             ("session_absolute_hours", self.session_absolute_hours, 1, 24),
             ("token_max_days", self.token_max_days, 1, 3 * 366),
         ]
+    }
+
+    pub fn lockout_ms(&self) -> i64 {
+        self.lockout_minutes * 60_000
     }
 
     pub fn validate(&self) -> Result<()> {

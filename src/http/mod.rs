@@ -219,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .merge(crate::web::router())
         .fallback(crate::web::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::guard::guard))
         .layer(middleware::from_fn(move |req, next| security_headers(csp.clone(), req, next)))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -63,10 +63,30 @@ pub struct NewDepartment {
 }
 
 /// A change to a unit: its name, or whether it takes new orders.
-#[derive(Clone, Debug, Default, serde::Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, ToSchema)]
 pub struct UnitPatch {
     pub name: Option<String>,
     pub active: Option<bool>,
+    /// The body was not a JSON object (serde would take `[name, active]`
+    /// for a struct); refused by `update_unit` with our error.
+    #[schema(ignore)]
+    pub not_object: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for UnitPatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Fields {
+            name: Option<String>,
+            active: Option<bool>,
+        }
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+        if !v.is_object() {
+            return Ok(UnitPatch { not_object: true, ..Default::default() });
+        }
+        let f: Fields = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
+        Ok(UnitPatch { name: f.name, active: f.active, not_object: false })
+    }
 }
 
 fn valid_key(key: &str) -> bool {
@@ -165,6 +185,9 @@ pub async fn update_unit(
         error::Error,
     };
     user.require(crate::auth::Perm::CalendarWrite)?;
+    if patch.not_object {
+        return Err(Error::invalid("request.not_object", "body"));
+    }
     let (mut unit, status) = unit_in_scope(&s.db, user, id).await?;
     let name = patch.name.as_deref().map(unit_name).transpose()?;
     if patch.active == Some(false) && unit.kind == "department" {

@@ -946,6 +946,23 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
         return Err(Error::invalid("node.parent_retired", "node_id"));
     }
     let (name, mobile, id_number) = validate_member(&m)?;
+    if let Some(user_id) = m.user_id {
+        // The member's login account: an existing user of the caller's
+        // subtree (someone else's account is as unknown as a missing one).
+        let (lo, hi) = scope.bounds();
+        let known: i64 = sqlx::query(
+            "select count(*) from users u join nodes n on n.id = u.node_id where u.id = $1 and n.path >= $2 and n.path < $3",
+        )
+        .bind(user_id)
+        .bind(&lo)
+        .bind(&hi)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+        if known == 0 {
+            return Err(Error::invalid("member.user_unknown", "user_id"));
+        }
+    }
     let sealed = crypto.seal_mobile(&mobile)?;
     let sealed_id = id_number.as_ref().map(|n| crypto.seal_id_number(n)).transpose()?;
     let (id_enc, id_idx) = sealed_id.map(|s| (s.enc, s.idx)).unzip();

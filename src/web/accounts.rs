@@ -822,7 +822,13 @@ fn policy_groups(p: &SecurityPolicy) -> Vec<(&'static str, Vec<PolicyField>)> {
         ("policy.group.password", pick(&["password_min_length", "password_min_classes"])),
         (
             "policy.group.lockout",
-            pick(&["lockout_threshold", "lockout_minutes", "address_max_failures", "address_window_minutes"]),
+            pick(&[
+                "lockout_threshold",
+                "lockout_minutes",
+                "account_lockout_threshold",
+                "address_max_failures",
+                "address_window_minutes",
+            ]),
         ),
         ("policy.group.session", pick(&["session_idle_minutes", "session_absolute_hours"])),
         ("policy.group.token", pick(&["token_max_days"])),

@@ -120,7 +120,7 @@ pub async fn audit_page(
     }
     // A bad filter (e.g. a reversed date range) shows its message above an
     // empty result instead of an error page.
-    let (entries, total, page, pages, error) = match query::search(&s.db, &filter).await {
+    let (entries, total, page, pages, error) = match query::search(&s.db, &user, &filter).await {
         Ok(p) => {
             let pages = p.pages();
             (p.entries, p.total, p.page, pages, None)
@@ -153,7 +153,7 @@ pub async fn audit_csv(
     if !user.can(Perm::AuditRead) {
         return Ok(forbidden());
     }
-    let csv = query::export_csv(&s.db, &filter).await?;
+    let csv = query::export_csv(&s.db, &user, &filter).await?;
     let detail = serde_json::json!({"filter": uri.query().unwrap_or("")});
     audit::record(
         &s.db,

@@ -277,7 +277,8 @@ pub async fn update_unit(
     Path(id): Path<i64>,
     Form(f): Form<UnitForm>,
 ) -> Response {
-    let patch = crate::orders::units::UnitPatch { name: f.name, active: f.active.map(|a| a == "true") };
+    let patch =
+        crate::orders::units::UnitPatch { name: f.name, active: f.active.map(|a| a == "true"), ..Default::default() };
     match crate::orders::units::update_unit(&s, &user, addr, id, patch).await {
         Ok(_) => hx_redirect("/admin/dispatch?saved=dept"),
         Err(e) => alert(&e),

@@ -146,6 +146,11 @@ pub async fn not_found(uri: Uri) -> Response {
     (StatusCode::NOT_FOUND, render(&page)).into_response()
 }
 
+/// An error page with a status, a title and a message (catalogue keys).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (status, render(&ErrorPage { title: t(title), message: t(message) })).into_response()
+}
+
 /// The 403 page, for staff without the permission a page needs.
 pub fn forbidden() -> Response {
     let page = ErrorPage { title: t("page.forbidden.title"), message: t("auth.forbidden") };

@@ -68,12 +68,40 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// Whether a login form was posted from one of our own pages. Another
+/// site's form could otherwise log the victim's browser into the
+/// attacker's account (login CSRF). Browsers name the page's origin in
+/// `Origin` (or, failing that, `Sec-Fetch-Site` or `Referer`); it must be
+/// this host. A request with none of them comes from no browser page.
+fn posted_from_here(headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(host) = get("host") else {
+        return ["origin", "sec-fetch-site", "referer"].iter().all(|h| get(h).is_none());
+    };
+    let authority = |url: &str| url.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or("").to_string());
+    if let Some(origin) = get("origin") {
+        return authority(origin).is_some_and(|a| a.eq_ignore_ascii_case(host));
+    }
+    if let Some(site) = get("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    if let Some(referer) = get("referer") {
+        return authority(referer).is_some_and(|a| a.eq_ignore_ascii_case(host));
+    }
+    true
+}
+
 pub async fn login_submit(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
+    if !posted_from_here(&headers) {
+        let page = LoginPage { error: Some(t("auth.cross_site")), next, username: String::new() };
+        return (axum::http::StatusCode::FORBIDDEN, render(&page)).into_response();
+    }
     match auth::login_audited(&s, &f.username, &f.password, "browser", addr).await {
         Ok(done) => {
             let secure = if s.config.cookie_secure { "; Secure" } else { "" };
@@ -417,4 +445,31 @@ pub async fn portal_area_geojson(
         return Err(Error::NotFound);
     }
     Ok(axum::Json(store::feature_collection(&s.db, &scope, id, Some("grid")).await?))
+}
+
+#[cfg(test)]
+mod login_origin_tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_our_own_pages_may_post_the_login_form() {
+        let host = ("host", "fq.example.cn");
+        assert!(posted_from_here(&headers(&[host, ("origin", "https://fq.example.cn")])));
+        assert!(!posted_from_here(&headers(&[host, ("origin", "https://evil.example")])));
+        assert!(!posted_from_here(&headers(&[host, ("origin", "null")])));
+        assert!(!posted_from_here(&headers(&[host, ("origin", "https://fq.example.cn.evil.example")])));
+        assert!(posted_from_here(&headers(&[host, ("sec-fetch-site", "same-origin")])));
+        assert!(!posted_from_here(&headers(&[host, ("sec-fetch-site", "cross-site")])));
+        assert!(posted_from_here(&headers(&[host, ("referer", "https://fq.example.cn/login?next=/")])));
+        assert!(!posted_from_here(&headers(&[host, ("referer", "https://evil.example/fq.example.cn")])));
+        assert!(posted_from_here(&headers(&[host])), "no browser page: a script or an old client");
+    }
 }

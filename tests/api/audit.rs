@@ -225,3 +225,77 @@ both_backends!(administrators_browse_and_export_the_log, |app| {
     let home = other.get(format!("{}/", app.addr)).send().await.unwrap().text().await.unwrap();
     assert!(!home.contains("/admin/audit"));
 });
+
+both_backends!(a_community_administrator_reads_only_their_communitys_entries, |app| {
+    let district = app.admin().await;
+    let (sub, a) = small_tree(&app, &district).await;
+    let b = app
+        .create(&district, json!({"parent_id": sub, "kind": "community", "name": "三桥社区", "code": "140107001002"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.add_user("a_admin", a, &["admin"]).await;
+    app.add_user("b_admin", b, &["admin"]).await;
+    for name in ["a_admin", "ghost"] {
+        let body = json!({"username": name, "password": "wrong"});
+        let r = app.call(Method::POST, "/api/v1/session", None, Some(body)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let a_token = app.login("a_admin", PASSWORD).await;
+    let b_token = app.login("b_admin", PASSWORD).await;
+    for (token, node) in [(&b_token, b), (&district, a)] {
+        let path = format!("/api/v1/nodes/{node}");
+        let r = app.call(Method::PATCH, &path, Some(token), Some(json!({"version": 1, "households": 120}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    // Community 甲's administrator: what was done in or to 甲 (by anyone),
+    // nothing of 乙, of the subdistrict, or of names that are no account here.
+    let log = app.get("/api/v1/audit?per_page=200", &a_token).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let seen: Vec<(&str, &str)> = log.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor_username"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("node.update", ADMIN),
+            ("session.login", "a_admin"),
+            ("session.login_failed", "a_admin"),
+            ("node.create", ADMIN)
+        ],
+        "{}",
+        log.body
+    );
+    assert_eq!(log.body["total"], 4);
+    // Filters narrow the reach; they never widen it.
+    let theirs = app.get("/api/v1/audit?actor=b_admin", &a_token).await;
+    assert_eq!(theirs.body["total"], 0);
+    let by_object = app.get(&format!("/api/v1/audit?object_type=node&object_id={b}"), &a_token).await;
+    assert_eq!(by_object.body["total"], 0);
+
+    // The district's administrator still reads every entry.
+    let all = app.get("/api/v1/audit?per_page=200", &district).await;
+    assert_eq!(all.body["total"].as_i64(), Some(app.count("audit_log").await));
+    assert!(all.body.to_string().contains("b_admin") && all.body.to_string().contains("ghost"));
+
+    // The page and the export read the same reach.
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = browser
+        .post(format!("{}/login", app.addr))
+        .header("origin", &app.addr)
+        .form(&[("username", "a_admin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let page = browser.get(format!("{}/admin/audit", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("共 5 条") && !page.contains("b_admin") && !page.contains("ghost"), "{page}");
+    let csv = browser.get(format!("{}/admin/audit.csv", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
+    assert!(!csv.contains("b_admin") && !csv.contains("ghost") && !csv.contains("三桥社区"), "{csv}");
+});

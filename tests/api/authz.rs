@@ -274,7 +274,8 @@ fn rules() -> Vec<Rule> {
         fixed(r(Method::POST, "/api/v1/portal/orders/{code}/attachments", Public, Global), "AAAABBBBCCCC"),
         fixed(r(Method::GET, "/api/v1/portal/orders/{code}/attachments/{id}", Public, Global), "AAAABBBBCCCC"),
         // Audit.
-        r(Method::GET, "/api/v1/audit", Perm(&["audit.read"]), Global),
+        // The entries of the caller's subtree: 甲's creation, never 乙's.
+        r(Method::GET, "/api/v1/audit?action=node.create&per_page=200", Perm(&["audit.read"]), List("甲社区", "乙")),
         // Users, roles, tokens, policy.
         r(Method::GET, "/api/v1/users", Perm(&["users.manage"]), List("in_user", "out_user")),
         with(r(Method::POST, "/api/v1/users", Perm(&["users.manage"]), Body(Community)), |_, id| {

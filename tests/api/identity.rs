@@ -73,7 +73,23 @@ async fn first_login(app: &TestApp, username: &str, temp: &str, new: &str) -> St
     token
 }
 
-both_backends!(five_failures_lock_the_account_for_a_while, |app| {
+/// A client whose requests come from another loopback address (another
+/// machine, as far as the server can tell).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+}
+
+async fn login_from(app: &TestApp, client: &reqwest::Client, username: &str, password: &str) -> (StatusCode, Value) {
+    let r = client
+        .post(format!("{}/api/v1/session", app.addr))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+both_backends!(five_failures_lock_the_account_for_that_address_for_a_while, |app| {
     for _ in 0..4 {
         assert_eq!(try_login(&app, ADMIN, "wrong").await.status, StatusCode::UNAUTHORIZED);
     }
@@ -86,6 +102,7 @@ both_backends!(five_failures_lock_the_account_for_a_while, |app| {
     assert_eq!(r.status, StatusCode::LOCKED);
     assert_eq!(r.code(), "auth.locked");
     assert_eq!(audit_count(&app, "session.locked").await, 1);
+    // Administrators see the lockout on the account.
     let until: Option<i64> = sqlx::query_scalar("select locked_until from users where username = $1")
         .bind(ADMIN)
         .fetch_one(&app.db.pool)
@@ -93,14 +110,91 @@ both_backends!(five_failures_lock_the_account_for_a_while, |app| {
         .unwrap();
     let minutes = (until.unwrap() - fengqiao::db::now_ms()) as f64 / 60_000.0;
     assert!((14.0..=15.0).contains(&minutes), "locked for {minutes} minutes");
-    // After the lockout has passed, the right password works again.
-    sqlx::query("update users set locked_until = $1 where username = $2")
+    // From another address the owner still logs in.
+    let (status, _) = login_from(&app, &client_from("127.0.0.2"), ADMIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // After the lockout has passed, the right password works again here too.
+    sqlx::query("update login_failures set locked_until = $1")
         .bind(fengqiao::db::now_ms() - 1)
-        .bind(ADMIN)
         .execute(&app.db.pool)
         .await
         .unwrap();
     app.admin().await;
+});
+
+both_backends!(unknown_names_answer_exactly_like_accounts, |app| {
+    // An attacker probes which names exist: an account and a name that is
+    // none get the same answers, failure by failure, lockout included.
+    let mut answers = vec![];
+    for name in [ADMIN, "ghost"] {
+        let mut seq = vec![];
+        for _ in 0..6 {
+            let r = try_login(&app, name, "wrong").await;
+            seq.push((r.status, r.body.to_string()));
+        }
+        answers.push(seq);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0][4].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0][5].0, StatusCode::LOCKED);
+    // And the same work: both verify a password hash (timed from another
+    // address, whose counts are fresh).
+    let client = client_from("127.0.0.3");
+    let mut median = vec![];
+    for name in [ADMIN, "ghost2"] {
+        let mut times = vec![];
+        for _ in 0..4 {
+            let t = std::time::Instant::now();
+            let (status, _) = login_from(&app, &client, name, "wrong").await;
+            times.push(t.elapsed().as_secs_f64());
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        times.sort_by(f64::total_cmp);
+        median.push(times[1]);
+    }
+    let ratio = median[1] / median[0];
+    assert!((0.33..3.0).contains(&ratio), "unknown/known time ratio {ratio:.2} ({median:?})");
+    // No typed name is stored in clear by the lockout.
+    let names: i64 = sqlx::query_scalar("select count(*) from login_failures where name_hash in ('ghost', 'admin')")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, 0);
+});
+
+both_backends!(one_address_cannot_lock_anybody_out, |app| {
+    let admin = app.admin().await;
+    let (_, a, _) = two_communities(&app, &admin).await;
+    let (id, temp) = new_user(&app, &admin, "wangfang", a, &["grid_worker"]).await;
+    let mut policy = app.get("/api/v1/policy", &admin).await.body;
+    assert_eq!(policy["account_lockout_threshold"], 50);
+    policy["account_lockout_threshold"] = json!(20);
+    assert_eq!(put(&app, "/api/v1/policy", &admin, policy).await.status, StatusCode::OK);
+    // Someone at one address hammers the account: that address is shut out,
+    let attacker = client_from("127.0.0.2");
+    for _ in 0..10 {
+        login_from(&app, &attacker, "wangfang", "guess").await;
+    }
+    let (status, body) = login_from(&app, &attacker, "wangfang", &temp).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::LOCKED, Some("auth.locked")));
+    // ... the owner is not.
+    let token = app.login("wangfang", &temp).await;
+    assert_eq!(delete(&app, "/api/v1/session", &token).await.status, StatusCode::NO_CONTENT);
+    // Only failures from many addresses together lock the account itself.
+    for ip in ["127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"] {
+        let c = client_from(ip);
+        for _ in 0..5 {
+            login_from(&app, &c, "wangfang", "guess").await;
+        }
+    }
+    assert_eq!(try_login(&app, "wangfang", &temp).await.code(), "auth.locked");
+    let u = app.get(&format!("/api/v1/users/{id}"), &admin).await;
+    assert!(u.body["locked_until"].is_i64(), "{:?}", u.body);
+    // An administrator lifts it, from every address.
+    let r = patch(&app, &format!("/api/v1/users/{id}"), &admin, json!({"unlock": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.login("wangfang", &temp).await;
+    assert_eq!(login_from(&app, &attacker, "wangfang", &temp).await.0, StatusCode::CREATED);
 });
 
 both_backends!(administrators_unlock_accounts, |app| {
@@ -132,6 +226,9 @@ both_backends!(one_address_with_many_failures_is_throttled, |app| {
     let r = try_login(&app, ADMIN, PASSWORD).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.code(), "auth.throttled");
+    // The client is told how long to wait: the rest of the 15-minute window.
+    let wait: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((14 * 60..=15 * 60).contains(&wait), "Retry-After: {wait}");
     assert_eq!(audit_count(&app, "session.throttled").await, 1);
     // Existing sessions are not affected.
     assert_eq!(app.get("/api/v1/me", &admin).await.status, StatusCode::OK);
