@@ -543,7 +543,7 @@ pub async fn update(s: &AppState, caller: &CurrentUser, id: i64, patch: UserPatc
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            super::lockout::unlock(&mut *tx, &current.username).await?;
+            super::lockout::unlock(&mut tx, &current.username).await?;
         }
         if patch.node_id.is_some() || roles.is_some() {
             // The home roles move with the home node; what the user held at
@@ -599,7 +599,7 @@ pub async fn reset_password(s: &AppState, caller: &CurrentUser, id: i64) -> Resu
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::lockout::unlock(&mut *tx, &user.username).await?;
+    super::lockout::unlock(&mut tx, &user.username).await?;
     sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     db.sessions.forget_user(id);
