@@ -3,6 +3,7 @@
 
 pub mod code_tables;
 pub mod codes;
+pub mod redact;
 
 impl crate::error::CodedError for codes::CodeError {
     fn code(&self) -> &'static str {

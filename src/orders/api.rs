@@ -130,6 +130,7 @@ async fn order_map(
     let features = orders
         .into_iter()
         .filter_map(|o| {
+            let o = o.for_reader(&user);
             Some(OrderPoint {
                 kind: "Feature",
                 geometry: PointGeometry { kind: "Point", coordinates: [o.lon?, o.lat?] },
@@ -162,7 +163,8 @@ async fn list_orders(
 ) -> Result<Json<OrderList>> {
     user.require(Perm::OrdersRead)?;
     let page = store::list(&s.db, &s.clock(), &user, &q).await?;
-    Ok(Json(OrderList { orders: page.orders, total: page.total, page: page.page, per_page: page.per_page }))
+    let orders = page.orders.into_iter().map(|o| o.for_reader(&user)).collect();
+    Ok(Json(OrderList { orders, total: page.total, page: page.page, per_page: page.per_page }))
 }
 
 /// Report a matter as staff (网格员巡查, 热线, 上级交办 …).
@@ -222,6 +224,7 @@ async fn get_order(State(s): State<AppState>, user: CurrentUser, Path(id): Path<
     let suggestion = dispatch::suggest(&s.db, &order).await?;
     let attachments = crate::attachments::store::list(&s.db, order.id).await?;
     let assisting_units = dispatch::unit_names(&s.db, &order.facts.assisting_units).await?;
+    let (order, events) = (order.for_reader(&user), events.into_iter().map(|e| e.for_reader(&user)).collect());
     Ok(Json(OrderDetail { order, events, allowed_actions, assisting_units, suggestion, attachments }))
 }
 
@@ -240,7 +243,7 @@ async fn act(
     user.require(Perm::OrdersRead)?;
     let clock = s.clock();
     let order = store::get_to_act(&s.db, &clock, &user, id, req.version).await?;
-    Ok(Json(store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?))
+    Ok(Json(store::act(&s.db, &clock, Actor::User(&user), &order, &req).await?.for_reader(&user)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -444,7 +447,8 @@ pub struct UnitQuery {
     pub community: Option<i64>,
 }
 
-/// Units a dispatcher can choose: departments, centres and a community's grids.
+/// Units you may dispatch to: departments and centres of your area and of the levels above it,
+/// and a community's grids and centre. A community outside your area adds nothing.
 #[utoipa::path(get, path = "/api/v1/units", tag = "orders", params(UnitQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<Unit>)))]
 async fn list_units(
@@ -453,7 +457,7 @@ async fn list_units(
     Query(q): Query<UnitQuery>,
 ) -> Result<Json<Vec<Unit>>> {
     user.require(Perm::OrdersRead)?;
-    Ok(Json(units::choices(&s.db, q.community).await?))
+    Ok(Json(units::choices(&s.db, &user, q.community).await?))
 }
 
 #[derive(Clone, Serialize, ToSchema)]
@@ -802,10 +806,10 @@ pub struct PublicStep {
 }
 
 pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder> {
-    let events = store::events(&s.db, order.id).await?;
+    // Public: numbers typed into the text are masked for everyone.
+    let events = store::events(&s.db, order.id).await?.into_iter().map(store::EventView::masked);
     let photos = crate::attachments::api::public_photos(s, order.id, &order.tracking_code).await?;
     let timeline = events
-        .into_iter()
         .filter(|e| {
             !matches!(
                 e.action.as_str(),
@@ -825,7 +829,7 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
         .collect();
     Ok(PublicOrder {
         tracking_code: order.tracking_code.clone(),
-        title: order.title.clone(),
+        title: crate::domain::redact::mask_numbers(&order.title).into_owned(),
         category_name: order.category_name.clone(),
         state: order.state.as_str().into(),
         state_label: order.state_label,

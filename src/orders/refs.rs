@@ -54,6 +54,8 @@ pub struct UnitRef {
     pub name: String,
     /// The kind of tree node the unit sits on (a community centre…).
     pub node_kind: String,
+    /// The path of that node.
+    pub node_path: String,
 }
 
 impl UnitRef {
@@ -61,6 +63,14 @@ impl UnitRef {
     /// pushed down to (国办函〔2025〕66号).
     pub fn below_subdistrict(&self) -> bool {
         self.kind == "grid" || (self.kind == "centre" && self.node_kind == "community")
+    }
+
+    /// Whether someone acting at `node_path` may dispatch to this unit: a
+    /// unit of their own subtree, or one of the levels above them (a
+    /// department or a centre there, for escalation) — never a unit of
+    /// another branch of the tree.
+    pub fn dispatchable_from(&self, node_path: &str) -> bool {
+        self.node_path.starts_with(node_path) || node_path.starts_with(&self.node_path)
     }
 }
 
@@ -95,7 +105,8 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
     }
     let mut units = HashMap::new();
     for r in sqlx::query(
-        "select u.id, u.kind, u.status, u.name, n.kind as node_kind from units u join nodes n on n.id = u.node_id",
+        "select u.id, u.kind, u.status, u.name, n.kind as node_kind, n.path as node_path from units u \
+         join nodes n on n.id = u.node_id",
     )
     .fetch_all(&db.pool)
     .await?
@@ -107,6 +118,7 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
                 active: r.try_get::<String, _>("status")? == "active",
                 name: r.try_get("name")?,
                 node_kind: r.try_get("node_kind")?,
+                node_path: r.try_get("node_path")?,
             },
         );
     }

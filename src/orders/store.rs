@@ -118,6 +118,48 @@ impl OrderView {
     pub fn warning_label(&self) -> &'static str {
         crate::i18n::t(&format!("order.warning.{}", self.warning))
     }
+
+    /// The order with the phone and ID numbers typed into its free text
+    /// masked, as shown to the public and to staff without the unmask
+    /// permission (residents write "请联系139…" where no field masks it).
+    pub fn masked(mut self) -> OrderView {
+        for text in [&mut self.title, &mut self.description, &mut self.address] {
+            if let std::borrow::Cow::Owned(m) = crate::domain::redact::mask_numbers(text) {
+                *text = m;
+            }
+        }
+        self
+    }
+
+    /// The order as `user` may read it: free text masked unless they hold
+    /// the unmask permission.
+    pub fn for_reader(self, user: &CurrentUser) -> OrderView {
+        if user.can(Perm::MemberUnmask) {
+            self
+        } else {
+            self.masked()
+        }
+    }
+}
+
+impl EventView {
+    /// The step with numbers in its note masked (see `OrderView::masked`).
+    pub fn masked(mut self) -> EventView {
+        if let Some(r) = &self.reason {
+            if let std::borrow::Cow::Owned(m) = crate::domain::redact::mask_numbers(r) {
+                self.reason = Some(m);
+            }
+        }
+        self
+    }
+
+    pub fn for_reader(self, user: &CurrentUser) -> EventView {
+        if user.can(Perm::MemberUnmask) {
+            self
+        } else {
+            self.masked()
+        }
+    }
 }
 
 const ORDER_COLS: &str = "o.id, o.tracking_code, o.source, o.category_code, c.name as category_name, o.urgency, \
@@ -235,9 +277,49 @@ fn order_from_row(row: &impl Cols, clock: &Clock, now: i64) -> Result<OrderView>
     })
 }
 
-/// Who may see an order: its place is in the caller's subtree, or it was
-/// dispatched to the caller's unit.
-/// Orders in the caller's area, or led or assisted by their unit.
+/// Permissions that work on every order of an area, not only on those of
+/// one's unit.
+const AREA_PERMS: [Perm; 4] = [Perm::OrdersAccept, Perm::OrdersDispatch, Perm::OrdersVerify, Perm::OrdersSupervise];
+
+/// Which orders a person may read: those of their area (the subtree of the
+/// node they act at) and those led or assisted by their unit. A department
+/// handler (部门办理人) sits at the district only to be found there: unless a
+/// role lets them accept, dispatch, verify or supervise, their unit's work
+/// is all they see.
+#[derive(Clone, Debug)]
+pub struct OrderScope {
+    /// Bounds of the area's paths; none for a department's own work only.
+    area: Option<(String, String)>,
+    unit: i64,
+}
+
+impl OrderScope {
+    pub async fn of(db: &Db, user: &CurrentUser) -> Result<OrderScope> {
+        let unit_only = match user.unit_id {
+            Some(u) if !AREA_PERMS.iter().any(|p| user.can(*p)) => {
+                refs::unit(db, u).await?.is_some_and(|u| u.kind == "department")
+            }
+            _ => false,
+        };
+        let area = (!unit_only).then(|| user.scope().bounds());
+        Ok(OrderScope { area, unit: user.unit_id.unwrap_or(-1) })
+    }
+
+    /// The area's bounds; an empty range (no path is in it) when none.
+    fn bounds(&self) -> (String, String) {
+        self.area.clone().unwrap_or_default()
+    }
+
+    /// Whether an order at `node_path` led by `lead_unit` is visible
+    /// (assisting units are checked in the database).
+    fn sees(&self, node_path: &str, lead_unit: Option<i64>) -> bool {
+        self.area.as_ref().is_some_and(|(lo, hi)| node_path >= lo.as_str() && node_path < hi.as_str())
+            || lead_unit == Some(self.unit)
+    }
+}
+
+/// Who may see an order: its place is in the caller's area, or it is led
+/// or assisted by the caller's unit (see `OrderScope`).
 fn scope_sql(first: usize) -> String {
     let unit = first + 2;
     format!(
@@ -265,8 +347,9 @@ pub async fn get(db: &Db, clock: &Clock, user: &CurrentUser, id: i64) -> Result<
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!("select {} from orders o where o.id = $1 and {}", *ORDER_COLS_OWN, scope_sql(2))
     });
-    let (lo, hi) = user.scope().bounds();
-    let unit = user.unit_id.unwrap_or(-1);
+    let scope = OrderScope::of(db, user).await?;
+    let (lo, hi) = scope.bounds();
+    let unit = scope.unit;
     // On SQLite straight from a direct connection.
     let args = vec![V::I(Some(id)), V::S(Some(lo)), V::S(Some(hi)), V::I(Some(unit))];
     let mut order = db.fetch_optional(&SQL, args, OrderMap { clock, now: now_ms() }).await?.ok_or(Error::NotFound)?;
@@ -436,7 +519,8 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     };
     let per_page = q.per_page.unwrap_or(20).clamp(1, 200);
     let page = q.page.unwrap_or(1).max(1);
-    let f = Filter::new(user, &queue.condition(4), queue.is_own(), q);
+    let scope = OrderScope::of(db, user).await?;
+    let f = Filter::new(user, &scope, &queue.condition(4), queue.is_own(), q);
     // Without filters the kept counts answer; with them, count at most
     // 10,000 matches (the pager shows "10000+" beyond).
     let unfiltered = f.category.is_empty() && f.text.is_empty() && !f.own;
@@ -490,7 +574,8 @@ pub async fn located(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) 
     };
     // Every branch is either the area's or the unit's own work, so one
     // filter's values bind them all.
-    let filters: Vec<Filter> = conditions.iter().map(|(c, own)| Filter::new(user, c, *own, q)).collect();
+    let scope = OrderScope::of(db, user).await?;
+    let filters: Vec<Filter> = conditions.iter().map(|(c, own)| Filter::new(user, &scope, c, *own, q)).collect();
     let branches: Vec<String> = filters
         .iter()
         .enumerate()
@@ -529,15 +614,19 @@ struct Filter {
 }
 
 impl Filter {
-    fn new(user: &CurrentUser, condition: &str, own: bool, q: &ListQuery) -> Filter {
-        let (lo, hi) = user.scope().bounds();
+    fn new(user: &CurrentUser, scope: &OrderScope, condition: &str, own: bool, q: &ListQuery) -> Filter {
+        let (lo, hi) = scope.bounds();
         let category = q.category.clone().unwrap_or_default();
         let text = q.q.clone().unwrap_or_default().trim().to_string();
         // A list is either the caller's area or their unit's own work. The area
         // is an equality on the ancestor column at the caller's depth, so the
         // (area, state, created_at) indexes give a page without sorting.
         let depth = user.node_path.matches('/').count().saturating_sub(2);
-        let place = if own || depth == 0 {
+        let place = if scope.area.is_none() && !own {
+            "(o.lead_unit_id = $4 or exists (select 1 from order_assists a where a.unit_id = $4 and a.order_id = o.id)) \
+             and $1 = $1 and $2 = $2 and $3 = $3"
+                .to_string()
+        } else if own || depth == 0 {
             "$1 = $1 and $2 = $2 and $3 = $3".to_string()
         } else if depth <= 3 {
             format!("o.area{depth} = $3 and $1 = $1 and $2 = $2")
@@ -555,7 +644,7 @@ impl Filter {
         let sql = format!(
             "{place} and {condition} and {category_sql} and ($6 = '' or o.tracking_code = upper($6) or o.title like '%' || $6 || '%')"
         );
-        Filter { sql, lo, hi, area, unit: user.unit_id.unwrap_or(-1), category, text, own }
+        Filter { sql, lo, hi, area, unit: scope.unit, category, text, own: own || scope.area.is_none() }
     }
 
     fn bind<'q>(
@@ -569,10 +658,25 @@ impl Filter {
 /// Counts per queue for the caller: the kept counts of their node, and
 /// their unit's own work from the lead-unit index.
 pub async fn queue_counts(db: &Db, user: &CurrentUser) -> Result<Vec<(Queue, i64)>> {
-    let rows = sqlx::query("select state, n from order_counts where node_id = $1")
-        .bind(user.node_id)
+    let scope = OrderScope::of(db, user).await?;
+    let rows = if scope.area.is_some() {
+        sqlx::query("select state, n from order_counts where node_id = $1")
+            .bind(user.node_id)
+            .fetch_all(&db.pool)
+            .await?
+    } else {
+        // A department's own work: counted from its lead-unit and assist indexes.
+        sqlx::query(
+            "select o.state as state, count(*) as n from orders o where o.lead_unit_id = $1 \
+               or exists (select 1 from order_assists a where a.unit_id = $1 and a.order_id = o.id) group by o.state \
+             union all select 'overdue' as state, count(*) as n from orders o where o.overdue = 1 \
+               and o.state in ('pending_sign','handling') and (o.lead_unit_id = $1 \
+               or exists (select 1 from order_assists a where a.unit_id = $1 and a.order_id = o.id))",
+        )
+        .bind(scope.unit)
         .fetch_all(&db.pool)
-        .await?;
+        .await?
+    };
     let mut by_state = std::collections::HashMap::new();
     for r in rows {
         by_state.insert(r.try_get::<String, _>("state")?, r.try_get::<i64, _>("n")?);
@@ -1085,9 +1189,10 @@ fn machine_error(e: machine::MachineError) -> Error {
     }
 }
 
-/// Checks the parts of an action that need the database: the units exist,
-/// department matters are not pushed down without a reason, merge targets.
-async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result<()> {
+/// Checks the parts of an action that need the database: the units exist
+/// and a person may dispatch to them, department matters are not pushed
+/// down without a reason, merge targets are open orders the person may see.
+async fn check_references(db: &Db, actor: &Actor<'_>, order: &OrderView, action: &Action) -> Result<()> {
     let (lead, assisting, override_reason) = match action {
         Action::Dispatch { lead_unit, assisting, override_reason } => {
             (Some(*lead_unit), assisting.clone(), override_reason.clone())
@@ -1095,25 +1200,22 @@ async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result
         Action::Reassign { lead_unit, assisting, .. } => (Some(*lead_unit), assisting.clone(), Some(String::new())),
         // The unit's return reason, reviewed by the dispatcher, is the reason.
         Action::ApproveReturn { reassign_to: Some(u) } => (Some(*u), vec![], Some("退单".to_string())),
-        Action::Merge { into } => {
-            let ok: Option<String> = sqlx::query("select state from orders where id = $1")
-                .bind(into)
-                .fetch_optional(&db.pool)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-            return match ok {
-                Some(s) if *into != order.id && !matches!(s.as_str(), "rejected" | "withdrawn" | "merged") => Ok(()),
-                _ => Err(Error::invalid("order.merge_target_invalid", "into")),
-            };
-        }
+        Action::Merge { into } => return check_merge_target(db, actor, order, *into).await,
         _ => return Ok(()),
     };
     let Some(lead) = lead else { return Ok(()) };
-    let active = |u: Option<refs::UnitRef>| u.filter(|u| u.active);
-    let lead = active(refs::unit(db, lead).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "lead_unit"))?;
+    // A unit out of the person's reach answers like a missing one: a
+    // community centre may not hand its order to another subdistrict's grid
+    // (whose people could then read it), nor learn which unit ids exist.
+    let reach = match actor {
+        Actor::User(u) => Some(u.node_path.as_str()),
+        Actor::Resident | Actor::System => None,
+    };
+    let usable =
+        |u: Option<refs::UnitRef>| u.filter(|u| u.active && reach.is_none_or(|path| u.dispatchable_from(path)));
+    let lead = usable(refs::unit(db, lead).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "lead_unit"))?;
     for a in &assisting {
-        active(refs::unit(db, *a).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "assisting"))?;
+        usable(refs::unit(db, *a).await?).ok_or_else(|| Error::invalid("order.unit_unknown", "assisting"))?;
     }
     // 国办函〔2025〕66号: a department's matter is not pushed down to a
     // community centre or a grid unless the dispatcher says why.
@@ -1123,6 +1225,38 @@ async fn check_references(db: &Db, order: &OrderView, action: &Action) -> Result
         return Err(Error::invalid("order.functional_push_down", "override_reason"));
     }
     Ok(())
+}
+
+/// A merge target must be another order the person may see; one they may
+/// not see answers exactly like a missing one (so ids out of scope cannot be
+/// probed), and only a visible one may tell that it has ended.
+async fn check_merge_target(db: &Db, actor: &Actor<'_>, order: &OrderView, into: i64) -> Result<()> {
+    let state: Option<String> = match actor {
+        Actor::User(u) => {
+            let scope = OrderScope::of(db, u).await?;
+            let (lo, hi) = scope.bounds();
+            sqlx::query(&format!("select o.state from orders o where o.id = $1 and {}", scope_sql(2)))
+                .bind(into)
+                .bind(lo)
+                .bind(hi)
+                .bind(scope.unit)
+                .fetch_optional(&db.pool)
+                .await?
+        }
+        Actor::Resident | Actor::System => {
+            sqlx::query("select state from orders where id = $1").bind(into).fetch_optional(&db.pool).await?
+        }
+    }
+    .map(|r| r.try_get(0))
+    .transpose()?;
+    match state {
+        Some(_) if into == order.id => Err(Error::invalid("order.merge_target_invalid", "into")),
+        Some(s) if matches!(s.as_str(), "rejected" | "withdrawn" | "merged") => {
+            Err(Error::invalid("order.merge_target_closed", "into"))
+        }
+        Some(_) => Ok(()),
+        None => Err(Error::invalid("order.merge_target_invalid", "into")),
+    }
 }
 
 /// The time limit for a deadline kind, from the order's category.
@@ -1234,7 +1368,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         return Err(version_conflict(db, order.id).await);
     }
     let transition = machine::apply(&order.facts, role, &req.action).map_err(machine_error)?;
-    check_references(db, order, &req.action).await?;
+    check_references(db, &actor, order, &req.action).await?;
     let attachments = req.action.attachments();
     crate::attachments::store::check_unlinked(db, order.id, attachments).await?;
     let now = now_ms();
@@ -1385,12 +1519,10 @@ impl Recent {
 
     /// The copy of `id` at `version`, if `user` may see it by its place or
     /// lead unit (an assisting unit's people are checked in the database).
-    fn get(&self, user: &CurrentUser, id: i64, version: i64) -> Option<OrderView> {
+    fn get(&self, scope: &OrderScope, id: i64, version: i64) -> Option<OrderView> {
         let orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         let order = orders.get(&id).filter(|o| o.version == version)?;
-        let visible = user.scope().contains_path(&order.node_path)
-            || (order.lead_unit_id.is_some() && order.lead_unit_id == user.unit_id);
-        visible.then(|| order.clone())
+        scope.sees(&order.node_path, order.lead_unit_id).then(|| order.clone())
     }
 }
 
@@ -1398,7 +1530,8 @@ impl Recent {
 /// creation, read or action here left (see `Recent`) or, failing that, the
 /// order as read.
 pub async fn get_to_act(db: &Db, clock: &Clock, user: &CurrentUser, id: i64, version: i64) -> Result<OrderView> {
-    let Some(mut order) = Recent::of(db).get(user, id, version) else {
+    let scope = OrderScope::of(db, user).await?;
+    let Some(mut order) = Recent::of(db).get(&scope, id, version) else {
         return get(db, clock, user, id).await;
     };
     name(db, &mut order).await?;

@@ -29,15 +29,24 @@ pub(super) fn unit_from_row(r: &sqlx::any::AnyRow) -> Result<Unit> {
     })
 }
 
-/// Departments and centres anywhere, plus the grids of one community when
-/// given: the choices a dispatcher has.
-pub async fn choices(db: &Db, community_node: Option<i64>) -> Result<Vec<Unit>> {
-    let rows = sqlx::query(
+/// The units someone acting at `user`'s node may dispatch to (see
+/// `refs::UnitRef::dispatchable_from`): the departments and centres above
+/// the communities in their subtree and on the levels above them, plus the
+/// grids and centre of one community when given. A community out of their
+/// reach adds nothing, as if it did not exist.
+pub async fn choices(db: &Db, user: &crate::auth::CurrentUser, community_node: Option<i64>) -> Result<Vec<Unit>> {
+    let (lo, hi) = user.scope().bounds();
+    let above = crate::tree::ancestor_ids(&user.node_path).iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let above = if above.is_empty() { "-1".to_string() } else { above };
+    let rows = sqlx::query(&format!(
         "select u.id, u.kind, u.code, u.name, u.node_id from units u join nodes n on n.id = u.node_id \
-         where u.status = 'active' and (u.kind = 'department' or (u.kind = 'centre' and n.kind <> 'community') \
+         where u.status = 'active' and ((n.path >= $2 and n.path < $3) or n.id in ({above})) \
+         and (u.kind = 'department' or (u.kind = 'centre' and n.kind <> 'community') \
          or n.id = $1 or n.parent_id = $1) order by case u.kind when 'department' then 0 when 'centre' then 1 else 2 end, u.code",
-    )
+    ))
     .bind(community_node.unwrap_or(-1))
+    .bind(lo)
+    .bind(hi)
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(unit_from_row).collect()

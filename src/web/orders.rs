@@ -140,14 +140,18 @@ pub async fn list(
     let page = store::list(&s.db, &s.clock(), &user, &query).await?;
     let counts = store::queue_counts(&s.db, &user).await?;
     let can_dispatch = user.can(Perm::OrdersDispatch);
-    let units =
-        if can_dispatch && queue == Queue::PendingDispatch { units::choices(&s.db, None).await? } else { vec![] };
+    let units = if can_dispatch && queue == Queue::PendingDispatch {
+        units::choices(&s.db, &user, None).await?
+    } else {
+        vec![]
+    };
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
+    let orders = page.orders.into_iter().map(|o| o.for_reader(&user)).collect();
     Ok(render(&OrdersPage {
         shell: Shell { user, active: "orders" },
         counts,
         queue,
-        orders: page.orders,
+        orders,
         total: page.total,
         page: page.page,
         pages,
@@ -195,11 +199,15 @@ async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<Detai
     let allowed = store::allowed(Some(user), &order);
     let needs_units =
         allowed.iter().any(|k| matches!(k, ActionKind::Dispatch | ActionKind::Reassign | ActionKind::ApproveReturn));
-    let units =
-        if needs_units { units::choices(&s.db, units::community_of(&s.db, &order).await?).await? } else { vec![] };
+    let units = if needs_units {
+        units::choices(&s.db, user, units::community_of(&s.db, &order).await?).await?
+    } else {
+        vec![]
+    };
     let suggestion = dispatch::suggest(&s.db, &order).await?;
     let attachments = crate::attachments::store::list(&s.db, order.id).await?;
     let assisting = dispatch::unit_names(&s.db, &order.facts.assisting_units).await?;
+    let (order, events) = (order.for_reader(user), events.into_iter().map(|e| e.for_reader(user)).collect());
     Ok(DetailParts { order, events, actions: action_forms(&allowed), suggestion, units, attachments, assisting })
 }
 
@@ -526,7 +534,9 @@ pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, 
     )
     .await?
     .orders;
-    Ok(render(&MobileTasks { user, active: "tasks", orders: mine.orders, accept, assisting }))
+    let shown = |orders: Vec<OrderView>| orders.into_iter().map(|o| o.for_reader(&user)).collect::<Vec<_>>();
+    let (orders, accept, assisting) = (shown(mine.orders), shown(accept), shown(assisting));
+    Ok(render(&MobileTasks { user, active: "tasks", orders, accept, assisting }))
 }
 
 #[derive(Template)]

@@ -514,20 +514,11 @@ fn normalised(body: &Value, id: i64) -> String {
     body.to_string().replace(&id.to_string(), "#")
 }
 
-both_backends!(every_route_every_role_inside_and_outside_scope, |app| {
-    let rules = rules();
-    // Every route has exactly one entry, and every entry is a route.
-    let table = route_table(&app).await;
-    let covered: BTreeSet<String> = rules.iter().map(rule_key).collect();
-    let missing: Vec<&String> = table.difference(&covered).collect();
-    assert!(missing.is_empty(), "routes without an authorization-matrix entry: {missing:?}");
-    let stale: Vec<&String> = covered.difference(&table).collect();
-    assert!(stale.is_empty(), "matrix entries for routes that do not exist: {stale:?}");
-    assert_eq!(covered.len(), rules.len(), "a route is listed twice");
-
-    let w = build_world(&app).await;
+/// No login, and one user for every built-in role at community 甲 (their
+/// unit its centre).
+async fn role_callers(app: &TestApp, w: &World) -> Vec<Caller> {
     let mut callers = vec![Caller { role: "(anonymous)".into(), perms: BTreeSet::new(), user_id: 0, token: None }];
-    for (role, perms) in role_permissions(&app).await {
+    for (role, perms) in role_permissions(app).await {
         let hash = fengqiao::auth::password::hash(PASSWORD.into()).await;
         let mut conn = app.db.pool.acquire().await.unwrap();
         let username = format!("role_{role}");
@@ -551,9 +542,25 @@ both_backends!(every_route_every_role_inside_and_outside_scope, |app| {
             .await
             .unwrap();
         drop(conn);
-        let token = mint_session(&app, id).await;
+        let token = mint_session(app, id).await;
         callers.push(Caller { role, perms, user_id: id, token: Some(token) });
     }
+    callers
+}
+
+both_backends!(every_route_every_role_inside_and_outside_scope, |app| {
+    let rules = rules();
+    // Every route has exactly one entry, and every entry is a route.
+    let table = route_table(&app).await;
+    let covered: BTreeSet<String> = rules.iter().map(rule_key).collect();
+    let missing: Vec<&String> = table.difference(&covered).collect();
+    assert!(missing.is_empty(), "routes without an authorization-matrix entry: {missing:?}");
+    let stale: Vec<&String> = covered.difference(&table).collect();
+    assert!(stale.is_empty(), "matrix entries for routes that do not exist: {stale:?}");
+    assert_eq!(covered.len(), rules.len(), "a route is listed twice");
+
+    let w = build_world(&app).await;
+    let mut callers = role_callers(&app, &w).await;
     assert_eq!(callers.len(), 13, "12 built-in roles and no login");
 
     let mut failures = vec![];
@@ -666,4 +673,148 @@ both_backends!(every_route_every_role_inside_and_outside_scope, |app| {
         }
     }
     assert!(failures.is_empty(), "{} of {checked} checks failed:\n{}", failures.len(), failures.join("\n"));
+});
+
+/// One id carried in a request body or a list filter rather than the path.
+struct Probe {
+    what: &'static str,
+    method: Method,
+    /// `{order}`: the order of 甲 waiting for dispatch; `{id}`: the probed id.
+    path: &'static str,
+    /// The body for the probed id and the order's version.
+    body: fn(&str, i64) -> Option<Value>,
+    /// The probed id: inside (甲), outside (乙), missing.
+    ids: [String; 3],
+}
+
+fn act_body(action: Value, version: i64) -> Option<Value> {
+    Some(json!({"version": version, "action": action}))
+}
+
+async fn order_version(app: &TestApp, id: i64) -> i64 {
+    sqlx::query_scalar("select version from orders where id = $1").bind(id).fetch_one(&app.db.pool).await.unwrap()
+}
+
+// Ids inside request bodies and list filters, for every role: units named
+// in a dispatch (lead and assisting, one by one or in bulk), the order a
+// duplicate is merged into, the community whose units are listed, the
+// tracking code searched for. An id of community 乙 answers exactly as one
+// that does not exist (so it neither reaches 乙 nor tells that it is
+// there); an id of 甲 is let through.
+both_backends!(ids_in_bodies_and_filters_answer_like_missing_ones, |app| {
+    let w = build_world(&app).await;
+    let callers = role_callers(&app, &w).await;
+    // 甲's order, accepted: waiting for dispatch (or a merge).
+    let acceptor = callers.iter().find(|c| c.role == "acceptor").unwrap().token.clone().unwrap();
+    let v = order_version(&app, w.order.0).await;
+    let r = app
+        .post(
+            &format!("/api/v1/orders/{}/actions", w.order.0),
+            &acceptor,
+            json!({"version": v, "action": {"action": "accept"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mut codes = [String::new(), String::new(), "NOSUCHCODE12".to_string()];
+    for (i, id) in [w.order.0, w.order.1].into_iter().enumerate() {
+        codes[i] = sqlx::query_scalar("select tracking_code from orders where id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    let ids = |(inside, outside): (i64, i64)| [inside.to_string(), outside.to_string(), MISSING.to_string()];
+    let probes = [
+        Probe {
+            what: "the lead unit of a dispatch",
+            method: Method::POST,
+            path: "/api/v1/orders/{order}/actions",
+            body: |id, v| act_body(json!({"action": "dispatch", "lead_unit": id.parse::<i64>().unwrap()}), v),
+            ids: ids(w.centre),
+        },
+        Probe {
+            what: "an assisting unit of a dispatch",
+            method: Method::POST,
+            path: "/api/v1/orders/{order}/actions",
+            body: |id, v| {
+                // 甲's grid unit leads (its id is not the probed one).
+                act_body(json!({"action": "dispatch", "lead_unit": -1, "assisting": [id.parse::<i64>().unwrap()]}), v)
+            },
+            ids: ids(w.centre),
+        },
+        Probe {
+            what: "the unit of a bulk dispatch",
+            method: Method::POST,
+            path: "/api/v1/orders/bulk-dispatch",
+            body: |id, v| {
+                Some(json!({"orders": [{"id": "{order}", "version": v}], "lead_unit": id.parse::<i64>().unwrap()}))
+            },
+            ids: ids(w.centre),
+        },
+        Probe {
+            what: "the order merged into",
+            method: Method::POST,
+            path: "/api/v1/orders/{order}/actions",
+            body: |id, v| act_body(json!({"action": "merge", "into": id.parse::<i64>().unwrap()}), v),
+            ids: ids(w.order),
+        },
+        Probe {
+            what: "the community of the unit list",
+            method: Method::GET,
+            path: "/api/v1/units?community={id}",
+            body: |_, _| None,
+            ids: ids(w.community),
+        },
+        Probe {
+            what: "the tracking code searched for",
+            method: Method::GET,
+            path: "/api/v1/orders?queue=all&q={id}",
+            body: |_, _| None,
+            ids: codes.clone(),
+        },
+    ];
+    let grid_unit: i64 = sqlx::query_scalar("select id from units where node_id = $1")
+        .bind(w.grid.0)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let mut failures = vec![];
+    for p in &probes {
+        for c in callers.iter().filter(|c| c.token.is_some()) {
+            let mut answers = vec![];
+            for (i, id) in p.ids.iter().enumerate() {
+                // An action let through would change the order the next probes use.
+                if i == 0 && p.method == Method::POST {
+                    answers.push(None);
+                    continue;
+                }
+                let v = order_version(&app, w.order.0).await;
+                let fill = |s: String| {
+                    s.replace("\"{order}\"", &w.order.0.to_string())
+                        .replace("{order}", &w.order.0.to_string())
+                        .replace("{id}", id)
+                        .replace("\"lead_unit\":-1", &format!("\"lead_unit\":{grid_unit}"))
+                };
+                let body = (p.body)(id, v).map(|b| serde_json::from_str::<Value>(&fill(b.to_string())).unwrap());
+                answers
+                    .push(Some(app.call(p.method.clone(), &fill(p.path.to_string()), c.token.as_deref(), body).await));
+            }
+            let (outside, missing) = (answers[1].as_ref().unwrap(), answers[2].as_ref().unwrap());
+            let who = &c.role;
+            if outside.status != missing.status
+                || outside.body.to_string().replace(&p.ids[1], "#") != missing.body.to_string().replace(&p.ids[2], "#")
+            {
+                failures.push(format!(
+                    "{} as {who}: outside answers {} {} but missing answers {} {}",
+                    p.what, outside.status, outside.body, missing.status, missing.body
+                ));
+            }
+            if let Some(inside) = &answers[0] {
+                if c.perms.contains("orders.read") && (inside.status != StatusCode::OK || inside.body == missing.body) {
+                    failures.push(format!("{} as {who}: the inside id finds nothing: {}", p.what, inside.body));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
 });

@@ -979,3 +979,225 @@ both_backends!(an_order_changed_elsewhere_is_not_acted_on_from_an_old_copy, |app
         .unwrap();
     assert_eq!(events, 2, "created and accepted only");
 });
+
+/// Another subdistrict (巨轮街道) with a community, a grid and its people:
+/// out of reach of the people of `setup`'s community.
+pub struct Elsewhere {
+    pub community: i64,
+    pub centre_unit: i64,
+    pub grid_unit: i64,
+    /// 甲社区: 受理 / 派单
+    pub centre: String,
+    pub worker: String,
+}
+
+pub async fn elsewhere(app: &TestApp) -> Elsewhere {
+    let admin = app.admin().await;
+    let sub = app
+        .create(
+            &admin,
+            json!({"parent_id": app.root_id, "kind": "subdistrict", "name": "巨轮街道", "code": "140107001"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let community = app
+        .create(&admin, json!({"parent_id": sub, "kind": "community", "name": "甲社区", "code": "140107001001"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let grid = app
+        .create(&admin, json!({"parent_id": community, "kind": "grid", "name": "甲网格", "polygon": rect(112.70, 37.90, 112.71, 37.91)}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let centre_unit = unit(app, "centre", "centre:140107001001", "甲社区综治中心", community).await;
+    let grid_unit = unit(app, "grid", "grid:9", "甲网格", grid).await;
+    Elsewhere {
+        community,
+        centre_unit,
+        grid_unit,
+        centre: person(app, "jsq", community, centre_unit, &["grid_leader", "acceptor"]).await,
+        worker: person(app, "jwg", grid, grid_unit, &["grid_worker"]).await,
+    }
+}
+
+/// An order reported by the other subdistrict's grid worker, in 待受理.
+async fn order_elsewhere(app: &TestApp, e: &Elsewhere) -> i64 {
+    let mut body = report("0309");
+    body["source"] = json!("patrol");
+    body["lon"] = json!(112.705);
+    let r = app.post("/api/v1/orders", &e.worker, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_i64().unwrap()
+}
+
+/// Status, code and message of an answer: two answers that agree here tell
+/// the caller nothing more about one id than about the other.
+fn answer(r: &Resp) -> (StatusCode, Value) {
+    (r.status, r.body["error"].clone())
+}
+
+const NO_SUCH_ID: i64 = 987_654_321;
+
+both_backends!(a_community_centre_cannot_hand_its_order_to_another_subdistricts_units, |app| {
+    let l = setup(&app).await;
+    let e = elsewhere(&app).await;
+    let id = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+
+    // The centre sends the order to the other subdistrict's grid, as lead or
+    // as an assisting unit: refused just as an id that does not exist is.
+    let missing = act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": NO_SUCH_ID})).await;
+    assert_eq!(missing.code(), "order.unit_unknown");
+    for (lead, other) in [(e.grid_unit, NO_SUCH_ID), (e.centre_unit, NO_SUCH_ID)] {
+        let r = act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": lead})).await;
+        assert_eq!(answer(&r), answer(&missing), "lead {lead} answers like {other}");
+    }
+    let missing_assist =
+        act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [NO_SUCH_ID]}))
+            .await;
+    assert_eq!(missing_assist.code(), "order.unit_unknown");
+    let r =
+        act(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [e.grid_unit]}))
+            .await;
+    assert_eq!(answer(&r), answer(&missing_assist));
+
+    // 批量派单 is held to the same.
+    let version = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body["order"]["version"].clone();
+    let bulk = app
+        .post(
+            "/api/v1/orders/bulk-dispatch",
+            &l.centre,
+            json!({"orders": [{"id": id, "version": version}], "lead_unit": e.grid_unit}),
+        )
+        .await;
+    assert_eq!(bulk.body[0]["ok"], false, "{:?}", bulk.body);
+    assert_eq!(bulk.body[0]["code"], "order.unit_unknown");
+
+    // The other grid's worker still cannot read it, nor find it in their queue.
+    assert_eq!(app.get(&format!("/api/v1/orders/{id}"), &e.worker).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/orders?queue=mine", &e.worker).await.body["total"], 0);
+    assert_eq!(app.get("/api/v1/orders?queue=assisting", &e.worker).await.body["total"], 0);
+
+    // Its own grid, with the district's department assisting (a level above): fine.
+    let o = act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [l.dept_unit]}),
+    )
+    .await;
+    assert_eq!(o["lead_unit_id"], l.grid_unit);
+});
+
+both_backends!(a_community_centre_is_offered_only_the_units_it_may_dispatch_to, |app| {
+    let l = setup(&app).await;
+    let e = elsewhere(&app).await;
+    let ids = |v: &Value| -> Vec<i64> { v.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect() };
+    // Its own community: its grids and centre, and the department above.
+    let own = ids(&app.get(&format!("/api/v1/units?community={}", l.community), &l.centre).await.body);
+    assert!(own.contains(&l.grid_unit) && own.contains(&l.community_unit) && own.contains(&l.dept_unit), "{own:?}");
+    // Asking for the other subdistrict's community lists none of its units,
+    // the same list as for a community that does not exist.
+    let other = app.get(&format!("/api/v1/units?community={}", e.community), &l.centre).await;
+    let missing = app.get(&format!("/api/v1/units?community={NO_SUCH_ID}"), &l.centre).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.body, missing.body);
+    let other = ids(&other.body);
+    assert!(!other.contains(&e.grid_unit) && !other.contains(&e.centre_unit), "{other:?}");
+});
+
+both_backends!(merging_into_an_order_out_of_scope_answers_like_merging_into_none, |app| {
+    let l = setup(&app).await;
+    let e = elsewhere(&app).await;
+    let duplicate = staff_order(&app, &l, "0309").await;
+    let theirs_open = order_elsewhere(&app, &e).await;
+    let theirs_closed = order_elsewhere(&app, &e).await;
+    act_ok(&app, &e.centre, theirs_closed, json!({"action": "reject", "reason": "重复反映"})).await;
+
+    // Probing ids by merging: an open order elsewhere, a closed one
+    // elsewhere and no order at all answer the same, and nothing is merged.
+    let missing = act(&app, &l.centre, duplicate, json!({"action": "merge", "into": NO_SUCH_ID})).await;
+    assert_eq!(missing.code(), "order.merge_target_invalid");
+    for into in [theirs_open, theirs_closed] {
+        let r = act(&app, &l.centre, duplicate, json!({"action": "merge", "into": into})).await;
+        assert_eq!(answer(&r), answer(&missing), "merge into {into}");
+    }
+    let d = app.get(&format!("/api/v1/orders/{duplicate}"), &l.centre).await;
+    assert_eq!(d.body["order"]["state"], "pending_accept");
+
+    // Within the centre's own area, an ended order may say so.
+    let ours_closed = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, ours_closed, json!({"action": "reject", "reason": "重复反映"})).await;
+    let r = act(&app, &l.centre, duplicate, json!({"action": "merge", "into": ours_closed})).await;
+    assert_eq!(r.code(), "order.merge_target_closed");
+    let master = staff_order(&app, &l, "0309").await;
+    let o = act_ok(&app, &l.centre, duplicate, json!({"action": "merge", "into": master})).await;
+    assert_eq!(o["state"], "merged");
+});
+
+both_backends!(a_department_handler_at_the_district_reads_only_its_units_orders, |app| {
+    let l = setup(&app).await;
+    // Three orders of the district: one the department leads, one it
+    // assists, one it has nothing to do with, and one not yet dispatched.
+    let led = staff_order(&app, &l, "0306").await;
+    act_ok(&app, &l.centre, led, json!({"action": "accept"})).await;
+    act_ok(&app, &l.centre, led, json!({"action": "dispatch", "lead_unit": l.dept_unit})).await;
+    let assisted = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, assisted, json!({"action": "accept"})).await;
+    act_ok(
+        &app,
+        &l.centre,
+        assisted,
+        json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [l.dept_unit]}),
+    )
+    .await;
+    let unrelated = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, unrelated, json!({"action": "accept"})).await;
+    act_ok(&app, &l.centre, unrelated, json!({"action": "dispatch", "lead_unit": l.grid_unit})).await;
+    let waiting = staff_order(&app, &l, "0309").await;
+    let unrelated_code =
+        app.get(&format!("/api/v1/orders/{unrelated}"), &l.lead).await.body["order"]["tracking_code"].clone();
+    let unrelated_code = unrelated_code.as_str().unwrap();
+
+    let ids = |v: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = v["orders"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    // Every list, count, the map, search and each order: only its unit's work.
+    let all = app.get("/api/v1/orders?queue=all", &l.dept).await.body;
+    assert_eq!(ids(&all), vec![led, assisted], "{all}");
+    assert_eq!(all["total"], 2);
+    for queue in ["pending_accept", "pending_sign", "overdue"] {
+        let list = app.get(&format!("/api/v1/orders?queue={queue}"), &l.dept).await.body;
+        let expected: Vec<i64> = if queue == "pending_sign" { vec![led, assisted] } else { vec![] };
+        assert_eq!(ids(&list), expected, "{queue}: {list}");
+    }
+    let search = app.get(&format!("/api/v1/orders?q={unrelated_code}"), &l.dept).await.body;
+    assert_eq!(search["total"], 0, "{search}");
+    let counts = app.get("/api/v1/orders/counts", &l.dept).await.body;
+    let count = |q: &str| counts.as_array().unwrap().iter().find(|c| c["queue"] == q).unwrap()["count"].clone();
+    assert_eq!(
+        (count("all"), count("pending_accept"), count("pending_sign")),
+        (json!(2), json!(0), json!(2)),
+        "{counts}"
+    );
+    let map = app.get("/api/v1/orders/map", &l.dept).await.body;
+    let mut on_map: Vec<i64> =
+        map["features"].as_array().unwrap().iter().map(|f| f["properties"]["id"].as_i64().unwrap()).collect();
+    on_map.sort();
+    assert_eq!(on_map, vec![led, assisted]);
+    for (id, status) in [
+        (led, StatusCode::OK),
+        (assisted, StatusCode::OK),
+        (unrelated, StatusCode::NOT_FOUND),
+        (waiting, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}"), &l.dept).await.status, status, "order {id}");
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}/attachments"), &l.dept).await.status, status, "order {id}");
+    }
+    // The district's shift lead, in the same place, still sees the district.
+    assert_eq!(app.get("/api/v1/orders?queue=all", &l.lead).await.body["total"], 4);
+});

@@ -579,3 +579,65 @@ both_backends!(key_rotation_keeps_id_numbers_readable_and_searchable, |app| {
     assert_eq!(r.body["id_number"], ID_WANG);
     assert_not_in_sqlite_files(&app, &[ID_WANG, ID_LI]).await;
 });
+
+both_backends!(numbers_residents_type_into_an_order_are_masked_for_staff_without_unmask_and_the_public, |app| {
+    let l = crate::orders::setup(&app).await;
+    let admin = app.admin().await;
+    // A resident writes their numbers into the free text, where no field masks them.
+    let mut report = crate::orders::report("0309");
+    report["title"] = json!("路灯坏了请回电13912345678");
+    report["description"] = json!("我是刘女士,电话139 1234 5678,身份证11010519491231002X,物业座机0351-7654321。");
+    report["address"] = json!("3号楼 联系人手机13800138000");
+    let r = app.call(reqwest::Method::POST, "/api/v1/portal/orders", None, Some(report)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let code = r.body["tracking_code"].as_str().unwrap().to_string();
+    let id: i64 =
+        sqlx::query_scalar("select id from orders order by id desc limit 1").fetch_one(&app.db.pool).await.unwrap();
+    let typed = ["13912345678", "139 1234 5678", "11010519491231002X", "7654321", "13800138000"];
+    let clean = |what: &str, text: String| {
+        for n in typed {
+            assert!(!text.contains(n), "{what} shows {n}: {text}");
+        }
+    };
+    clean("the portal's answer", r.body.to_string());
+
+    // The community centre (no unmask permission) reads it masked everywhere.
+    let detail = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body;
+    assert_eq!(detail["order"]["title"], "路灯坏了请回电139****5678");
+    assert_eq!(
+        detail["order"]["description"],
+        "我是刘女士,电话139 **** 5678,身份证110105********002X,物业座机0351-***4321。"
+    );
+    assert_eq!(detail["order"]["address"], "3号楼 联系人手机138****8000");
+    clean("the order", detail.to_string());
+    clean("the list", app.get("/api/v1/orders?queue=all", &l.centre).await.body.to_string());
+    clean("the map", app.get("/api/v1/orders/map", &l.centre).await.body.to_string());
+
+    // A note written back to the resident is public: masked on the tracking page too.
+    let version = detail["order"]["version"].clone();
+    let rejected = app
+        .post(
+            &format!("/api/v1/orders/{id}/actions"),
+            &l.centre,
+            json!({"version": version, "action": {"action": "reject", "reason": "请直接致电物业0351-7654321报修"}}),
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.body);
+    clean("the answer to an action", rejected.body.to_string());
+    let detail = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body;
+    clean("the timeline", detail.to_string());
+    let track = app.call(reqwest::Method::GET, &format!("/api/v1/portal/orders/{code}"), None, None).await;
+    assert_eq!(track.status, StatusCode::OK);
+    assert!(track.body.to_string().contains("0351-***4321"), "{:?}", track.body);
+    clean("the tracking answer", track.body.to_string());
+    let page = app.call(reqwest::Method::GET, &format!("/portal/track/{code}"), None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    clean("the tracking page", page.body.to_string());
+
+    // Someone holding the unmask permission reads the text as it was written.
+    let full = app.get(&format!("/api/v1/orders/{id}"), &admin).await.body;
+    assert_eq!(
+        full["order"]["description"],
+        "我是刘女士,电话139 1234 5678,身份证11010519491231002X,物业座机0351-7654321。"
+    );
+});
