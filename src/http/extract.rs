@@ -292,7 +292,10 @@ mod tests {
     fn json_refusals_name_the_field() {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(refused::<Body>("{\"name\":"), (StatusCode::BAD_REQUEST, "request.invalid_json".into(), None));
-        assert_eq!(refused::<Body>("{\"name\":\"a\"} x"), (StatusCode::BAD_REQUEST, "request.invalid_json".into(), None));
+        assert_eq!(
+            refused::<Body>("{\"name\":\"a\"} x"),
+            (StatusCode::BAD_REQUEST, "request.invalid_json".into(), None)
+        );
         assert_eq!(
             refused::<Body>("{}"),
             (StatusCode::UNPROCESSABLE_ENTITY, "request.missing_field".into(), s("name"))

@@ -10,7 +10,15 @@ use utoipa::openapi::{
 
 /// Adds the error responses an operation can answer but does not list.
 pub fn document_refusals(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // Logging in is where failed attempts lock an account or a client out.
+        if let Some(op) = item.post.as_mut().filter(|_| path == "/api/v1/session") {
+            for (status, why) in
+                [(423, "The account is locked after failed logins"), (429, "Too many failed logins from this address")]
+            {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(why));
+            }
+        }
         let ops = [
             &mut item.get,
             &mut item.put,

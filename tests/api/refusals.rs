@@ -212,3 +212,24 @@ both_backends!(pages_refuse_with_our_error_page, |app| {
     let r = raw(&app, Method::POST, "/login", None, Some("text/plain"), "username=admin").await;
     page(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "login posted as text");
 });
+
+both_backends!(a_page_number_far_past_the_end_is_an_empty_page, |app| {
+    // Found by the API fuzz: the offset of page 2^63-2 overflowed and the
+    // server dropped the connection instead of answering.
+    let token = app.admin().await;
+    for path in ["/api/v1/users", "/api/v1/orders", "/api/v1/audit"] {
+        let r = app.get(&format!("{path}?page=9223372036854775806"), &token).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+    }
+});
+
+both_backends!(a_token_for_a_node_that_does_not_exist_is_refused_in_chinese, |app| {
+    // Found by the API fuzz: the message was the raw catalogue key.
+    let token = app.admin().await;
+    let body =
+        serde_json::json!({"name": "对接", "permissions": ["orders.read"], "node_id": 987654, "expires_in_days": 30});
+    let r = app.post("/api/v1/tokens", &token, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.code(), "tree.node_not_found");
+    assert_ne!(r.body["error"]["message"], "tree.node_not_found");
+});
