@@ -16,6 +16,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A request that cannot be read at all (e.g. JSON that does not parse).
+    #[error("bad request: {code}")]
+    BadRequest { code: String },
     /// Input that failed validation; `code` is a catalogue key.
     #[error("invalid input: {code}")]
     Invalid { code: String, field: Option<String>, detail: Option<String> },
@@ -40,6 +43,9 @@ pub enum Error {
     /// Also what out-of-scope objects answer, so scope does not leak.
     #[error("not found")]
     NotFound,
+    /// A route that exists, asked with a method it does not answer (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("conflict: {code}")]
     Conflict { code: String, detail: Option<String> },
     /// A body or file over its size limit (413).
@@ -72,6 +78,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized | Error::LoginFailed => StatusCode::UNAUTHORIZED,
             Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
@@ -79,6 +86,7 @@ impl Error {
             Error::Throttled => StatusCode::TOO_MANY_REQUESTS,
             Error::Redirect(_) => StatusCode::SEE_OTHER,
             Error::NotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,6 +97,7 @@ impl Error {
     pub fn code(&self) -> &str {
         match self {
             Error::Invalid { code, .. }
+            | Error::BadRequest { code }
             | Error::Conflict { code, .. }
             | Error::TooLarge { code, .. }
             | Error::UnsupportedMedia { code } => code,
@@ -99,6 +108,7 @@ impl Error {
             Error::Throttled => "auth.throttled",
             Error::PasswordChangeRequired => "auth.password_change_required",
             Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "request.method_not_allowed",
             Error::Database(_) | Error::Sqlite(_) | Error::Internal(_) => "internal",
         }
     }

@@ -2,12 +2,12 @@
 //! their scope and download originals or copies; the reporter adds photos
 //! and sees the public copies through the tracking code.
 
+use crate::http::extract::{Json, Path, Query};
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State},
+    extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Json,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

@@ -1,10 +1,8 @@
 //! Audit API under `/api/v1/`: searching the log (administrators only) and
 //! unmasking personal numbers.
 
-use axum::{
-    extract::{Query, State},
-    Json,
-};
+use crate::http::extract::{Json, Query};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};

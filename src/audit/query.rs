@@ -185,8 +185,11 @@ pub async fn search(db: &Db, user: &CurrentUser, f: &AuditFilter) -> Result<Page
         n + 1,
         n + 2
     );
-    let rows =
-        bind_all(sqlx::query(&sql), &args).bind(per_page).bind((page - 1) * per_page).fetch_all(&db.pool).await?;
+    let rows = bind_all(sqlx::query(&sql), &args)
+        .bind(per_page)
+        .bind((page - 1).saturating_mul(per_page))
+        .fetch_all(&db.pool)
+        .await?;
     let entries = rows.iter().map(chain::entry_from_row).collect::<Result<_>>()?;
     Ok(Page { entries, total, page, per_page })
 }

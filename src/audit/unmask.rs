@@ -2,10 +2,8 @@
 //! only with a stated reason, and always recorded in the audit log before
 //! the number leaves the server.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use crate::http::extract::{Json, Path};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,11 +3,8 @@
 //! change is recorded in the audit log, through `manage` (shared with the
 //! console pages).
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-    Json,
-};
+use crate::http::extract::{Json, Path, Query};
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -1,6 +1,7 @@
 //! Session API for programs: log in for a bearer token, log out, who am I.
 
-use axum::{extract::State, http::StatusCode, Json};
+use crate::http::extract::Json;
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -283,7 +283,7 @@ pub async fn list(db: &Db, scope: &Scope, q: &UserQuery) -> Result<UserList> {
     let count_sql = format!("select count(*) from users u join nodes n on n.id = u.node_id where {filter}");
     let page_sql = format!(
         "{USER_SQL} where {filter} order by n.path, u.username limit {PER_PAGE} offset {}",
-        (page - 1) * PER_PAGE
+        (page - 1).saturating_mul(PER_PAGE)
     );
     let mut count = sqlx::query(&count_sql).bind(&lo).bind(&hi);
     let mut rows = sqlx::query(&page_sql).bind(&lo).bind(&hi);

@@ -2,6 +2,9 @@
 //! (request ids, request logs, security headers), and serving with
 //! graceful shutdown.
 
+pub mod extract;
+mod openapi;
+
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
@@ -193,7 +196,7 @@ async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, crate::error
 /// The API routes and their OpenAPI document, built together so that no
 /// route can be missing from the document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .merge(crate::auth::api::router())
         .merge(crate::auth::admin_api::router())
@@ -201,7 +204,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::orders::api::router())
         .merge(crate::attachments::api::router())
         .merge(crate::audit::api::router())
-        .split_for_parts()
+        .split_for_parts();
+    openapi::document_refusals(&mut doc);
+    (router, doc)
 }
 
 pub fn app(state: AppState) -> Router {
@@ -219,6 +224,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .merge(crate::web::router())
         .fallback(crate::web::not_found)
+        .method_not_allowed_fallback(crate::web::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::guard::guard))
         .layer(middleware::from_fn(move |req, next| security_headers(csp.clone(), req, next)))
         .layer(PropagateRequestIdLayer::x_request_id())

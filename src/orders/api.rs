@@ -2,11 +2,8 @@
 //! the dispatch catalogue, the holiday calendar, and the resident portal's
 //! report, track and evaluate.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-    Json,
-};
+use crate::http::extract::{Json, Path, Query};
+use axum::{extract::State, http::StatusCode};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -541,7 +541,8 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
         "select {ORDER_COLS} from {ORDER_FROM} where {} order by o.created_at desc, o.id desc limit $7 offset $8",
         f.sql
     );
-    let rows = f.bind(sqlx::query(&sql)).bind(per_page).bind((page - 1) * per_page).fetch_all(&db.pool).await?;
+    let rows =
+        f.bind(sqlx::query(&sql)).bind(per_page).bind((page - 1).saturating_mul(per_page)).fetch_all(&db.pool).await?;
     let now = now_ms();
     let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
     Ok(Page { orders, total, page, per_page })

@@ -1,11 +1,8 @@
 //! HTTP API of the tree under `/api/v1/`. Reads are scoped to the caller's
 //! subtree; writes need the administrator role.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-    Json,
-};
+use crate::http::extract::{Json, Path, Query};
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};

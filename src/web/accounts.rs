@@ -4,13 +4,9 @@
 //! `auth::manage`, which checks the permission and writes the audit entry.
 //! Pages answer 403 without the permission and 404 for what is out of scope.
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
-use axum::{
-    extract::{Path, Query, State},
-    http::Uri,
-    response::Response,
-};
-use axum_extra::extract::Form;
+use axum::{extract::State, http::Uri, response::Response};
 use serde::Deserialize;
 use sqlx::Row;
 

@@ -1,9 +1,10 @@
 //! System administration pages (系统管理): the audit log with filters,
 //! paging and CSV export. Administrators only; others get the 403 page.
 
+use crate::http::extract::page::Query;
 use askama::Template;
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{header, Uri},
     response::{IntoResponse, Response},
 };

@@ -2,13 +2,9 @@
 //! department and its time limits, listed for administrators and edited
 //! one category at a time.
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
-use axum::{
-    extract::{Path, Query, State},
-    http::Uri,
-    response::Response,
-};
-use axum_extra::extract::Form;
+use axum::{extract::State, http::Uri, response::Response};
 use serde::Deserialize;
 use sqlx::Row;
 

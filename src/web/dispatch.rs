@@ -1,13 +1,9 @@
 //! The dispatch catalogue page (派单目录): which unit leads and which
 //! assist, per category and region, as the dispatch form will suggest it.
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
-use axum::{
-    extract::{Path, Query, State},
-    http::Uri,
-    response::Response,
-};
-use axum_extra::extract::Form;
+use axum::{extract::State, http::Uri, response::Response};
 use serde::Deserialize;
 use sqlx::Row;
 

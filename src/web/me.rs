@@ -4,13 +4,13 @@
 //! password is sent to; it needs nothing beyond the paths allowed before
 //! the change (`auth::allowed_before_password_change`).
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{header, Uri},
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::{alert, hx_redirect, pages::Shell, render, t, to_login, Msg as _};

@@ -135,25 +135,46 @@ impl<T> Msg for T {}
 #[template(path = "error.html")]
 struct ErrorPage {
     title: &'static str,
-    message: &'static str,
+    message: String,
 }
 
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         return crate::error::Error::NotFound.into_response();
     }
-    let page = ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message") };
+    let page = ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message").to_string() };
     (StatusCode::NOT_FOUND, render(&page)).into_response()
 }
 
 /// An error page with a status, a title and a message (catalogue keys).
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    (status, render(&ErrorPage { title: t(title), message: t(message) })).into_response()
+    (status, render(&ErrorPage { title: t(title), message: t(message).to_string() })).into_response()
+}
+
+/// A route asked with a method it does not answer: our JSON error under
+/// `/api/`, the error page elsewhere (axum adds the `Allow` header).
+pub async fn method_not_allowed(uri: Uri) -> Response {
+    let e = crate::error::Error::MethodNotAllowed;
+    if uri.path().starts_with("/api/") {
+        return e.into_response();
+    }
+    refusal_page(&e)
+}
+
+/// A page request refused before its handler ran (an address, query or
+/// form that cannot be read) as the error page with the refusal's status.
+pub fn refusal_page(e: &crate::error::Error) -> Response {
+    let page = if e.status() == StatusCode::NOT_FOUND {
+        ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message").to_string() }
+    } else {
+        ErrorPage { title: t("page.refused.title"), message: e.message() }
+    };
+    (e.status(), render(&page)).into_response()
 }
 
 /// The 403 page, for staff without the permission a page needs.
 pub fn forbidden() -> Response {
-    let page = ErrorPage { title: t("page.forbidden.title"), message: t("auth.forbidden") };
+    let page = ErrorPage { title: t("page.forbidden.title"), message: t("auth.forbidden").to_string() };
     (StatusCode::FORBIDDEN, render(&page)).into_response()
 }
 

@@ -1,13 +1,13 @@
 //! Work-order pages: the staff queues and order detail, the field app's
 //! tasks and report form, and the resident portal's report, track and rate.
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, Uri},
     response::{Html, IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use chrono::TimeZone;
 use serde::Deserialize;
 

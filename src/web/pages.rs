@@ -1,12 +1,12 @@
 //! Page handlers. Each gathers data through the same scoped store functions
 //! the API uses, then renders a template.
 
+use crate::http::extract::page::{Form, Path, Query};
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{header, HeaderMap, Uri},
     response::{IntoResponse, Redirect, Response},
-    Form,
 };
 use serde::Deserialize;
 

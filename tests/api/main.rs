@@ -13,5 +13,6 @@ mod ops;
 mod orders;
 mod pages;
 mod privacy;
+mod refusals;
 mod session;
 mod tree;
