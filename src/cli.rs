@@ -67,16 +67,27 @@ pub struct KeysArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit non-zero at the first changed, removed or inserted entry.
-    Verify(DbArgs),
+    /// Walk the hash chain and check it against the anchored head; exit
+    /// non-zero at the first changed, removed or inserted entry, or a cut.
+    Verify(AuditArgs),
     /// Delete entries older than N days (at least 180), keeping the chain verifiable.
     Prune(PruneArgs),
+}
+
+/// The database and the data directory that holds the key file and the
+/// chain's anchor (`audit-anchor.json`).
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub audit: AuditArgs,
     #[arg(long)]
     pub older_than_days: i64,
 }

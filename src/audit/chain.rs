@@ -183,7 +183,11 @@ async fn head(conn: &mut sqlx::AnyConnection) -> Result<(i64, String)> {
     {
         return Ok((r.try_get(0)?, r.try_get(1)?));
     }
-    Ok(checkpoints(conn).await?.first().map(|c| (c.last_pruned_id, c.last_pruned_hash.clone())).unwrap_or((0, GENESIS.to_string())))
+    Ok(checkpoints(conn)
+        .await?
+        .first()
+        .map(|c| (c.last_pruned_id, c.last_pruned_hash.clone()))
+        .unwrap_or((0, GENESIS.to_string())))
 }
 
 /// A pruning checkpoint: entries up to `last_pruned_id` were removed by
@@ -718,7 +722,11 @@ pub async fn anchor(db: &Db, path: &Path, witness: Option<&dyn Witness>) -> Resu
                 None => pruned,
             };
             if id < p.id || !intact {
-                tracing::error!(anchored = p.id, head = id, "audit chain no longer reaches its anchored head; anchor kept");
+                tracing::error!(
+                    anchored = p.id,
+                    head = id,
+                    "audit chain no longer reaches its anchored head; anchor kept"
+                );
                 return Err(anyhow::anyhow!(
                     "the audit chain no longer reaches its anchored head #{} (head is #{id}); run `fengqiao audit verify`",
                     p.id
@@ -814,7 +822,10 @@ pub async fn prune(db: &Db, days: i64) -> std::result::Result<PruneReport, Prune
         .await?;
     let Some(boundary) = boundary else { return Ok(PruneReport::default()) };
     let (last_id, last_hash): (i64, String) = (boundary.try_get(0)?, boundary.try_get(1)?);
-    sqlx::query("insert into audit_prune_permit (id, through_id) values (1, $1)").bind(last_id).execute(&mut *tx).await?;
+    sqlx::query("insert into audit_prune_permit (id, through_id) values (1, $1)")
+        .bind(last_id)
+        .execute(&mut *tx)
+        .await?;
     let pruned =
         sqlx::query("delete from audit_log where id <= $1").bind(last_id).execute(&mut *tx).await?.rows_affected();
     sqlx::query("delete from audit_prune_permit").execute(&mut *tx).await?;
@@ -902,8 +913,12 @@ mod tests {
             if let Some(p) = check(e, &expect, crypto, i64::MAX) {
                 return Some(p);
             }
-            expect =
-                Expect { id: e.id + 1, prev_hash: e.hash.clone(), seen_prev: true, keyed: expect.keyed || e.key_id.is_some() };
+            expect = Expect {
+                id: e.id + 1,
+                prev_hash: e.hash.clone(),
+                seen_prev: true,
+                keyed: expect.keyed || e.key_id.is_some(),
+            };
         }
         None
     }

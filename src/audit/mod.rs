@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 
 use crate::{auth::CurrentUser, db::Db, error::Result};
 
-pub use chain::{anchor, prune, verify, verify_anchored, Anchor, HttpWitness, Problem, ProblemKind, VerifyReport, Witness};
+pub use chain::{
+    anchor, prune, verify, verify_anchored, Anchor, HttpWitness, Problem, ProblemKind, VerifyReport, Witness,
+};
 pub use unmask::may_unmask;
 
 /// The action names, one per kind of recorded event. Each has a label in

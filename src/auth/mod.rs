@@ -586,7 +586,8 @@ pub async fn login_audited(
             Ok(done)
         }
         Err(Refusal::Failed { user_id, locked_now }) => {
-            let actor = if user_id.is_some() { Actor::anonymous(username, addr) } else { Actor::unknown(username, addr) };
+            let actor =
+                if user_id.is_some() { Actor::anonymous(username, addr) } else { Actor::unknown(username, addr) };
             let object = user_id.map(|id| Object::new("user", id));
             record(db, &actor, action::LOGIN_FAILED, object.clone(), None, detail).await?;
             if locked_now {

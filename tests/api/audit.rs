@@ -6,7 +6,6 @@ use crate::{both_backends, helpers::*, tree::small_tree};
 use fengqiao::{
     audit::{self, chain, Actor, Anchor, Entry, Problem, ProblemKind},
     crypto::Crypto,
-    db::Backend,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -453,7 +452,8 @@ both_backends!(a_failed_login_with_an_unknown_name_leaves_no_trace_of_it, |app| 
         assert!(!body.contains(name), "the API shows {name}");
     }
     // Nowhere in the stored rows either.
-    let rows = sqlx::query(&format!("select {} from audit_log", chain::ENTRY_COLS)).fetch_all(&app.db.pool).await.unwrap();
+    let rows =
+        sqlx::query(&format!("select {} from audit_log", chain::ENTRY_COLS)).fetch_all(&app.db.pool).await.unwrap();
     for row in &rows {
         let e = chain::entry_from_row(row).unwrap();
         let stored = serde_json::to_string(&e).unwrap();
