@@ -5,7 +5,7 @@
 use crate::{both_backends, helpers::*, tree::small_tree};
 use fengqiao::{
     audit::{self, chain, Actor, Anchor, Entry, Problem, ProblemKind},
-    crypto::Crypto,
+    crypto::{Crypto, KeyRing},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -57,7 +57,13 @@ async fn drop_guards(app: &TestApp) {
 
 /// The attacker's own key ring: they can compute HMACs, just not with ours.
 fn attacker_mac(e: &Entry) -> String {
-    chain::entry_mac(&Crypto::ephemeral(), e).unwrap()
+    let id = e.key_id.clone().unwrap_or_else(|| "k1".into());
+    let ring = KeyRing {
+        active: id.clone(),
+        keys: [(id, "00112233445566778899aabbccddeeff".to_string())].into(),
+        index_key: "ab".repeat(32),
+    };
+    chain::entry_mac(&Crypto::in_memory(ring).unwrap(), e).unwrap()
 }
 
 /// `n` entries appended the way the server does, then anchored.
