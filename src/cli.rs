@@ -1,6 +1,9 @@
 //! Command line: `fengqiao serve | demo | migrate | init | bench | keys | audit`.
 
-use std::{path::PathBuf, time::Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -64,16 +67,27 @@ pub struct KeysArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit non-zero at the first changed, removed or inserted entry.
-    Verify(DbArgs),
+    /// Walk the hash chain and check it against the anchored head; exit
+    /// non-zero at the first changed, removed or inserted entry, or a cut.
+    Verify(AuditArgs),
     /// Delete entries older than N days (at least 180), keeping the chain verifiable.
     Prune(PruneArgs),
+}
+
+/// The database and the data directory that holds the key file and the
+/// chain's anchor (`audit-anchor.json`).
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub audit: AuditArgs,
     #[arg(long)]
     pub older_than_days: i64,
 }
@@ -145,6 +159,12 @@ pub struct WebArgs {
     /// Escalate work orders to the next level when their handling deadline passes.
     #[arg(long, env = "FENGQIAO_ESCALATE_OVERDUE")]
     pub escalate_overdue: bool,
+    /// Where to POST each signed head of the audit chain (an external witness).
+    #[arg(long, env = "FENGQIAO_AUDIT_WITNESS_URL")]
+    pub audit_witness_url: Option<String>,
+    /// Seconds between anchors of the audit chain's head.
+    #[arg(long, env = "FENGQIAO_AUDIT_ANCHOR_SECS", default_value_t = 300)]
+    pub audit_anchor_secs: u64,
 }
 
 #[derive(Args, Debug)]
@@ -253,6 +273,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// (rows from before encryption existed).
 async fn open_crypto(db: &Db, data_dir: &std::path::Path) -> anyhow::Result<Crypto> {
     let crypto = Crypto::from_env(data_dir)?;
+    audit::chain::install_keys(&crypto);
     crypto::rotate::seal_pending(db, &crypto).await?;
     Ok(crypto)
 }
@@ -273,14 +294,22 @@ async fn rotate_keys(a: KeysArgs) -> anyhow::Result<()> {
         serde_json::json!({"old_key_id": old, "new_key_id": report.new_key_id, "reencrypted": columns}),
     )
     .await?;
+    // The head is signed with the new key at once.
+    if let Err(e) = audit::anchor(&db, &audit::Anchor::path(&a.data_dir), None).await {
+        eprintln!("{e}");
+    }
     println!("{report}");
     println!("请备份新的密钥文件;旧密钥仍保留在密钥环中,可在确认无误后人工移除。");
     Ok(())
 }
 
-async fn verify_audit(a: DbArgs) -> anyhow::Result<()> {
-    let db = open(&a.db).await?;
-    let report = audit::verify(&db).await?;
+/// Verifies the chain against the anchored head in the data directory, so
+/// a cut tail is named too.
+async fn verify_audit(a: AuditArgs) -> anyhow::Result<()> {
+    let db = open(&a.db.db).await?;
+    open_crypto(&db, &a.data_dir).await?;
+    let anchor = audit::Anchor::read(&audit::Anchor::path(&a.data_dir))?;
+    let report = audit::verify_anchored(&db, anchor.as_ref()).await?;
     println!("{report}");
     if !report.ok() {
         std::process::exit(2);
@@ -289,7 +318,8 @@ async fn verify_audit(a: DbArgs) -> anyhow::Result<()> {
 }
 
 async fn prune_audit(a: PruneArgs) -> anyhow::Result<()> {
-    let db = open(&a.db.db).await?;
+    let db = open(&a.audit.db.db).await?;
+    open_crypto(&db, &a.audit.data_dir).await?;
     let report = audit::prune(&db, a.older_than_days).await?;
     if let Some(last) = report.last_pruned_id {
         audit::record(
@@ -301,11 +331,36 @@ async fn prune_audit(a: PruneArgs) -> anyhow::Result<()> {
             serde_json::json!({"older_than_days": a.older_than_days, "pruned": report.pruned, "last_pruned_id": last}),
         )
         .await?;
+        // The cut itself is anchored at once, not at the server's next interval.
+        audit::anchor(&db, &audit::Anchor::path(&a.audit.data_dir), None).await?;
         println!("已清理 {} 条 {} 天前的审计日志(至 #{last}),校验断点已记录", report.pruned, a.older_than_days);
     } else {
         println!("没有早于 {} 天的审计日志,无需清理", a.older_than_days);
     }
     Ok(())
+}
+
+/// Anchors the audit chain's head every `every` (when it moved) until the
+/// server stops; the caller anchors once more on shutdown.
+async fn anchor_audit(db: Db, path: PathBuf, witness: Option<std::sync::Arc<audit::HttpWitness>>, every: Duration) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    loop {
+        tick.tick().await;
+        let head = sqlx::query_scalar::<_, i64>("select coalesce(max(id), 0) from audit_log").fetch_one(&db.pool).await;
+        match head {
+            Ok(h) if Some(h) == last => continue,
+            Ok(h) => last = Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "audit anchor: cannot read the chain's head");
+                continue;
+            }
+        }
+        let w = witness.as_deref().map(|w| w as &dyn audit::Witness);
+        if let Err(e) = audit::anchor(&db, &path, w).await {
+            tracing::error!(error = %e, "audit anchor failed");
+        }
+    }
 }
 
 async fn open(url: &str) -> anyhow::Result<Db> {
@@ -337,8 +392,21 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
     tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
     tokio::spawn(http::refresh_policy(state.clone(), std::time::Duration::from_secs(60)));
+    let anchor_path = audit::Anchor::path(&web.data_dir);
+    let witness = web.audit_witness_url.as_deref().map(|u| std::sync::Arc::new(audit::HttpWitness::new(u)));
+    let anchoring = tokio::spawn(anchor_audit(
+        state.db.clone(),
+        anchor_path.clone(),
+        witness.clone(),
+        Duration::from_secs(web.audit_anchor_secs),
+    ));
     println!("枫桥已启动: http://{addr}/");
-    http::serve(listener, state, http::shutdown_signal()).await?;
+    http::serve(listener, state.clone(), http::shutdown_signal()).await?;
+    anchoring.abort();
+    let w = witness.as_deref().map(|w| w as &dyn audit::Witness);
+    if let Err(e) = audit::anchor(&state.db, &anchor_path, w).await {
+        tracing::error!(error = %e, "audit anchor on shutdown failed");
+    }
     Ok(())
 }
 

@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 
 use crate::{auth::CurrentUser, db::Db, error::Result};
 
-pub use chain::{prune, verify, Problem, ProblemKind, VerifyReport};
+pub use chain::{
+    anchor, prune, verify, verify_anchored, Anchor, HttpWitness, Problem, ProblemKind, VerifyReport, Witness,
+};
 pub use unmask::may_unmask;
 
 /// The action names, one per kind of recorded event. Each has a label in
@@ -161,6 +163,22 @@ impl Actor {
         Actor { user_id: None, username, roles: String::new(), node_id: None, client_addr }
     }
 
+    /// Someone who typed a name that is no account: people type phone
+    /// numbers and passwords into that field, so the name is kept only as
+    /// a keyed fingerprint (the same typing shows as the same fingerprint,
+    /// so repeated attempts still stand out), never as typed.
+    pub fn unknown(typed_username: &str, client_addr: Option<String>) -> Actor {
+        let typed: String = typed_username.trim().chars().filter(|c| !c.is_control()).collect();
+        let username = match chain::keys() {
+            Ok(crypto) => {
+                let print = crypto.blind_index(crate::crypto::Field::AUDIT_UNKNOWN_USERNAME, &typed);
+                format!("unknown:{}", &print[..16])
+            }
+            Err(_) => "unknown".to_string(),
+        };
+        Actor { user_id: None, username, roles: String::new(), node_id: None, client_addr }
+    }
+
     /// The command line, run by an operator on the server.
     pub fn system(command: &str) -> Actor {
         Actor {
@@ -209,6 +227,9 @@ pub struct Entry {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The key the entry's hash is a MAC under; none on the plain SM3
+    /// entries of earlier versions (see `chain`).
+    pub key_id: Option<String>,
 }
 
 fn as_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {

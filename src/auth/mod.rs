@@ -574,7 +574,8 @@ pub async fn login_audited(
             Ok(done)
         }
         Err(Refusal::Failed { user_id, locked_now }) => {
-            let actor = Actor::anonymous(username, addr);
+            let actor =
+                if user_id.is_some() { Actor::anonymous(username, addr) } else { Actor::unknown(username, addr) };
             let object = user_id.map(|id| Object::new("user", id));
             record(db, &actor, action::LOGIN_FAILED, object.clone(), None, detail).await?;
             if locked_now {
@@ -593,7 +594,7 @@ pub async fn login_audited(
             Err(Error::Locked)
         }
         Err(Refusal::Throttled) => {
-            let actor = Actor::anonymous(username, addr);
+            let actor = Actor::unknown(username, addr);
             record(db, &actor, action::LOGIN_THROTTLED, None, None, detail).await?;
             Err(Error::Throttled)
         }

@@ -64,6 +64,8 @@ impl Field {
     pub const MEMBER_MOBILE: Field = Field("node_members.mobile");
     pub const MEMBER_ID_NUMBER: Field = Field("node_members.id_number");
     pub const ORDER_CONTACT: Field = Field("orders.reporter_contact");
+    /// The fingerprint of a name typed at a failed login that is no account.
+    pub const AUDIT_UNKNOWN_USERNAME: Field = Field("audit_log.unknown_username");
 }
 
 /// The ciphers built from one key ring.
@@ -72,20 +74,30 @@ struct Ring {
     keys: KeyRing,
     active: String,
     ciphers: HashMap<String, Sm4Gcm>,
+    /// Per key id, the key that MACs the audit chain (see `Crypto::mac`).
+    mac_keys: HashMap<String, Vec<u8>>,
     index_key: Vec<u8>,
 }
 
 impl Ring {
     fn build(keys: &KeyRing) -> Result<Ring, CryptoError> {
         let mut ciphers = HashMap::new();
+        let mut mac_keys = HashMap::new();
         for (id, key) in keys.decoded_keys()? {
             let cipher = Sm4Gcm::new_from_slice(&key).map_err(|_| CryptoError::Keys(format!("密钥 {id} 长度错误")))?;
-            ciphers.insert(id, cipher);
+            ciphers.insert(id.clone(), cipher);
+            mac_keys.insert(id, derive_mac_key(&key));
         }
         if !ciphers.contains_key(&keys.active) {
             return Err(CryptoError::Keys(format!("当前密钥 {} 不在密钥列表中", keys.active)));
         }
-        Ok(Ring { keys: keys.clone(), active: keys.active.clone(), ciphers, index_key: keys.decoded_index_key()? })
+        Ok(Ring {
+            keys: keys.clone(),
+            active: keys.active.clone(),
+            ciphers,
+            mac_keys,
+            index_key: keys.decoded_index_key()?,
+        })
     }
 }
 
@@ -233,6 +245,29 @@ impl Crypto {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// The id of the key new MACs are made with: the active key, after a
+    /// look whether `fengqiao keys rotate` has changed it meanwhile.
+    pub fn active_mac_key_id(&self) -> String {
+        self.maybe_reload();
+        self.active_key_id()
+    }
+
+    /// HMAC-SM3 of `data` under the MAC key of `key_id`, hex. The MAC key
+    /// is derived from that encryption key, so it is kept and rotated with
+    /// it and is never stored in the database: whoever can write the
+    /// database still cannot forge a MAC. An unknown id makes a
+    /// file-backed ring re-read its file once.
+    pub fn mac(&self, key_id: &str, data: &[u8]) -> Result<String, CryptoError> {
+        let mut ring = self.ring();
+        if !ring.mac_keys.contains_key(key_id) && self.reload()? {
+            ring = self.ring();
+        }
+        let key = ring.mac_keys.get(key_id).ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
+        let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
+        mac.update(data);
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
     /// Adds a new active key, persists it, and returns its id. Old keys stay
     /// in the ring so existing ciphertexts still open.
     pub fn add_active_key(&self) -> Result<String, CryptoError> {
@@ -244,6 +279,14 @@ impl Crypto {
         *self.0.file_stamp.write().unwrap_or_else(|e| e.into_inner()) = self.0.source.file_stamp();
         Ok(id)
     }
+}
+
+/// The MAC key that belongs to an encryption key: a one-way derivation
+/// with its own label, so the two uses of the key never meet.
+fn derive_mac_key(key: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(b"fengqiao audit chain mac key v1");
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn parse_sealed(sealed: &str) -> Result<(&str, Vec<u8>), CryptoError> {

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(107, "0107_orders_node_path"),
     migration!(108, "0108_dispatch_rules"),
     migration!(109, "0109_order_assists"),
+    migration!(110, "0110_audit_keyed_chain"),
     migration!(114, "0114_login_failures"),
 ];
 

@@ -101,6 +101,7 @@ impl AppState {
     pub async fn new(db: Db, config: Config, crypto: Crypto) -> crate::error::Result<AppState> {
         let clock = crate::orders::calendar::load_clock(&db).await?;
         let policy = crate::auth::policy::load(&db).await?;
+        crate::audit::chain::install_keys(&crypto);
         Ok(AppState {
             db,
             config: Arc::new(config),
