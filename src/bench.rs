@@ -36,9 +36,13 @@ pub struct Scratch {
 
 impl Scratch {
     pub async fn sqlite() -> anyhow::Result<Scratch> {
+        Scratch::sqlite_with(db::SqliteOptions::default()).await
+    }
+
+    pub async fn sqlite_with(options: db::SqliteOptions) -> anyhow::Result<Scratch> {
         let dir = tempfile::tempdir()?;
         let url: DbUrl = format!("sqlite://{}", dir.path().join("bench.db").display()).parse()?;
-        let db = Db::connect(&url).await?;
+        let db = Db::connect_with(&url, options).await?;
         db::migrate(&db).await?;
         Ok(Scratch { db, pg_schema: None, _dir: Some(dir) })
     }
@@ -388,7 +392,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: 
     let half_rate = half.len() as f64 / t1.elapsed().as_secs_f64();
     let half_stats = stats(half);
     Ok(format!(
-        "### {} — {clients} clients, {} rounds of {seconds} s lifecycle + {seconds} s reference, then {seconds} s at half load\n\n\
+        "### {}{} — {clients} clients, {} rounds of {seconds} s lifecycle + {seconds} s reference, then {seconds} s at half load\n\n\
          | measure | value |\n|---|---|\n\
          | full-lifecycle transitions/s (max), median of rounds (min – max) | {} |\n\
          | reference: plain single-row insert endpoint, requests/s, median (min – max) | {} |\n\
@@ -399,6 +403,7 @@ pub async fn orders_on(scratch: &Scratch, seconds: u64, clients: usize, rounds: 
          | writes per group commit at max load (SQLite) | {batch} |\n\
          | CPU per lifecycle request / per insert request (server and clients), µs | {:.0} / {:.0} |\n",
         db.backend.name(),
+        db.synchronous.map(|s| format!(", synchronous = {}", s.name())).unwrap_or_default(),
         rounds,
         rate.show(0),
         ceiling.show(0),

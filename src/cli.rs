@@ -24,8 +24,32 @@ pub struct Cli {
     /// SQLite writer keeps busy (see `Cli::workers`).
     #[arg(long, env = "FENGQIAO_WORKERS", global = true)]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub sqlite: SqliteArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How SQLite keeps what it has answered (see README, "Durability").
+#[derive(Args, Debug)]
+pub struct SqliteArgs {
+    /// When SQLite syncs to disk: `full` (default) at every commit, so an answered write survives a
+    /// power cut; `normal` only at checkpoints: faster, survives the server's crash but a power cut or
+    /// an operating-system crash may lose the last answered writes.
+    #[arg(long = "sqlite-sync", env = "FENGQIAO_SQLITE_SYNC", global = true, default_value = "full")]
+    pub sync: db::Synchronous,
+    /// Log size, in MiB, past which the checkpoint thread makes the SQLite log start over (tests set
+    /// it small to reach that path in seconds).
+    #[arg(long = "sqlite-log-restart-mb", env = "FENGQIAO_SQLITE_LOG_RESTART_MB", global = true, hide = true,
+        default_value_t = db::SqliteOptions::default().log_restart_bytes >> 20,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_restart_mb: u64,
+}
+
+impl SqliteArgs {
+    pub fn options(&self) -> db::SqliteOptions {
+        db::SqliteOptions { synchronous: self.sync, log_restart_bytes: self.log_restart_mb << 20 }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,14 +265,16 @@ impl Cli {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let sqlite = cli.sqlite.options();
     match cli.command {
         Command::Serve(a) => {
-            let db = open(&a.db.db).await?;
+            let db = open(&a.db.db, sqlite).await?;
             let crypto = open_crypto(&db, &a.web.data_dir).await?;
+            key_file_notice(&crypto);
             serve(db, crypto, &a.web).await
         }
         Command::Migrate(a) => {
-            let db = open(&a.db).await?;
+            let db = open(&a.db, sqlite).await?;
             println!("数据库已是最新 ({} 个迁移已执行)", db::migrate(&db).await?);
             Ok(())
         }
@@ -260,12 +286,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("数据库已整理，页大小 {before} → {after} 字节");
             Ok(())
         }
-        Command::Init(a) => init(a).await,
-        Command::Demo(a) => demo(a).await,
-        Command::Bench(a) => bench(a).await,
-        Command::Keys(KeysCommand::Rotate(a)) => rotate_keys(a).await,
-        Command::Audit(AuditCommand::Verify(a)) => verify_audit(a).await,
-        Command::Audit(AuditCommand::Prune(a)) => prune_audit(a).await,
+        Command::Init(a) => init(a, sqlite).await,
+        Command::Demo(a) => demo(a, sqlite).await,
+        Command::Bench(a) => bench(a, sqlite).await,
+        Command::Keys(KeysCommand::Rotate(a)) => rotate_keys(a, sqlite).await,
+        Command::Audit(AuditCommand::Verify(a)) => verify_audit(a, sqlite).await,
+        Command::Audit(AuditCommand::Prune(a)) => prune_audit(a, sqlite).await,
     }
 }
 
@@ -278,8 +304,21 @@ async fn open_crypto(db: &Db, data_dir: &std::path::Path) -> anyhow::Result<Cryp
     Ok(crypto)
 }
 
-async fn rotate_keys(a: KeysArgs) -> anyhow::Result<()> {
-    let db = open(&a.db.db).await?;
+/// Says where the key file is and how to keep it: a copy of the database
+/// is only as safe as the keys kept apart from it, and without the keys
+/// it cannot be read.
+fn key_file_notice(crypto: &Crypto) {
+    let Some(path) = crypto.key_file() else { return };
+    tracing::warn!(key_file = %path.display(), "back the key file up separately and keep it apart from database copies");
+    println!(
+        "密钥文件：{}。请另行备份，并与数据库副本分开存放：丢失密钥则加密的个人信息无法读取，\
+         与数据库放在一起则一份备份泄露即全部泄露。",
+        path.display()
+    );
+}
+
+async fn rotate_keys(a: KeysArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
+    let db = open(&a.db.db, sqlite).await?;
     let crypto = open_crypto(&db, &a.data_dir).await?;
     let old = crypto.active_key_id();
     let report = crypto::rotate::rotate(&db, &crypto).await?;
@@ -305,8 +344,8 @@ async fn rotate_keys(a: KeysArgs) -> anyhow::Result<()> {
 
 /// Verifies the chain against the anchored head in the data directory, so
 /// a cut tail is named too.
-async fn verify_audit(a: AuditArgs) -> anyhow::Result<()> {
-    let db = open(&a.db.db).await?;
+async fn verify_audit(a: AuditArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
+    let db = open(&a.db.db, sqlite).await?;
     open_crypto(&db, &a.data_dir).await?;
     let anchor = audit::Anchor::read(&audit::Anchor::path(&a.data_dir))?;
     let report = audit::verify_anchored(&db, anchor.as_ref()).await?;
@@ -317,8 +356,8 @@ async fn verify_audit(a: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn prune_audit(a: PruneArgs) -> anyhow::Result<()> {
-    let db = open(&a.audit.db.db).await?;
+async fn prune_audit(a: PruneArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
+    let db = open(&a.audit.db.db, sqlite).await?;
     open_crypto(&db, &a.audit.data_dir).await?;
     let report = audit::prune(&db, a.older_than_days).await?;
     if let Some(last) = report.last_pruned_id {
@@ -363,9 +402,9 @@ async fn anchor_audit(db: Db, path: PathBuf, witness: Option<std::sync::Arc<audi
     }
 }
 
-async fn open(url: &str) -> anyhow::Result<Db> {
+async fn open(url: &str, sqlite: db::SqliteOptions) -> anyhow::Result<Db> {
     let url: DbUrl = url.parse()?;
-    let db = Db::connect(&url).await?;
+    let db = Db::connect_with(&url, sqlite).await?;
     db::migrate(&db).await?;
     Ok(db)
 }
@@ -388,7 +427,7 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
-    let state = AppState::new(db, config, crypto).await?;
+    let state = AppState::new(db.clone(), config, crypto).await?;
     let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
     tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
     tokio::spawn(http::refresh_policy(state.clone(), std::time::Duration::from_secs(60)));
@@ -407,26 +446,27 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     if let Err(e) = audit::anchor(&state.db, &anchor_path, w).await {
         tracing::error!(error = %e, "audit anchor on shutdown failed");
     }
-    Ok(())
+    db.close().await
 }
 
-async fn init(a: InitArgs) -> anyhow::Result<()> {
-    let db = open(&a.db.db).await?;
+async fn init(a: InitArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
+    let db = open(&a.db.db, sqlite).await?;
     let password = crate::auth::random_token()[..12].to_string() + "Aa1";
     let root = crate::demo::init_root(&db, &a.region_code, &a.region_name, &a.admin, &password).await?;
     println!("已创建 {} ({}),管理员 {} 初始密码 {}(首次登录须修改)", a.region_name, root, a.admin, password);
     Ok(())
 }
 
-async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+async fn demo(a: DemoArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let url: DbUrl = a.db.parse()?;
     if a.reset {
         crate::demo::erase(&url).await?;
     }
-    let db = Db::connect(&url).await?;
+    let db = Db::connect_with(&url, sqlite).await?;
     db::migrate(&db).await?;
     let crypto = open_crypto(&db, &a.web.data_dir).await?;
+    key_file_notice(&crypto);
     if crate::demo::is_built(&db).await? {
         println!("使用已有的演示数据库 {url}(如需重建请加 --reset)");
     } else {
@@ -438,17 +478,17 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     println!("{}", crate::demo::LOGINS);
     println!("准备用时 {:.1} 秒", started.elapsed().as_secs_f64());
     if a.no_serve {
-        return Ok(());
+        return db.close().await;
     }
     serve(db, crypto, &a.web).await
 }
 
-async fn bench(a: BenchArgs) -> anyhow::Result<()> {
+async fn bench(a: BenchArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
     use crate::bench;
     match a.what.as_str() {
         "demo" => println!("{}", bench::demo_startup(a.runs).await?),
         "login" => {
-            let s = bench::Scratch::sqlite().await?;
+            let s = bench::Scratch::sqlite_with(sqlite).await?;
             println!("{}", crate::bench_login::login_on(&s, a.requests).await?);
             s.cleanup().await?;
             if !a.sqlite_only {
@@ -476,7 +516,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 }
             };
             if !a.pg_only {
-                println!("{}", run(bench::Scratch::sqlite().await?).await?);
+                println!("{}", run(bench::Scratch::sqlite_with(sqlite).await?).await?);
             }
             if !a.sqlite_only {
                 match bench::Scratch::postgres(&a.pg).await {
@@ -486,7 +526,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             }
         }
         "orders" => {
-            let s = bench::Scratch::sqlite().await?;
+            let s = bench::Scratch::sqlite_with(sqlite).await?;
             println!("{}", bench::orders_on(&s, a.seconds, a.clients, a.rounds).await?);
             s.cleanup().await?;
             if !a.sqlite_only {
@@ -500,7 +540,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             }
         }
         "tree" => {
-            let s = bench::Scratch::sqlite().await?;
+            let s = bench::Scratch::sqlite_with(sqlite).await?;
             println!("{}", bench::tree_on(&s, a.requests).await?);
             s.cleanup().await?;
             if a.sqlite_only {
@@ -516,7 +556,7 @@ async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         }
         "audit" => {
             let n = a.requests.max(1000);
-            let s = bench::Scratch::sqlite().await?;
+            let s = bench::Scratch::sqlite_with(sqlite).await?;
             println!("{}", bench::audit_on(&s, n).await?);
             s.cleanup().await?;
             if !a.sqlite_only {

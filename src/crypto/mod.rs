@@ -159,6 +159,14 @@ impl Crypto {
         self.0.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The key file, when the keys come from one.
+    pub fn key_file(&self) -> Option<&std::path::Path> {
+        match &self.0.source {
+            KeySource::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn active_key_id(&self) -> String {
         self.ring().active.clone()
     }

@@ -26,7 +26,8 @@ impl Readers {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = super::writer::open(&self.path)?;
+        // Read-only: how commits are synced does not concern it.
+        let conn = super::writer::open(&self.path, Default::default())?;
         // No memory map: whenever another connection has committed, SQLite
         // drops a reader's whole map along with its page cache, and each
         // read then pays for unmapping (a TLB shoot-down on every core) and

@@ -116,15 +116,71 @@ impl DbUrl {
             return Err(DbUrlError::MissingDirectory(dir.display().to_string()));
         }
         if path.exists() {
-            use std::io::Read;
-            let mut head = [0u8; 16];
-            let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
-            if n > 0 && &head[..n.min(16)] != b"SQLite format 3\0" {
-                return Err(DbUrlError::NotADatabase(path.display().to_string()));
+            // Asked through SQLite, not read with a file of our own: closing
+            // such a file drops every lock this process holds on the
+            // database (POSIX locks belong to the process, not the file
+            // handle), and another process closing the database then takes
+            // itself for its last user and deletes the log.
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let header = rusqlite::Connection::open_with_flags(path, flags)
+                .and_then(|conn| conn.query_row("pragma schema_version", [], |_| Ok(())));
+            if let Err(rusqlite::Error::SqliteFailure(e, _)) = &header {
+                if e.code == rusqlite::ErrorCode::NotADatabase {
+                    return Err(DbUrlError::NotADatabase(path.display().to_string()));
+                }
             }
             return Ok(false);
         }
         Ok(true)
+    }
+}
+
+/// How a SQLite commit reaches the disk (`pragma synchronous`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit syncs the log before anyone is answered: an answered
+    /// write survives a power cut or an operating-system crash. The group
+    /// commit shares one sync among all the writes of a batch.
+    #[default]
+    Full,
+    /// The log is synced only when it is checkpointed: faster, and an
+    /// answered write still survives the server's crash, but a power cut
+    /// or an operating-system crash may take the last commits with it.
+    Normal,
+}
+
+impl Synchronous {
+    pub fn name(self) -> &'static str {
+        match self {
+            Synchronous::Full => "full",
+            Synchronous::Normal => "normal",
+        }
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            _ => Err(format!("`{s}` 不是可用的同步方式：请用 full 或 normal")),
+        }
+    }
+}
+
+/// SQLite settings of a running server (ignored on PostgreSQL).
+#[derive(Clone, Copy, Debug)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Log size past which the checkpoint thread makes the log start over
+    /// (see `writer::LogLimits`).
+    pub log_restart_bytes: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { synchronous: Synchronous::Full, log_restart_bytes: writer::LOG_RESTART_BYTES }
     }
 }
 
@@ -146,6 +202,8 @@ pub struct Db {
     memo: std::sync::Arc<std::sync::Mutex<Memo>>,
     /// Sessions and API tokens resolved a moment ago (see `auth::cache`).
     pub sessions: std::sync::Arc<crate::auth::cache::SessionCache>,
+    /// SQLite: how commits reach the disk.
+    pub synchronous: Option<Synchronous>,
 }
 
 type Memo = std::collections::HashMap<std::any::TypeId, std::sync::Arc<dyn std::any::Any + Send + Sync>>;
@@ -256,6 +314,11 @@ impl Db {
             return Ok(());
         }
         let _writes_wait = self.write_lock().await;
+        self.checkpoint_truncate().await
+    }
+
+    /// `truncate_sqlite_log` once writes wait.
+    async fn checkpoint_truncate(&self) -> crate::error::Result<()> {
         for _ in 0..200 {
             let (busy, _, _): (i64, i64, i64) =
                 sqlx::query_as("pragma wal_checkpoint(truncate)").fetch_one(&self.pool).await?;
@@ -267,7 +330,40 @@ impl Db {
         Err(anyhow::anyhow!("the SQLite log could not be emptied: readers kept it busy").into())
     }
 
+    /// The last step of a server's graceful stop, once it takes no more
+    /// requests. SQLite: the writer commits what is queued, and the log is
+    /// copied into the database and emptied, so that the stopped server
+    /// leaves one complete file (not a database beside a log larger than
+    /// itself, which a copy of the file alone would miss). Writes stay
+    /// stopped from then on: any still to come (a background task's) wait
+    /// for the process to end and are never answered. A no-op on
+    /// PostgreSQL.
+    pub async fn close(&self) -> anyhow::Result<()> {
+        let Some(lock) = self.writer.clone() else { return Ok(()) };
+        // The writer takes its queue in order: once this is answered,
+        // everything queued before it has been committed.
+        if let Err(e) = self.write(|_| Ok(())).await {
+            tracing::warn!(error = %e, "the SQLite writer had stopped before the server");
+        }
+        let writes_wait = lock.lock_owned().await;
+        let outcome = self.checkpoint_truncate().await;
+        std::mem::forget(writes_wait);
+        match outcome {
+            Ok(()) => tracing::info!("SQLite log copied into the database and emptied"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the SQLite log was not emptied at shutdown; it is replayed at the next start")
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects with the default settings: on SQLite, answered writes
+    /// survive a power cut.
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
+        Db::connect_with(url, SqliteOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &DbUrl, sqlite: SqliteOptions) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         match url {
             DbUrl::Sqlite { path } => {
@@ -278,7 +374,7 @@ impl Db {
                 let opts = AnyConnectOptions::from_str(&conn_url)?.disable_statement_logging();
                 let pool = AnyPoolOptions::new()
                     .max_connections(8)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             // Per-connection settings; WAL is persistent and set once below.
                             // Checkpoints are the checkpoint thread's alone (see `writer`):
@@ -287,9 +383,10 @@ impl Db {
                             conn.execute(&*format!(
                                 "pragma page_size = {}; \
                                  pragma foreign_keys = on; pragma busy_timeout = 5000; \
-                                 pragma synchronous = normal; pragma cache_size = -65536; \
+                                 pragma synchronous = {}; pragma cache_size = -65536; \
                                  pragma wal_autocheckpoint = 0",
-                                writer::PAGE_SIZE
+                                writer::PAGE_SIZE,
+                                sqlite.synchronous.name()
                             ))
                             .await?;
                             Ok(())
@@ -300,7 +397,7 @@ impl Db {
                     .map_err(|e| anyhow::anyhow!("无法打开 SQLite 数据库 {}: {e}", path.display()))?;
                 sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
                 let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-                let batcher = writer::Writer::start(path, lock.clone())?;
+                let batcher = writer::Writer::start(path, lock.clone(), sqlite)?;
                 Ok(Db {
                     pool,
                     backend: Backend::Sqlite,
@@ -309,6 +406,7 @@ impl Db {
                     readers: Some(std::sync::Arc::new(direct::Readers::new(path.clone()))),
                     memo: Default::default(),
                     sessions: Default::default(),
+                    synchronous: Some(sqlite.synchronous),
                 })
             }
             DbUrl::Postgres { url: raw } => {
@@ -329,6 +427,20 @@ impl Db {
                     .connect_with(opts)
                     .await
                     .map_err(|e| anyhow::anyhow!("无法连接 PostgreSQL 数据库 {}: {e}", redact(raw)))?;
+                // Answers come after the commit that made a write durable; a
+                // server (or this URL's `options`) that does not wait for the
+                // disk at commit breaks that promise on a power cut.
+                let (commit, fsync): (String, String) =
+                    sqlx::query_as("select current_setting('synchronous_commit'), current_setting('fsync')")
+                        .fetch_one(&pool)
+                        .await?;
+                if commit == "off" || fsync == "off" {
+                    tracing::warn!(
+                        synchronous_commit = %commit,
+                        %fsync,
+                        "PostgreSQL does not wait for the disk at commit: a power cut may lose answered writes"
+                    );
+                }
                 Ok(Db {
                     pool,
                     backend: Backend::Postgres,
@@ -337,6 +449,7 @@ impl Db {
                     readers: None,
                     memo: Default::default(),
                     sessions: Default::default(),
+                    synchronous: None,
                 })
             }
         }

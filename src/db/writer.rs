@@ -20,6 +20,7 @@ use std::{
 use rusqlite::Connection;
 use tokio::sync::{oneshot, Mutex};
 
+use super::{SqliteOptions, Synchronous};
 use crate::error::{Error, Result};
 
 /// One queued write. `run` may be called more than once (a batch in
@@ -92,11 +93,12 @@ pub struct Stats {
 pub const PAGE_SIZE: u32 = 2048;
 
 /// Opens a direct connection with the settings of the pool's connections.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+pub fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(&format!(
         "pragma page_size = {PAGE_SIZE}; pragma foreign_keys = on; pragma busy_timeout = 5000; \
-         pragma synchronous = normal; pragma cache_size = -65536"
+         pragma synchronous = {}; pragma cache_size = -65536",
+        synchronous.name()
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -106,12 +108,17 @@ impl Writer {
     /// Starts the writer thread on its own connection to the database at
     /// `path`. `lock` is the process's SQLite write lock, held for each
     /// batch so other writers (through the pool) queue fairly.
-    pub fn start(path: &Path, lock: Arc<Mutex<()>>) -> anyhow::Result<Writer> {
-        Writer::start_with(path, lock, LogLimits::DEFAULT)
+    pub fn start(path: &Path, lock: Arc<Mutex<()>>, options: SqliteOptions) -> anyhow::Result<Writer> {
+        Writer::start_with(path, lock, LogLimits::restarting_at(options.log_restart_bytes), options.synchronous)
     }
 
-    fn start_with(path: &Path, lock: Arc<Mutex<()>>, limits: LogLimits) -> anyhow::Result<Writer> {
-        let conn = open(path)?;
+    fn start_with(
+        path: &Path,
+        lock: Arc<Mutex<()>>,
+        limits: LogLimits,
+        synchronous: Synchronous,
+    ) -> anyhow::Result<Writer> {
+        let conn = open(path, synchronous)?;
         // Copying the log back into the database (a checkpoint) would
         // otherwise fall to whichever commit crosses the threshold, here
         // nearly always this thread, which every write waits for; a thread
@@ -135,13 +142,12 @@ impl Writer {
         // When the log starts over, a file grown well past the restart
         // threshold (below) is cut back.
         conn.execute_batch(&format!("pragma journal_size_limit = {}", limits.size_limit))?;
-        let checkpointer = open(path)?;
+        let checkpointer = open(path, synchronous)?;
         // The checkpoint thread ends with the writer (when its sender goes).
         let (alive, writer_gone) = mpsc::channel::<()>();
         std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn({
             let lock = lock.clone();
-            let path = path.to_path_buf();
-            move || checkpoints(checkpointer, &path, writer_gone, lock, limits.restart_after_frames)
+            move || checkpoints(checkpointer, writer_gone, lock, limits.restart_after_frames)
         })?;
         let (jobs, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
@@ -220,19 +226,27 @@ struct LogLimits {
     size_limit: u64,
 }
 
+/// 256 MiB of pages in frames (131,072 of 2 KiB); a file of at most
+/// 512 MiB. Each restart pauses writes while the checkpoint copies the
+/// last frames and syncs, so under sustained load it must be rare: at
+/// half the benchmark's peak, restarts every 0.4 s (at 64 MiB) held up
+/// about 2 % of requests and set their 99th percentile (9–10 ms, against
+/// 5 ms with no restarts at all); at 256 MiB they came about every 0.8 s
+/// at the peak and 1.5 s at half of it with 4 KiB pages, less often with
+/// 2 KiB ones. The file keeps its size and its pages stay in memory for
+/// the next round. Under ordinary load the log starts over by itself
+/// whenever the writer pauses long enough for a passive checkpoint to
+/// catch up, so the file stays small.
+pub const LOG_RESTART_BYTES: u64 = 1 << 28;
+
 impl LogLimits {
-    /// 256 MiB of pages in frames (131,072 of 2 KiB); a file of at most
-    /// 512 MiB. Each restart pauses writes while the checkpoint copies the
-    /// last frames and syncs, so under sustained load it must be rare: at
-    /// half the benchmark's peak, restarts every 0.4 s (at 64 MiB) held up
-    /// about 2 % of requests and set their 99th percentile (9–10 ms, against
-    /// 5 ms with no restarts at all); at 256 MiB they came about every 0.8 s
-    /// at the peak and 1.5 s at half of it with 4 KiB pages, less often with
-    /// 2 KiB ones. The file keeps its size and its pages stay in memory for
-    /// the next round. Under ordinary load the log starts over by itself
-    /// whenever the writer pauses long enough for a passive checkpoint to
-    /// catch up, so the file stays small.
-    const DEFAULT: LogLimits = LogLimits { restart_after_frames: (1 << 28) / PAGE_SIZE as i64, size_limit: 1 << 29 };
+    /// Restarts past `bytes` of log; the file is cut back to twice that.
+    fn restarting_at(bytes: u64) -> LogLimits {
+        LogLimits {
+            restart_after_frames: (bytes / PAGE_SIZE as u64).max(1) as i64,
+            size_limit: bytes.saturating_mul(2),
+        }
+    }
 }
 
 /// Checkpoints in the background until the writer stops. Mostly `passive`
@@ -246,34 +260,67 @@ impl LogLimits {
 /// last frames and wait out the readers of the log (`restart`); the next
 /// write then starts the log from its beginning, over pages already in
 /// memory.
-fn checkpoints(
-    conn: Connection,
-    path: &Path,
-    writer_gone: mpsc::Receiver<()>,
-    lock: Arc<Mutex<()>>,
-    restart_after_frames: i64,
-) {
+fn checkpoints(conn: Connection, writer_gone: mpsc::Receiver<()>, lock: Arc<Mutex<()>>, restart_after_frames: i64) {
     let frames = |mode: &str| conn.query_row(&format!("pragma wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1));
-    // Under steady writes a passive checkpoint seldom reaches the end of
-    // the log, and only then does it sync the database file: the pages it
-    // copied stay unsynced, and the restart's sync, which writers wait for,
-    // would write them all (50–70 ms of stalled writes with a 1 GiB log).
-    // Synced here first, beside the writes, they leave the restart only the
-    // last moment's.
-    let presync = || -> std::io::Result<()> { std::fs::File::open(path)?.sync_data() };
     while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
         let outcome = match frames("passive") {
             Ok(n) if n > restart_after_frames => {
-                if let Err(e) = presync() {
+                // Under steady writes a passive checkpoint seldom reaches the
+                // end of the log, and only then does it sync the database
+                // file: the pages it copied stay unsynced, and the restart's
+                // sync, which writers wait for, would write them all (50–70
+                // ms of stalled writes with a 1 GiB log). Synced here first,
+                // beside the writes, they leave the restart only the last
+                // moment's.
+                if let Err(e) = sync_database_file(&conn) {
                     tracing::warn!(error = %e, "syncing the SQLite database file failed");
                 }
                 let _writes_wait = lock.blocking_lock();
-                frames("restart")
+                let held = std::time::Instant::now();
+                let r = frames("restart");
+                tracing::debug!(frames = n, held_ms = held.elapsed().as_secs_f64() * 1e3, "SQLite log restarted");
+                r
             }
             other => other,
         };
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
+    }
+}
+
+/// Syncs the database file through `conn`'s own handle on it. Never
+/// through a file opened here: closing it would drop every lock this
+/// process holds on the database (POSIX locks belong to the process, not
+/// to a file handle; SQLite's "How To Corrupt An SQLite Database File",
+/// 2.2), and the next program to open and close the database — the
+/// `sqlite3` shell, a backup — would take itself for its last user and
+/// delete the log the server is still writing, answered writes and all.
+fn sync_database_file(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::ffi;
+    let failed = |rc| rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some("syncing the database file".into()));
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: `conn` is open and used by this thread alone; the file
+    // object SQLite hands back is its own and lives as long as `conn`.
+    // `xSync` (an fsync of its descriptor) needs none of SQLite's locks.
+    unsafe {
+        let rc = ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+        );
+        if rc != ffi::SQLITE_OK {
+            return Err(failed(rc));
+        }
+        // Not open yet: nothing of this connection's to sync.
+        let Some(methods) = file.as_ref().and_then(|f| f.pMethods.as_ref()) else { return Ok(()) };
+        match methods.xSync {
+            Some(sync) => match sync(file, ffi::SQLITE_SYNC_NORMAL) {
+                ffi::SQLITE_OK => Ok(()),
+                rc => Err(failed(rc)),
+            },
+            None => Ok(()),
         }
     }
 }
@@ -424,7 +471,7 @@ mod tests {
         setup.execute_batch("pragma journal_mode = wal; create table t (k integer primary key, v blob)").unwrap();
         drop(setup);
         let limits = LogLimits { restart_after_frames: 4096, size_limit: 32 << 20 };
-        let writer = Writer::start_with(&file, Default::default(), limits).unwrap();
+        let writer = Writer::start_with(&file, Default::default(), limits, Default::default()).unwrap();
         let readers = std::sync::Arc::new(super::super::direct::Readers::new(file.clone()));
         let mut tasks = tokio::task::JoinSet::new();
         for w in 0..8i64 {

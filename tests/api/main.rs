@@ -7,6 +7,7 @@ mod attachments;
 mod audit;
 mod authz;
 mod demo;
+mod durability;
 mod hardening;
 mod identity;
 mod ops;
