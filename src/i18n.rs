@@ -60,6 +60,20 @@ mod tests {
             }
         }
     }
+
+    /// Chinese text takes full-width punctuation: an ASCII , ; : ? ! right
+    /// after a Chinese character is a typo for its full-width form.
+    #[test]
+    fn chinese_text_uses_full_width_punctuation() {
+        let src = include_str!("../locales/zh-CN.txt");
+        let is_han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+        for line in src.lines().filter(|l| !l.starts_with('#')) {
+            let chars: Vec<char> = line.chars().collect();
+            for pair in chars.windows(2) {
+                assert!(!(is_han(pair[0]) && ",;:?!".contains(pair[1])), "ASCII punctuation after Chinese in: {line}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

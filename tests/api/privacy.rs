@@ -460,7 +460,7 @@ both_backends!(an_invalid_id_number_is_refused_and_nothing_is_written, |app| {
     let mut body = worker("王秀英", "13912345678");
     body["id_number"] = json!("140107198503120028");
     let r = app.post(&format!("/api/v1/nodes/{grid}/members"), &token, body).await;
-    assert_eq!(r.body["error"]["message"], "身份证号校验位不正确,请核对后重新输入");
+    assert_eq!(r.body["error"]["message"], "身份证号校验位不正确，请核对后重新输入");
     assert_eq!((app.count("node_members").await, app.count("audit_log").await), (members, audit));
     // An empty field is no number at all.
     let mut body = worker("王秀英", "13912345678");

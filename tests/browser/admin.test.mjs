@@ -206,7 +206,7 @@ test('an API token is shown once when issued, works, and stops working when revo
   const me = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer ' + token } });
   assert.equal(me.status, 200);
 
-  await page.click('text=我已保存,返回列表');
+  await page.click('text=我已保存，返回列表');
   await page.waitForSelector('table.tokens');
   assert.doesNotMatch(await page.content(), new RegExp(token));
   const row = page.locator('table.tokens tbody tr', { hasText: '12345热线对接' });
