@@ -199,7 +199,7 @@ test('the dispatch catalogue: a community rule set by the administrator is what 
     const rows = page.locator('table.dispatch-rules tbody tr');
     const mine = rows.filter({ hasText: '黑龙潭社区' });
     assert.equal(await mine.count(), 1, 'the filtered list shows the new rule');
-    assert.match(await mine.innerText(), /物业服务[\s\S]*属地社区综治中心[\s\S]*属地街道\(乡镇\)综治中心、区市场监督管理局/);
+    assert.match(await mine.innerText(), /物业服务[\s\S]*属地社区综治中心[\s\S]*属地街道（乡镇）综治中心、区市场监督管理局/);
     assert.ok(await rows.filter({ hasText: '杏花岭区' }).count() > 0, 'and the district rules that apply there too');
   });
 
