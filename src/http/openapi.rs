@@ -29,8 +29,15 @@ pub fn document_refusals(doc: &mut OpenApi) {
             &mut item.options,
             &mut item.trace,
         ];
+        // Everything under a tracking code counts against the address's lookup
+        // limit (`auth::guard`).
+        let tracking = path.starts_with("/api/v1/portal/orders/{");
         for op in ops.into_iter().flatten() {
-            for (status, why) in refusals(op) {
+            let mut statuses = refusals(op);
+            if tracking {
+                statuses.push((429, "Too many tracking-code lookups from this address"));
+            }
+            for (status, why) in statuses {
                 op.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(why));
             }
         }

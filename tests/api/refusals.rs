@@ -182,6 +182,14 @@ both_backends!(the_document_lists_every_refusal_an_operation_can_answer, |app| {
         assert!(statuses("/api/v1/session", "post").contains(&s.to_string()), "POST /session lacks {s}");
     }
     assert!(statuses("/api/v1/orders", "get").contains(&"422".to_string()), "a query can be refused");
+    // Lookups under a tracking code are limited per address.
+    let tracking = paths.keys().filter(|p| p.starts_with("/api/v1/portal/orders/{")).collect::<Vec<_>>();
+    assert!(!tracking.is_empty());
+    for p in tracking {
+        for (method, op) in paths[p].as_object().unwrap() {
+            assert!(op["responses"].get("429").is_some(), "{method} {p} lacks 429");
+        }
+    }
     let error_ref = &paths["/api/v1/nodes/{id}"]["patch"]["responses"]["400"]["content"]["application/json"]["schema"];
     assert_eq!(error_ref["$ref"], "#/components/schemas/ErrorBody");
 });
