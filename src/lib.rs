@@ -1,24 +1,26 @@
 //! Fengqiao (枫桥): a platform for grassroots social governance.
 //!
-//! Modules are cut by domain: `tree` holds the region and grid tree (一张网),
-//! `auth` users and sessions, `demo` the generated demo district. `http`
-//! assembles the router; `db` chooses and migrates the storage backend.
+//! Layers, bottom to top (see ARCHITECTURE.md; `tests/architecture.rs`
+//! checks that no import runs downwards-up or in a circle):
+//! - `kernel`: pure types and rules;
+//! - `platform`: storage, encryption, sessions, logging;
+//! - `web`: what every page and API handler shares (state, errors, shell,
+//!   extractors, guards);
+//! - the domains, in the order they may use each other: `audit`, `auth`
+//!   (identity), `tree` (the grid), `attachments`, `orders`;
+//! - `demo`: the generated demo district (`fengqiao demo`);
+//! - `app`: the composition root (router, serving, command line);
+//! - `tools` (feature `bench`): the benchmarks, which drive the whole app.
 
+pub mod app;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
-pub mod bench;
-pub mod bench_login;
-pub mod cli;
-pub mod crypto;
-pub mod db;
 pub mod demo;
-pub mod domain;
-pub mod error;
-pub mod geo;
-pub mod http;
-pub mod i18n;
+pub mod kernel;
 pub mod orders;
-pub mod telemetry;
+pub mod platform;
+#[cfg(feature = "bench")]
+pub mod tools;
 pub mod tree;
 pub mod web;

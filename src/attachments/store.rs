@@ -6,8 +6,8 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
 use crate::{
-    db::{now_ms, Db},
-    error::{Error, Result},
+    kernel::error::{Error, Result},
+    platform::db::{now_ms, Db},
 };
 
 /// What staff see of an attachment.

@@ -1,7 +1,7 @@
 //! Audit API under `/api/v1/`: searching the log (administrators only) and
 //! unmasking personal numbers.
 
-use crate::http::extract::{Json, Query};
+use crate::web::extract::{Json, Query};
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,16 +9,19 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     query::{self, AuditFilter},
-    unmask, Entry,
+    Entry,
 };
 use crate::{
-    auth::{CurrentUser, Perm},
-    error::{ErrorBody, Result},
-    http::AppState,
+    kernel::{
+        error::{ErrorBody, Result},
+        perm::Perm,
+        principal::CurrentUser,
+    },
+    web::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit)).routes(routes!(unmask::unmask_member))
+    OpenApiRouter::new().routes(routes!(list_audit))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -36,9 +36,11 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{Actor, Entry};
 use crate::{
-    crypto::Crypto,
-    db::{now_ms, Backend, Db},
-    error::Result,
+    kernel::error::Result,
+    platform::{
+        crypto::Crypto,
+        db::{now_ms, Backend, Db},
+    },
 };
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -323,8 +325,8 @@ fn entry_after(last_id: i64, prev_hash: String, n: NewEntry<'_>) -> Result<Entry
 }
 
 /// The values of an entry's row, in `ENTRY_COLS` order.
-pub fn entry_values(e: Entry) -> Vec<crate::db::V> {
-    use crate::db::V;
+pub fn entry_values(e: Entry) -> Vec<crate::platform::db::V> {
+    use crate::platform::db::V;
     vec![
         V::I(Some(e.id)),
         V::I(Some(e.at)),
@@ -393,7 +395,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     pub fn label(self) -> &'static str {
-        crate::i18n::t(match self {
+        crate::kernel::i18n::t(match self {
             ProblemKind::Changed => "audit.verify.changed",
             ProblemKind::Removed => "audit.verify.removed",
             ProblemKind::Inserted => "audit.verify.inserted",
@@ -783,7 +785,7 @@ pub enum PruneError {
     #[error("审计日志校验未通过,拒绝清理:{0}")]
     Broken(String),
     #[error(transparent)]
-    Db(#[from] crate::error::Error),
+    Db(#[from] crate::kernel::error::Error),
 }
 
 #[derive(Debug, Default)]

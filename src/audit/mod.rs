@@ -7,15 +7,21 @@
 //! Nothing sensitive goes into `detail`: no passwords, no plain phone or ID
 //! numbers.
 
+use axum::{routing::get, Router};
+
 pub mod api;
 pub mod chain;
+pub mod pages;
 pub mod query;
 pub mod unmask;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{auth::CurrentUser, db::Db, error::Result};
+use crate::{
+    kernel::{error::Result, principal::CurrentUser},
+    platform::db::Db,
+};
 
 pub use chain::{
     anchor, prune, verify, verify_anchored, Anchor, HttpWitness, Problem, ProblemKind, VerifyReport, Witness,
@@ -171,7 +177,7 @@ impl Actor {
         let typed: String = typed_username.trim().chars().filter(|c| !c.is_control()).collect();
         let username = match chain::keys() {
             Ok(crypto) => {
-                let print = crypto.blind_index(crate::crypto::Field::AUDIT_UNKNOWN_USERNAME, &typed);
+                let print = crypto.blind_index(crate::platform::crypto::Field::AUDIT_UNKNOWN_USERNAME, &typed);
                 format!("unknown:{}", &print[..16])
             }
             Err(_) => "unknown".to_string(),
@@ -249,7 +255,7 @@ impl Entry {
 
 pub fn action_label(action: &str) -> String {
     if action::ALL.contains(&action) {
-        crate::i18n::t(&format!("audit.action.{action}")).to_string()
+        crate::kernel::i18n::t(&format!("audit.action.{action}")).to_string()
     } else {
         // Unknown actions (e.g. from a newer version) show as themselves.
         action.to_string()
@@ -297,7 +303,7 @@ impl PendingEntry {
     pub fn append_sqlite(&self, conn: &rusqlite::Connection) -> Result<i64> {
         let e = chain::next_entry_sqlite(conn, self.new_entry())?;
         let id = e.id;
-        crate::db::exec_sqlite(conn, &chain::INSERT_SQL, &chain::entry_values(e))?;
+        crate::platform::db::exec_sqlite(conn, &chain::INSERT_SQL, &chain::entry_values(e))?;
         Ok(id)
     }
 
@@ -316,7 +322,7 @@ impl PendingEntry {
 
 /// Records a successful write by a logged-in caller.
 pub async fn record_write(
-    s: &crate::http::AppState,
+    s: &crate::web::AppState,
     user: &CurrentUser,
     addr: Option<String>,
     act: &str,
@@ -338,7 +344,7 @@ pub async fn record(
     detail: serde_json::Value,
 ) -> Result<i64> {
     let entry = chain::NewEntry {
-        at: crate::db::now_ms(),
+        at: crate::platform::db::now_ms(),
         actor,
         action,
         object_type: object.as_ref().map(|o| o.kind),
@@ -357,7 +363,7 @@ mod tests {
     fn every_action_has_a_label() {
         for a in action::ALL {
             let key = format!("audit.action.{a}");
-            assert_ne!(crate::i18n::t(&key), key, "catalogue misses {key}");
+            assert_ne!(crate::kernel::i18n::t(&key), key, "catalogue misses {key}");
         }
     }
 
@@ -372,4 +378,14 @@ mod tests {
     fn local_time_is_china_standard_time() {
         assert_eq!(format_local(0), "1970-01-01 08:00:00");
     }
+}
+
+/// This domain's pages.
+pub fn pages() -> Router<crate::web::AppState> {
+    Router::new().route("/admin/audit", get(pages::audit_page)).route("/admin/audit.csv", get(pages::audit_csv))
+}
+
+/// This domain's API routes, with their OpenAPI descriptions.
+pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
+    api::router()
 }

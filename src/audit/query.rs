@@ -5,10 +5,12 @@ use utoipa::IntoParams;
 
 use super::{chain, Entry};
 use crate::{
-    auth::CurrentUser,
-    db::Db,
-    error::{Error, Result},
-    tree::store::Scope,
+    kernel::{
+        error::{Error, Result},
+        principal::CurrentUser,
+        scope::Scope,
+    },
+    platform::db::Db,
 };
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
@@ -209,7 +211,7 @@ pub async fn export_csv(db: &Db, user: &CurrentUser, f: &AuditFilter) -> Result<
     let rows = bind_all(sqlx::query(&format!("select {} from audit_log{cond} order by id", chain::ENTRY_COLS)), &args)
         .fetch_all(&db.pool)
         .await?;
-    let t = crate::i18n::t;
+    let t = crate::kernel::i18n::t;
     let mut out = String::from("\u{feff}");
     let header = [
         "audit.col.id",

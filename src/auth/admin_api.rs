@@ -3,7 +3,7 @@
 //! change is recorded in the audit log, through `manage` (shared with the
 //! console pages).
 
-use crate::http::extract::{Json, Path, Query};
+use crate::web::extract::{Json, Path, Query};
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,8 +16,8 @@ use super::{
     CurrentUser, Perm, SecurityPolicy,
 };
 use crate::{
-    error::{ErrorBody, Result},
-    http::{AppState, ClientAddr},
+    kernel::error::{ErrorBody, Result},
+    web::{AppState, ClientAddr},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

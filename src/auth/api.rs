@@ -1,6 +1,6 @@
 //! Session API for programs: log in for a bearer token, log out, who am I.
 
-use crate::http::extract::Json;
+use crate::web::extract::Json;
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,8 +8,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CurrentUser;
 use crate::{
-    error::{ErrorBody, Result},
-    http::{AppState, ClientAddr},
+    kernel::error::{ErrorBody, Result},
+    web::{AppState, ClientAddr},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -44,7 +44,7 @@ async fn create_session(
     let done = super::login_audited(&state, &c.username, &c.password, "api", addr).await?;
     let policy = state.policy();
     let (user, _) =
-        super::load_session(&state.db, &policy, &done.token).await?.ok_or(crate::error::Error::LoginFailed)?;
+        super::load_session(&state.db, &policy, &done.token).await?.ok_or(crate::kernel::error::Error::LoginFailed)?;
     Ok((StatusCode::CREATED, Json(SessionCreated { token: done.token, idle_timeout_s: policy.idle_ms() / 1000, user })))
 }
 

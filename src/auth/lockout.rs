@@ -11,7 +11,7 @@
 use sqlx::Row;
 
 use super::SecurityPolicy;
-use crate::{db::Db, error::Result};
+use crate::{kernel::error::Result, platform::db::Db};
 
 /// The row that counts a name over all addresses.
 const ALL_ADDRESSES: &str = "*";

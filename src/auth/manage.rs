@@ -11,8 +11,8 @@ use super::{
 };
 use crate::{
     audit::{action, Object},
-    error::Result,
-    http::AppState,
+    kernel::error::Result,
+    web::AppState,
 };
 
 use crate::audit::record_write as audited;
@@ -162,6 +162,8 @@ pub async fn revoke_token(s: &AppState, user: &CurrentUser, addr: Option<String>
 pub async fn set_policy(s: &AppState, user: &CurrentUser, addr: Option<String>, policy: SecurityPolicy) -> Result<()> {
     user.require(Perm::PolicyManage)?;
     let detail = serde_json::to_value(&policy).map_err(anyhow::Error::from)?;
-    s.set_policy(policy).await?;
+    super::policy::save(&s.db, &policy).await?;
+    s.replace_policy(policy);
+    s.db.settings_changed().await?;
     audited(s, user, addr, action::POLICY_UPDATE, Object::new("settings", "security_policy"), detail).await
 }

@@ -2,16 +2,20 @@
 //! send a CSRF header on every state-changing request; API clients hold a
 //! bearer token from `POST /api/v1/session`. Tokens are stored hashed.
 
+use axum::{
+    routing::{delete, get, post},
+    Router,
+};
+
+pub mod account_pages;
 pub mod admin_api;
+pub mod admin_pages;
 pub mod api;
-pub mod cache;
-pub mod guard;
 pub mod lockout;
 pub mod manage;
+pub mod pages;
 pub mod password;
-pub mod perm;
 pub mod policy;
-pub mod throttle;
 pub mod tokens;
 pub mod users;
 
@@ -19,35 +23,30 @@ use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
     http::{header, request::Parts, Method},
 };
-use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use utoipa::ToSchema;
 
-use crate::{
-    db::{now_ms, Backend, Db},
-    error::{Error, Result},
-    http::AppState,
-    tree::store::Scope,
+pub use crate::kernel::{
+    perm::Perm,
+    principal::{CurrentUser, NodeChoice, RoleGrant, CSRF_HEADER, SESSION_COOKIE},
 };
-pub use perm::Perm;
+use crate::{
+    kernel::{
+        error::{Error, Result},
+        scope::Scope,
+    },
+    platform::db::{now_ms, Backend, Db},
+    web::AppState,
+};
 pub use policy::SecurityPolicy;
 
-pub const SESSION_COOKIE: &str = "fq_session";
-pub const CSRF_HEADER: &str = "x-csrf-token";
 /// API tokens for integrations start with this, so they are told apart
 /// from session tokens before any lookup.
 pub const API_TOKEN_PREFIX: &str = "fqt_";
 /// `last_seen_at` is refreshed at most this often, to keep reads cheap.
 const TOUCH_MS: i64 = 60 * 1000;
 
-/// 32 random bytes, hex-encoded.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
+pub use crate::platform::crypto::random_token;
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -57,110 +56,6 @@ pub fn hash_token(token: &str) -> String {
 /// cannot be recovered from it).
 pub fn session_id(token_hash: &str) -> String {
     token_hash[..16].to_string()
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct RoleGrant {
-    pub role: String,
-    /// The role's display name, e.g. 网格员.
-    pub name: String,
-    pub node_id: i64,
-}
-
-/// A node where the user holds roles: one their session can act at.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct NodeChoice {
-    pub node_id: i64,
-    pub name: String,
-}
-
-/// The authenticated caller: a person with a session, or an integration
-/// with an API token.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct CurrentUser {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    /// The node this session acts at: one of `nodes` (a token: its own node).
-    /// Its subtree is the caller's scope.
-    pub node_id: i64,
-    pub node_name: String,
-    /// The node the account is bound to; sessions start acting there.
-    pub home_node_id: i64,
-    /// The nodes where the user holds roles, in tree order; a session can
-    /// switch to any of them (`PUT /api/v1/me/active-node`). Empty for tokens.
-    pub nodes: Vec<NodeChoice>,
-    /// The unit (centre, grid or department) whose work orders this user
-    /// handles: the account's own at the home node, elsewhere the centre or
-    /// grid unit of the acting node.
-    pub unit_id: Option<i64>,
-    #[serde(skip)]
-    pub node_path: String,
-    /// The roles granted at the acting node.
-    pub roles: Vec<RoleGrant>,
-    /// The union of the permissions of those roles (or the token's own).
-    pub permissions: Vec<Perm>,
-    pub must_change_password: bool,
-    /// Set when the caller is an API token (acting for the user who issued it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<i64>,
-    #[serde(skip)]
-    pub csrf_token: String,
-    #[serde(skip)]
-    pub token_hash: String,
-    /// Where this request came from (for the audit log); set per request.
-    #[serde(skip)]
-    pub client_addr: Option<String>,
-}
-
-impl CurrentUser {
-    /// What the caller may see: the subtree of the node they act at
-    /// (department handlers also see what was dispatched to their unit).
-    pub fn scope(&self) -> Scope {
-        Scope { path: self.node_path.clone() }
-    }
-
-    pub fn can(&self, perm: Perm) -> bool {
-        self.permissions.contains(&perm)
-    }
-
-    /// Whether the caller may hand a permission on to others (in a role
-    /// or by giving someone a role): rights over the system only if they
-    /// hold them; seeing and working orders always.
-    pub fn may_grant(&self, perm: Perm) -> bool {
-        !perm.is_privileged() || self.can(perm)
-    }
-
-    /// For templates: `can_code("audit.read")`.
-    pub fn can_code(&self, code: &str) -> bool {
-        Perm::parse(code).is_some_and(|p| self.can(p))
-    }
-
-    /// Refuses callers without the permission (403: the route exists for
-    /// everyone; what is in scope is decided by the query, as 404).
-    pub fn require(&self, perm: Perm) -> Result<()> {
-        if self.can(perm) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden)
-        }
-    }
-
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r.role == role)
-    }
-
-    /// Whether the page header offers switching node: a person with roles
-    /// at more than one node.
-    pub fn can_switch_node(&self) -> bool {
-        self.token_id.is_none() && self.nodes.len() > 1
-    }
-
-    pub fn role_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.roles.iter().map(|r| r.name.clone()).collect();
-        names.dedup();
-        names
-    }
 }
 
 fn token_from_parts(parts: &Parts) -> Option<(String, bool)> {
@@ -250,7 +145,7 @@ struct NodeRow {
 }
 
 /// Reads the session row (see `session_sql`).
-fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Resolved, bool)> {
+fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(crate::platform::sessions::Resolved, bool)> {
     let json = |col: &str| -> Result<String> { Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default()) };
     let mut roles: Vec<RoleRow> = serde_json::from_str(&json("roles")?).unwrap_or_default();
     roles.sort_by(|a, b| a.role.cmp(&b.role));
@@ -279,7 +174,7 @@ fn resolved_from_row(row: &sqlx::any::AnyRow, th: String) -> Result<(cache::Reso
         client_addr: None,
     };
     let disabled = row.try_get::<i64, _>("disabled")? != 0;
-    let resolved = cache::Resolved {
+    let resolved = crate::platform::sessions::Resolved {
         user,
         kind: row.try_get("kind")?,
         created_at: row.try_get("created_at")?,
@@ -443,7 +338,7 @@ pub async fn create_user(conn: &mut sqlx::AnyConnection, u: NewUser<'_>) -> Resu
     .bind(now)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| crate::error::on_unique(e, "user.username_taken"))?
+    .map_err(|e| crate::kernel::error::on_unique(e, "user.username_taken"))?
     .try_get(0)?;
     for role in u.roles {
         sqlx::query("insert into user_roles (user_id, role_code, node_id) values ($1,$2,$3)")
@@ -637,4 +532,33 @@ pub async fn logout_audited(db: &Db, user: &CurrentUser, addr: Option<String>) -
     let object = Some(Object::new("user", user.id));
     record(db, &Actor::user(user, addr), action::LOGOUT, object, None, serde_json::json!({})).await?;
     Ok(())
+}
+
+/// This domain's pages.
+pub fn pages() -> Router<crate::web::AppState> {
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/account", get(account_pages::account))
+        .route("/account/password", get(account_pages::forced_password).post(account_pages::change_password))
+        .route("/account/sessions", delete(account_pages::end_all_sessions))
+        .route("/account/sessions/{id}", delete(account_pages::end_session))
+        .route("/account/node", post(account_pages::switch_node))
+        .route("/admin/users", get(admin_pages::users).post(admin_pages::create_user))
+        .route("/admin/users/node-fields", get(admin_pages::node_fields))
+        .route("/admin/users/{id}", get(admin_pages::user).post(admin_pages::update_user))
+        .route("/admin/users/{id}/status", post(admin_pages::user_status))
+        .route("/admin/users/{id}/password-reset", post(admin_pages::reset_password))
+        .route("/admin/users/{id}/grants", post(admin_pages::add_grant))
+        .route("/admin/users/{id}/grants/remove", post(admin_pages::remove_grant))
+        .route("/admin/roles", get(admin_pages::roles).post(admin_pages::create_role))
+        .route("/admin/roles/{code}", post(admin_pages::update_role).delete(admin_pages::delete_role))
+        .route("/admin/tokens", get(admin_pages::tokens).post(admin_pages::issue_token))
+        .route("/admin/tokens/{id}", delete(admin_pages::revoke_token))
+        .route("/admin/policy", get(admin_pages::policy).post(admin_pages::save_policy))
+}
+
+/// This domain's API routes, with their OpenAPI descriptions.
+pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
+    utoipa_axum::router::OpenApiRouter::new().merge(api::router()).merge(admin_api::router())
 }

@@ -7,11 +7,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{cache::Resolved, hash_token, random_token, CurrentUser, Perm, API_TOKEN_PREFIX};
+use super::{hash_token, random_token, CurrentUser, Perm, API_TOKEN_PREFIX};
+use crate::platform::sessions::Resolved;
 use crate::{
-    db::{now_ms, Db},
-    error::{Error, Result},
-    tree::store::Scope,
+    kernel::{
+        error::{Error, Result},
+        scope::Scope,
+    },
+    platform::db::{now_ms, Db},
 };
 
 /// `last_used_at` is refreshed at most this often.

@@ -17,10 +17,12 @@ use super::{
     password, session_id, CurrentUser, Perm,
 };
 use crate::{
-    db::{now_ms, Db},
-    error::{Error, Result},
-    http::AppState,
-    tree::store::Scope,
+    kernel::{
+        error::{Error, Result},
+        scope::Scope,
+    },
+    platform::db::{now_ms, Db},
+    web::AppState,
 };
 
 #[derive(Serialize, ToSchema)]
@@ -847,7 +849,7 @@ pub async fn save_role(db: &Db, caller: &CurrentUser, code: Option<&str>, input:
                 .bind(now)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| crate::error::on_unique(e, "role.code_taken"))?;
+                .map_err(|e| crate::kernel::error::on_unique(e, "role.code_taken"))?;
         } else {
             sqlx::query("update roles set name = $1, description = $2, updated_at = $3 where code = $4")
                 .bind(name)
@@ -900,7 +902,7 @@ mod tests {
 
     #[test]
     fn temporary_passwords_meet_the_strictest_policy() {
-        let strict = crate::auth::SecurityPolicy { password_min_classes: 4, ..Default::default() };
+        let strict = crate::kernel::policy::SecurityPolicy { password_min_classes: 4, ..Default::default() };
         for _ in 0..200 {
             let p = temporary_password();
             assert_eq!(p.len(), 14);

@@ -16,10 +16,14 @@ use sqlx::Row;
 
 use crate::{
     auth::{self, password},
-    crypto::Crypto,
-    db::{now_ms, Backend, Db, DbUrl},
-    domain::codes::{BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
-    geo::polygon::GridPolygon,
+    kernel::{
+        codes::{BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
+        geo::polygon::GridPolygon,
+    },
+    platform::{
+        crypto::Crypto,
+        db::{now_ms, Backend, Db, DbUrl},
+    },
 };
 pub use names::NameGen;
 
@@ -847,7 +851,7 @@ async fn dispatch_rules(db: &Db) -> anyhow::Result<()> {
     };
     let root: i64 =
         sqlx::query("select id from nodes where parent_id is null").fetch_one(&db.pool).await?.try_get(0)?;
-    let now = crate::db::now_ms();
+    let now = crate::platform::db::now_ms();
     let insert = "insert into dispatch_rules (category_code, node_id, lead_unit_id, assisting, assist_local, note, \
                   updated_at) values ($1, $2, $3, $4, $5, $6, $7)";
     for (category, lead, assisting, note) in DISPATCH_RULES {
@@ -1003,9 +1007,9 @@ pub async fn init_root(db: &Db, code: &str, name: &str, admin: &str, pw: &str) -
     }
     let code = RegionCode::parse(code).map_err(|e| anyhow::anyhow!("区划代码无效: {e}"))?;
     let kind = match code.level() {
-        crate::domain::codes::RegionLevel::Province => "province",
-        crate::domain::codes::RegionLevel::City => "city",
-        crate::domain::codes::RegionLevel::District => "district",
+        crate::kernel::codes::RegionLevel::Province => "province",
+        crate::kernel::codes::RegionLevel::City => "city",
+        crate::kernel::codes::RegionLevel::District => "district",
         _ => anyhow::bail!("根节点须为省、市或区县"),
     };
     let now = now_ms();

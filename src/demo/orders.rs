@@ -8,12 +8,12 @@ use sqlx::Row;
 
 use super::{Batch, V};
 use crate::{
-    db::Db,
+    kernel::clock::{Clock, TimeLimit},
     orders::{
-        clock::{Clock, TimeLimit},
         machine::{self, Action, ActorRole, Level, Order, Rating, State},
         store::tracking_code,
     },
+    platform::db::Db,
 };
 
 /// (category, share, titles) — titles take a place name.
@@ -514,7 +514,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
     orders.flush(&mut tx).await?;
     events.flush(&mut tx).await?;
     assists.flush(&mut tx).await?;
-    if db.backend == crate::db::Backend::Postgres {
+    if db.backend == crate::platform::db::Backend::Postgres {
         sqlx::query("select setval(pg_get_serial_sequence('orders', 'id'), (select max(id) from orders))")
             .execute(&mut *tx)
             .await?;

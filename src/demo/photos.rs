@@ -15,7 +15,7 @@ use crate::{
         exif,
         files::{FileStore, Variant},
     },
-    db::{now_ms, Db},
+    platform::db::{now_ms, Db},
 };
 
 /// Photos per kind attached in the demo.

@@ -2,7 +2,7 @@
 //! the dispatch catalogue, the holiday calendar, and the resident portal's
 //! report, track and evaluate.
 
-use crate::http::extract::{Json, Path, Query};
+use crate::web::extract::{Json, Path, Query};
 use axum::{extract::State, http::StatusCode};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -11,19 +11,22 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     calendar::{self, Day},
-    clock::{CalendarEntry, DayKind, TimeLimit},
     dispatch::{self, DispatchRule, RuleInput, Suggestion},
     machine::{Action, ActionKind},
     store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Reporter},
     units::{self, Unit},
 };
+use crate::kernel::clock::{CalendarEntry, DayKind, TimeLimit};
 use crate::{
     attachments::{Attachment, PublicAttachment},
     audit::unmask::ReasonRequest,
-    auth::{CurrentUser, Perm},
-    error::{Error, ErrorBody, Result},
-    http::{AppState, ClientAddr},
-    tree::store::Scope,
+    kernel::{
+        error::{Error, ErrorBody, Result},
+        perm::Perm,
+        principal::CurrentUser,
+        scope::Scope,
+    },
+    web::{AppState, ClientAddr},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -275,7 +278,7 @@ async fn reporter_contact(
         .fetch_one(&s.db.pool)
         .await?;
     let contact = sealed
-        .map(|c| s.crypto.decrypt(crate::crypto::Field::ORDER_CONTACT, &c))
+        .map(|c| s.crypto.decrypt(crate::platform::crypto::Field::ORDER_CONTACT, &c))
         .transpose()
         .map_err(anyhow::Error::from)?;
     let audit_id = record(
@@ -348,7 +351,7 @@ async fn bulk_dispatch(
 
 /// A dispatch to the given unit, or (none given) to the catalogue's suggestion.
 pub async fn dispatch_action(
-    db: &crate::db::Db,
+    db: &crate::platform::db::Db,
     order: &OrderView,
     lead_unit: Option<i64>,
     assisting: &[i64],
@@ -482,7 +485,7 @@ fn stored_limit(text: String) -> Result<TimeLimit> {
     Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
 }
 
-pub async fn categories(db: &crate::db::Db) -> Result<Vec<Category>> {
+pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
     use sqlx::Row;
     let rows = sqlx::query(
         "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
@@ -557,7 +560,7 @@ pub async fn save_category(
     use crate::audit::{action, record_write, Object};
     use sqlx::Row;
     user.require(Perm::CalendarWrite)?;
-    let name = crate::domain::codes::BoundedText::<50>::parse(&input.name)
+    let name = crate::kernel::codes::BoundedText::<50>::parse(&input.name)
         .map_err(|_| Error::invalid("text.empty", "name"))?;
     for (field, limit) in [
         ("sign_limit", input.sign_limit),
@@ -676,7 +679,7 @@ pub async fn import_calendar_text(s: &AppState, user: &CurrentUser, addr: Option
     user.require(Perm::CalendarWrite)?;
     let entries = calendar::parse_import(body)?;
     calendar::upsert(&s.db, &entries).await?;
-    s.reload_clock().await?;
+    super::calendar::reload(&s).await?;
     calendar_audited(s, user, addr, serde_json::json!({"imported": entries.len()})).await?;
     Ok(entries.len())
 }
@@ -729,9 +732,9 @@ pub async fn set_calendar_day(
     let date = parse_day(day)?;
     let kind = DayKind::parse(&d.kind).ok_or_else(|| Error::invalid("calendar.bad_kind", "kind"))?;
     let name =
-        crate::domain::codes::BoundedText::<50>::parse(&d.name).map_err(|_| Error::invalid("text.empty", "name"))?;
+        crate::kernel::codes::BoundedText::<50>::parse(&d.name).map_err(|_| Error::invalid("text.empty", "name"))?;
     calendar::upsert(&s.db, &[CalendarEntry::new(date, kind, name.as_str())]).await?;
-    s.reload_clock().await?;
+    super::calendar::reload(&s).await?;
     calendar_audited(s, user, addr, serde_json::json!({"day": day, "kind": d.kind, "name": name.as_str()})).await
 }
 
@@ -752,7 +755,7 @@ async fn delete_day(
 pub async fn remove_calendar_day(s: &AppState, user: &CurrentUser, addr: Option<String>, day: &str) -> Result<()> {
     user.require(Perm::CalendarWrite)?;
     calendar::remove(&s.db, parse_day(day)?).await?;
-    s.reload_clock().await?;
+    super::calendar::reload(&s).await?;
     calendar_audited(s, user, addr, serde_json::json!({"day": day, "removed": true})).await
 }
 
@@ -805,7 +808,7 @@ pub struct PublicStep {
 pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder> {
     // Public: numbers typed into the text are masked for everyone.
     let events = store::events(&s.db, order.id).await?.into_iter().map(store::EventView::masked);
-    let photos = crate::attachments::api::public_photos(s, order.id, &order.tracking_code).await?;
+    let photos = crate::orders::attachment_api::public_photos(s, order.id, &order.tracking_code).await?;
     let timeline = events
         .filter(|e| {
             !matches!(
@@ -816,7 +819,7 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
         .map(|e| PublicStep {
             photos: photos.iter().filter(|p| p.event_seq == Some(e.seq)).cloned().collect(),
             at: e.at,
-            label: if e.action == "create" { crate::i18n::t("order.action.create") } else { e.action_label },
+            label: if e.action == "create" { crate::kernel::i18n::t("order.action.create") } else { e.action_label },
             state_label: e.to_state_label,
             note: match e.action.as_str() {
                 "report_back" | "reject" | "evaluate" | "withdraw" | "conclude" => e.reason,
@@ -826,7 +829,7 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
         .collect();
     Ok(PublicOrder {
         tracking_code: order.tracking_code.clone(),
-        title: crate::domain::redact::mask_numbers(&order.title).into_owned(),
+        title: crate::kernel::redact::mask_numbers(&order.title).into_owned(),
         category_name: order.category_name.clone(),
         state: order.state.as_str().into(),
         state_label: order.state_label,

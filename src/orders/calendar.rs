@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::clock::{Calendar, CalendarEntry, Clock, DayKind, WorkingHours};
-use crate::{db::Db, error::Result, error::ResultExt};
+use crate::kernel::clock::{Calendar, CalendarEntry, Clock, DayKind, WorkingHours};
+use crate::{
+    kernel::error::{Result, ResultExt},
+    platform::db::Db,
+};
 
 pub async fn load_clock(db: &Db) -> Result<Clock> {
     let mut cal = Calendar::new();
@@ -68,4 +71,10 @@ pub fn parse_import(text: &str) -> Result<Vec<CalendarEntry>> {
     } else {
         Ok(Calendar::from_csv(text).field("body")?.entries().cloned().collect())
     }
+}
+
+/// Rebuilds the clock after a calendar change and applies it on this node.
+pub async fn reload(s: &crate::web::AppState) -> Result<()> {
+    s.replace_clock(load_clock(&s.db).await?);
+    s.db.settings_changed().await
 }

@@ -23,10 +23,13 @@ use super::{
     units::{self, Unit},
 };
 use crate::{
-    auth::{CurrentUser, Perm},
-    db::Db,
-    error::{Error, Result},
-    http::AppState,
+    kernel::{
+        error::{Error, Result},
+        perm::Perm,
+        principal::CurrentUser,
+    },
+    platform::db::Db,
+    web::AppState,
 };
 
 /// At most this many assisting units per rule.
@@ -479,7 +482,7 @@ pub async fn save(
     let note = match input.note.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(n) => Some(
-            crate::domain::codes::BoundedText::<200>::parse(n)
+            crate::kernel::codes::BoundedText::<200>::parse(n)
                 .map_err(|_| Error::invalid("text.too_long", "note"))?
                 .as_str()
                 .to_string(),
@@ -488,7 +491,7 @@ pub async fn save(
     let levels: Vec<&str> = input.assist_local.iter().map(|l| l.as_str()).collect();
     let assisting = serde_json::to_string(&input.assisting_unit_ids).map_err(anyhow::Error::from)?;
     let assist_local = serde_json::to_string(&levels).map_err(anyhow::Error::from)?;
-    let now = crate::db::now_ms();
+    let now = crate::platform::db::now_ms();
     let id: i64 = sqlx::query(
         "insert into dispatch_rules (category_code, node_id, lead_unit_id, assisting, assist_local, note, updated_at, \
          updated_by) values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (category_code, node_id) do update set \

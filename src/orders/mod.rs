@@ -1,24 +1,69 @@
 //! Work orders (工单) and their closed loop: the pure state machine, the
 //! working-day clock that times every step, storage, timers and the API.
 
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+    Router,
+};
+
 pub mod api;
+pub mod attachment_api;
 pub mod calendar;
-pub mod clock;
+pub mod catalogue_pages;
 pub mod dispatch;
+pub mod dispatch_pages;
+pub mod home;
 pub mod machine;
+pub mod pages;
 pub mod refs;
 pub mod store;
 pub mod timers;
 pub mod units;
+pub mod upload;
 
-impl crate::error::CodedError for machine::MachineError {
+impl crate::kernel::error::CodedError for machine::MachineError {
     fn code(&self) -> &'static str {
         machine::MachineError::code(self)
     }
 }
 
-impl crate::error::CodedError for clock::ClockError {
-    fn code(&self) -> &'static str {
-        clock::ClockError::code(self)
-    }
+/// This domain's pages.
+pub fn pages() -> Router<crate::web::AppState> {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/orders", get(pages::list))
+        .route("/orders/bulk", post(pages::bulk))
+        .route("/orders/{id}", get(pages::detail))
+        // Forms that may carry photos read their bodies within the
+        // attachment limits themselves (see `attachments::upload`).
+        .route("/orders/{id}/act", post(pages::act).layer(DefaultBodyLimit::disable()))
+        .route("/orders/{id}/attachments", post(pages::attach).layer(DefaultBodyLimit::disable()))
+        .route("/m/tasks", get(pages::mobile_tasks))
+        .route("/m/orders/{id}", get(pages::mobile_order))
+        .route(
+            "/m/report",
+            get(pages::mobile_report_form).post(pages::mobile_report).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/portal/report",
+            get(pages::portal_report_form).post(pages::portal_report).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/portal/track", get(pages::portal_track_form))
+        .route("/portal/track/{code}", get(pages::portal_track).post(pages::portal_track_act))
+        .route("/admin/categories", get(catalogue_pages::list))
+        .route("/admin/dispatch", get(dispatch_pages::page).post(dispatch_pages::save))
+        .route("/admin/dispatch/{id}/delete", post(dispatch_pages::remove))
+        .route("/admin/departments", post(dispatch_pages::add_department))
+        .route("/admin/units/{id}", post(dispatch_pages::update_unit))
+        .route("/admin/calendar", get(catalogue_pages::calendar_page))
+        .route("/admin/calendar/days", post(catalogue_pages::calendar_set))
+        .route("/admin/calendar/days/{day}/delete", post(catalogue_pages::calendar_remove))
+        .route("/admin/calendar/import", post(catalogue_pages::calendar_import))
+        .route("/admin/categories/{code}", get(catalogue_pages::edit).post(catalogue_pages::save))
+}
+
+/// This domain's API routes, with their OpenAPI descriptions.
+pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
+    utoipa_axum::router::OpenApiRouter::new().merge(api::router()).merge(attachment_api::router())
 }

@@ -17,7 +17,7 @@ use std::{
 
 use sqlx::Row;
 
-use crate::{db::Db, error::Result};
+use crate::{kernel::error::Result, platform::db::Db};
 
 const FRESH: Duration = Duration::from_secs(10);
 
@@ -76,7 +76,8 @@ impl UnitRef {
 
 /// Reloads the copy now (after an edit on this node).
 pub async fn reload(db: &Db) -> Result<()> {
-    load(db).await.map(|_| ())
+    load(db).await?;
+    db.settings_changed().await
 }
 
 async fn load(db: &Db) -> Result<Arc<Refs>> {
@@ -210,7 +211,7 @@ mod tests {
     /// background task reloads it, and the change shows soon after.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_old_copy_serves_while_it_is_reloaded() {
-        let scratch = crate::bench::Scratch::sqlite().await.unwrap();
+        let scratch = crate::platform::db::scratch::Scratch::sqlite().await.unwrap();
         let db = &scratch.db;
         let node: i64 = sqlx::query_scalar(
             "insert into nodes (parent_id, path, depth, kind, code, name, created_at, updated_at) \

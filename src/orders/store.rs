@@ -10,16 +10,20 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::{
-    clock::{Clock, LimitKind, TimeLimit, Warning},
     machine::{self, Action, ActionKind, ActorRole, ClockEffect, Level, Order, State},
     refs,
 };
+use crate::kernel::clock::{Clock, LimitKind, TimeLimit, Warning};
 use crate::{
-    auth::{CurrentUser, Perm},
-    db::{now_ms, Backend, Cols, Db, Statements, V},
-    domain::codes::BoundedText,
-    error::{Error, Result, ResultExt},
-    tree::store::{self as tree, Scope},
+    kernel::{
+        codes::BoundedText,
+        error::{Error, Result, ResultExt},
+        perm::Perm,
+        principal::CurrentUser,
+        scope::Scope,
+    },
+    platform::db::{now_ms, Backend, Cols, Db, Statements, V},
+    tree::store as tree,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -112,11 +116,11 @@ pub struct OrderView {
 
 impl OrderView {
     pub fn source_label(&self) -> &'static str {
-        crate::i18n::t(&format!("order.source.{}", self.source))
+        crate::kernel::i18n::t(&format!("order.source.{}", self.source))
     }
 
     pub fn warning_label(&self) -> &'static str {
-        crate::i18n::t(&format!("order.warning.{}", self.warning))
+        crate::kernel::i18n::t(&format!("order.warning.{}", self.warning))
     }
 
     /// The order with the phone and ID numbers typed into its free text
@@ -124,7 +128,7 @@ impl OrderView {
     /// permission (residents write "请联系139…" where no field masks it).
     pub fn masked(mut self) -> OrderView {
         for text in [&mut self.title, &mut self.description, &mut self.address] {
-            if let std::borrow::Cow::Owned(m) = crate::domain::redact::mask_numbers(text) {
+            if let std::borrow::Cow::Owned(m) = crate::kernel::redact::mask_numbers(text) {
                 *text = m;
             }
         }
@@ -146,7 +150,7 @@ impl EventView {
     /// The step with numbers in its note masked (see `OrderView::masked`).
     pub fn masked(mut self) -> EventView {
         if let Some(r) = &self.reason {
-            if let std::borrow::Cow::Owned(m) = crate::domain::redact::mask_numbers(r) {
+            if let std::borrow::Cow::Owned(m) = crate::kernel::redact::mask_numbers(r) {
                 self.reason = Some(m);
             }
         }
@@ -253,7 +257,7 @@ fn order_from_row(row: &impl Cols, clock: &Clock, now: i64) -> Result<OrderView>
         node_name,
         level: facts.level,
         state: facts.state,
-        state_label: crate::i18n::t(facts.state.label_key()),
+        state_label: crate::kernel::i18n::t(facts.state.label_key()),
         lead_unit_id,
         lead_unit_name,
         reporter_name,
@@ -374,7 +378,7 @@ struct OrderMap<'a> {
     now: i64,
 }
 
-impl crate::db::RowMap<OrderView> for OrderMap<'_> {
+impl crate::platform::db::RowMap<OrderView> for OrderMap<'_> {
     fn map(&self, row: &impl Cols) -> Result<OrderView> {
         order_from_row(row, self.clock, self.now)
     }
@@ -456,7 +460,7 @@ impl Queue {
     }
 
     pub fn label(self) -> &'static str {
-        crate::i18n::t(&format!("order.queue.{}", self.as_str()))
+        crate::kernel::i18n::t(&format!("order.queue.{}", self.as_str()))
     }
 
     /// Whether a tab shows with this count: 协办 only when there is some
@@ -744,10 +748,10 @@ pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
                 at: r.try_get("at")?,
                 actor_name: r.try_get("actor_name")?,
                 actor_role: r.try_get("actor_role")?,
-                action_label: crate::i18n::t(&format!("order.action.{action}")),
+                action_label: crate::kernel::i18n::t(&format!("order.action.{action}")),
                 action,
                 from_state: r.try_get("from_state")?,
-                to_state_label: crate::i18n::t(&format!("order.state.{to}")),
+                to_state_label: crate::kernel::i18n::t(&format!("order.state.{to}")),
                 to_state: to,
                 reason: r.try_get("reason")?,
             })
@@ -799,7 +803,7 @@ fn level_of(kind: crate::tree::NodeKind) -> Level {
 pub struct Reporter<'a> {
     pub user: Option<&'a CurrentUser>,
     /// Seals the reporter's contact.
-    pub crypto: &'a crate::crypto::Crypto,
+    pub crypto: &'a crate::platform::crypto::Crypto,
     /// For anonymous residents: the public part of the tree.
     pub scope: Scope,
 }
@@ -849,7 +853,7 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
             reporter_name
                 .as_ref()
                 .map(|n| n.as_str().to_string())
-                .unwrap_or_else(|| crate::i18n::t("order.anonymous").to_string()),
+                .unwrap_or_else(|| crate::kernel::i18n::t("order.anonymous").to_string()),
         ),
     };
     let row = NewRow {
@@ -868,10 +872,10 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
         reporter_user_id: actor_id,
         reporter_name: reporter_name.as_ref().map(|n| n.as_str().to_string()),
         contact: contact
-            .map(|c| reporter.crypto.encrypt(crate::crypto::Field::ORDER_CONTACT, c))
+            .map(|c| reporter.crypto.encrypt(crate::platform::crypto::Field::ORDER_CONTACT, c))
             .transpose()
             .map_err(anyhow::Error::from)?,
-        contact_masked: contact.map(crate::crypto::rotate::mask_contact),
+        contact_masked: contact.map(crate::platform::crypto::rotate::mask_contact),
         audit: crate::audit::PendingEntry {
             actor: match reporter.user {
                 Some(u) => Actor::User(u).audit_actor(),
@@ -916,11 +920,11 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
         node_name: node.name.clone(),
         level,
         state: facts.state,
-        state_label: crate::i18n::t(facts.state.label_key()),
+        state_label: crate::kernel::i18n::t(facts.state.label_key()),
         lead_unit_id: None,
         lead_unit_name: None,
         reporter_name: reporter_name.as_ref().map(|n| n.as_str().to_string()),
-        reporter_contact_masked: contact.map(crate::crypto::rotate::mask_contact),
+        reporter_contact_masked: contact.map(crate::platform::crypto::rotate::mask_contact),
         deadline_kind: None,
         deadline_at: None,
         warning: "normal".into(),
@@ -1027,7 +1031,7 @@ impl NewRow {
         // A tracking-code collision (astronomically rare) inserts nothing: draw again.
         let (id, code) = loop {
             let code = tracking_code();
-            let q = crate::db::bind_args(sqlx::query(INSERT_ORDER), self.order_args(&code));
+            let q = crate::platform::db::bind_args(sqlx::query(INSERT_ORDER), self.order_args(&code));
             if let Some(row) = q.fetch_optional(&mut *conn).await? {
                 break (row.try_get::<i64, _>(0)?, code);
             }
@@ -1044,7 +1048,7 @@ impl NewRow {
         let (id, code) = loop {
             let code = tracking_code();
             let mut stmt = conn.prepare_cached(INSERT_ORDER)?;
-            crate::db::bind_sqlite(&mut stmt, &self.order_args(&code))?;
+            crate::platform::db::bind_sqlite(&mut stmt, &self.order_args(&code))?;
             let id: Option<i64> = stmt.raw_query().next()?.map(|row| row.get(0)).transpose()?;
             if let Some(id) = id {
                 break (id, code);
@@ -1175,8 +1179,8 @@ impl Actor<'_> {
     fn id_and_name(&self) -> (Option<i64>, String) {
         match self {
             Actor::User(u) => (Some(u.id), u.display_name.clone()),
-            Actor::Resident => (None, crate::i18n::t("order.role.reporter").to_string()),
-            Actor::System => (None, crate::i18n::t("order.role.system").to_string()),
+            Actor::Resident => (None, crate::kernel::i18n::t("order.role.reporter").to_string()),
+            Actor::System => (None, crate::kernel::i18n::t("order.role.system").to_string()),
         }
     }
 }
@@ -1462,7 +1466,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     let after = OrderView {
         level: new.level,
         state: new.state,
-        state_label: crate::i18n::t(new.state.label_key()),
+        state_label: crate::kernel::i18n::t(new.state.label_key()),
         lead_unit_id: new.lead_unit,
         lead_unit_name,
         deadline_kind: deadline.kind.as_deref().map(|k| k.split(':').next().unwrap_or("").to_string()),
@@ -1757,8 +1761,8 @@ async fn version_conflict(db: &Db, order_id: i64) -> Error {
             let who: String = r.try_get("actor_name").unwrap_or_default();
             let action: String = r.try_get("action").unwrap_or_default();
             let at: i64 = r.try_get("at").unwrap_or_default();
-            let when = ms_to_utc(at).with_timezone(&super::clock::CHINA_STANDARD_TIME).format("%m-%d %H:%M:%S");
-            Some(format!("{who} 于 {when} {}", crate::i18n::t(&format!("order.action.{action}"))))
+            let when = ms_to_utc(at).with_timezone(&crate::kernel::clock::CHINA_STANDARD_TIME).format("%m-%d %H:%M:%S");
+            Some(format!("{who} 于 {when} {}", crate::kernel::i18n::t(&format!("order.action.{action}"))))
         }
         _ => None,
     };

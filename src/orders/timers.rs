@@ -11,7 +11,7 @@ use super::{
     machine::Action,
     store::{self, ActRequest, Actor},
 };
-use crate::{db::now_ms, error::Error, http::AppState};
+use crate::{kernel::error::Error, platform::db::now_ms, web::AppState};
 
 /// What to do once a deadline has passed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,7 +48,9 @@ pub async fn tick(state: &AppState, rules: Rules) -> Result<usize, Error> {
                 if rules.escalate_overdue && st == "handling" {
                     let req = ActRequest {
                         version: after.version,
-                        action: Action::Escalate { reason: crate::i18n::t("order.auto_escalate_reason").into() },
+                        action: Action::Escalate {
+                            reason: crate::kernel::i18n::t("order.auto_escalate_reason").into(),
+                        },
                     };
                     if store::act(&state.db, &clock, Actor::System, &after, &req).await.is_ok() {
                         fired += 1;

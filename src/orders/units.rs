@@ -7,7 +7,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::store::OrderView;
-use crate::{db::Db, error::Result};
+use crate::{kernel::error::Result, platform::db::Db};
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Unit {
@@ -34,7 +34,11 @@ pub(super) fn unit_from_row(r: &sqlx::any::AnyRow) -> Result<Unit> {
 /// the communities in their subtree and on the levels above them, plus the
 /// grids and centre of one community when given. A community out of their
 /// reach adds nothing, as if it did not exist.
-pub async fn choices(db: &Db, user: &crate::auth::CurrentUser, community_node: Option<i64>) -> Result<Vec<Unit>> {
+pub async fn choices(
+    db: &Db,
+    user: &crate::kernel::principal::CurrentUser,
+    community_node: Option<i64>,
+) -> Result<Vec<Unit>> {
     let (lo, hi) = user.scope().bounds();
     let above = crate::tree::ancestor_ids(&user.node_path).iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let above = if above.is_empty() { "-1".to_string() } else { above };
@@ -105,14 +109,14 @@ fn valid_key(key: &str) -> bool {
 }
 
 fn unit_name(name: &str) -> Result<String> {
-    Ok(crate::domain::codes::BoundedText::<50>::parse(name)
-        .map_err(|_| crate::error::Error::invalid("text.empty", "name"))?
+    Ok(crate::kernel::codes::BoundedText::<50>::parse(name)
+        .map_err(|_| crate::kernel::error::Error::invalid("text.empty", "name"))?
         .as_str()
         .to_string())
 }
 
 /// One unit with its status, in the caller's scope (else not found).
-async fn unit_in_scope(db: &Db, user: &crate::auth::CurrentUser, id: i64) -> Result<(Unit, String)> {
+async fn unit_in_scope(db: &Db, user: &crate::kernel::principal::CurrentUser, id: i64) -> Result<(Unit, String)> {
     let row = sqlx::query(
         "select u.id, u.kind, u.code, u.name, u.node_id, u.status, n.path from units u join nodes n on n.id = u.node_id \
          where u.id = $1",
@@ -120,26 +124,26 @@ async fn unit_in_scope(db: &Db, user: &crate::auth::CurrentUser, id: i64) -> Res
     .bind(id)
     .fetch_optional(&db.pool)
     .await?
-    .ok_or(crate::error::Error::NotFound)?;
+    .ok_or(crate::kernel::error::Error::NotFound)?;
     let path: String = row.try_get("path")?;
     if !path.starts_with(&user.node_path) {
-        return Err(crate::error::Error::NotFound);
+        return Err(crate::kernel::error::Error::NotFound);
     }
     Ok((unit_from_row(&row)?, row.try_get("status")?))
 }
 
 /// Adds a department at the caller's node (the district, or a level above). Audited.
 pub async fn create_department(
-    s: &crate::http::AppState,
-    user: &crate::auth::CurrentUser,
+    s: &crate::web::AppState,
+    user: &crate::kernel::principal::CurrentUser,
     addr: Option<String>,
     input: NewDepartment,
 ) -> Result<Unit> {
     use crate::{
         audit::{action, record_write, Object},
-        error::Error,
+        kernel::error::Error,
     };
-    user.require(crate::auth::Perm::CalendarWrite)?;
+    user.require(crate::kernel::perm::Perm::CalendarWrite)?;
     let key = input.key.trim();
     if !valid_key(key) {
         return Err(Error::invalid("department.bad_key", "key"));
@@ -160,7 +164,7 @@ pub async fn create_department(
     .bind(format!("dept:{key}"))
     .bind(&name)
     .bind(user.node_id)
-    .bind(crate::db::now_ms())
+    .bind(crate::platform::db::now_ms())
     .fetch_optional(&s.db.pool)
     .await?
     .map(|r| r.try_get(0))
@@ -183,17 +187,17 @@ pub async fn create_department(
 /// orders (what it holds stays its own). A department that categories belong
 /// to keeps taking orders until they are given to another. Audited.
 pub async fn update_unit(
-    s: &crate::http::AppState,
-    user: &crate::auth::CurrentUser,
+    s: &crate::web::AppState,
+    user: &crate::kernel::principal::CurrentUser,
     addr: Option<String>,
     id: i64,
     patch: UnitPatch,
 ) -> Result<Unit> {
     use crate::{
         audit::{action, record_write, Object},
-        error::Error,
+        kernel::error::Error,
     };
-    user.require(crate::auth::Perm::CalendarWrite)?;
+    user.require(crate::kernel::perm::Perm::CalendarWrite)?;
     if patch.not_object {
         return Err(Error::invalid("request.not_object", "body"));
     }
@@ -231,7 +235,7 @@ pub async fn update_unit(
 }
 
 /// The departments of the caller's area with their status, for the console.
-pub async fn departments(db: &Db, user: &crate::auth::CurrentUser) -> Result<Vec<(Unit, bool)>> {
+pub async fn departments(db: &Db, user: &crate::kernel::principal::CurrentUser) -> Result<Vec<(Unit, bool)>> {
     let (lo, hi) = user.scope().bounds();
     let rows = sqlx::query(
         "select u.id, u.kind, u.code, u.name, u.node_id, u.status from units u join nodes n on n.id = u.node_id \

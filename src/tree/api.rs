@@ -1,7 +1,7 @@
 //! HTTP API of the tree under `/api/v1/`. Reads are scoped to the caller's
 //! subtree; writes need the administrator role.
 
-use crate::http::extract::{Json, Path, Query};
+use crate::web::extract::{Json, Path, Query};
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,16 +14,20 @@ use super::{
 };
 use crate::{
     audit::{action, Object},
-    auth::{CurrentUser, Perm},
-    domain::codes::{IdNumber, MobilePhone},
-    error::{Error, ErrorBody, Result, ResultExt},
-    http::{AppState, ClientAddr},
+    kernel::{
+        codes::{IdNumber, MobilePhone},
+        error::{Error, ErrorBody, Result, ResultExt},
+        perm::Perm,
+        principal::CurrentUser,
+    },
+    web::{AppState, ClientAddr},
 };
 
 use crate::audit::record_write as audited;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(super::unmask::unmask_member))
         .routes(routes!(list_nodes, create_node))
         .routes(routes!(get_node, update_node, delete_node))
         .routes(routes!(move_node))
@@ -404,7 +408,7 @@ pub struct CodeTables {
 #[utoipa::path(get, path = "/api/v1/code-tables", tag = "tree", security(("bearer" = [])),
     responses((status = 200, body = CodeTables)))]
 async fn code_tables(_user: CurrentUser) -> Json<CodeTables> {
-    use crate::domain::code_tables::*;
+    use crate::kernel::code_tables::*;
     let conv = |t: &CodeTable| t.entries.iter().map(|(code, name)| CodeTableEntry { code, name }).collect();
     Json(CodeTables {
         gender: conv(&GENDER),

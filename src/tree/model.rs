@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::codes::RegionLevel;
+use crate::kernel::codes::RegionLevel;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -157,7 +157,7 @@ pub struct Node {
 
 impl Node {
     pub fn kind_label(&self) -> &'static str {
-        crate::i18n::t(self.kind.label_key())
+        crate::kernel::i18n::t(self.kind.label_key())
     }
 
     pub fn is_active(&self) -> bool {
@@ -246,7 +246,7 @@ pub struct Member {
 
 impl Member {
     pub fn role_label(&self) -> &'static str {
-        crate::i18n::t(self.role.label_key())
+        crate::kernel::i18n::t(self.role.label_key())
     }
 }
 
@@ -261,15 +261,7 @@ pub struct SubtreeCounts {
     pub members: i64,
 }
 
-/// The id range of a subtree in `path` order: every descendant's path
-/// starts with `prefix`, and '0' is the byte after '/', so
-/// `path >= prefix and path < upper` is exactly the subtree.
-pub fn subtree_bounds(path: &str) -> (String, String) {
-    debug_assert!(path.ends_with('/'));
-    let mut upper = path[..path.len() - 1].to_string();
-    upper.push('0');
-    (path.to_string(), upper)
-}
+pub use crate::kernel::scope::subtree_bounds;
 
 /// Ids of a node's ancestors (root first), read from its path.
 /// The unit that works a node's orders, as (kind, code, name): a region's

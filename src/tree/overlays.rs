@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::store::{get_node, Scope};
+use super::store::get_node;
+use crate::kernel::scope::Scope;
 use crate::{
-    db::{now_ms, Db},
-    domain::codes::BoundedText,
-    error::{Error, Result, ResultExt},
+    kernel::{
+        codes::BoundedText,
+        error::{Error, Result, ResultExt},
+    },
+    platform::db::{now_ms, Db},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

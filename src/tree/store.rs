@@ -7,34 +7,18 @@ use sqlx::{any::AnyRow, Row};
 use utoipa::ToSchema;
 
 use super::model::*;
+use crate::kernel::scope::Scope;
 use crate::{
-    crypto::{Crypto, Field},
-    db::{now_ms, Db, V},
-    domain::codes::{BoundedText, BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
-    error::{on_unique, Error, Result, ResultExt},
-    geo::polygon::{overlap_area_m2, GridPolygon},
+    kernel::{
+        codes::{BoundedText, BuildingCode, GridCode, IdNumber, MobilePhone, RegionCode},
+        error::{on_unique, Error, Result, ResultExt},
+        geo::polygon::{overlap_area_m2, GridPolygon},
+    },
+    platform::{
+        crypto::{Crypto, Field},
+        db::{now_ms, Db, V},
+    },
 };
-
-/// The part of the tree a caller may see: the subtree under `path`.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    pub path: String,
-}
-
-impl Scope {
-    pub fn everything() -> Scope {
-        // Every path starts with '/', and '0' sorts after it.
-        Scope { path: "/".into() }
-    }
-
-    pub fn bounds(&self) -> (String, String) {
-        subtree_bounds(&self.path)
-    }
-
-    pub fn contains_path(&self, path: &str) -> bool {
-        path.starts_with(&self.path)
-    }
-}
 
 const NODE_COLS: &str = "id, parent_id, path, depth, kind, code, name, status, grid_type, \
      households, population, area_m2, lon, lat, attrs, version, created_at, updated_at";
@@ -98,8 +82,8 @@ impl From<Node> for Place {
 
 struct PlaceMap;
 
-impl crate::db::RowMap<Place> for PlaceMap {
-    fn map(&self, row: &impl crate::db::Cols) -> Result<Place> {
+impl crate::platform::db::RowMap<Place> for PlaceMap {
+    fn map(&self, row: &impl crate::platform::db::Cols) -> Result<Place> {
         let kind: String = row.col("kind")?;
         Ok(Place {
             id: row.col("id")?,
@@ -594,7 +578,7 @@ pub async fn create_node(db: &Db, scope: &Scope, input: NewNode) -> Result<Node>
         (Some(g), _, _) => (Some(g.centroid.0), Some(g.centroid.1)),
         _ => (None, None),
     };
-    let placeholder = format!("#{}", crate::auth::random_token());
+    let placeholder = format!("#{}", crate::platform::crypto::random_token());
     let id: i64 = sqlx::query(
         "insert into nodes (parent_id, path, depth, kind, code, name, grid_type, households, population, \
          area_m2, polygon, min_lon, min_lat, max_lon, max_lat, lon, lat, attrs, created_at, updated_at) \
@@ -746,6 +730,7 @@ pub async fn update_node(db: &Db, scope: &Scope, id: i64, patch: NodePatch) -> R
     // so do the orders placed there (`orders::refs`).
     db.sessions.clear();
     db.memo_forget();
+    db.settings_changed().await?;
     get_node(db, scope, id).await
 }
 
@@ -845,6 +830,7 @@ pub async fn retire_node(db: &Db, scope: &Scope, id: i64) -> Result<Node> {
     tx.commit().await?;
     // Dispatch stops offering its units at once (`orders::refs`).
     db.memo_forget();
+    db.settings_changed().await?;
     get_node(db, scope, id).await
 }
 
@@ -903,7 +889,7 @@ pub struct NewMember {
 type ValidMember = (String, MobilePhone, Option<IdNumber>);
 
 fn validate_member(m: &NewMember) -> Result<ValidMember> {
-    use crate::domain::code_tables::*;
+    use crate::kernel::code_tables::*;
     let name = BoundedText::<50>::parse(&m.name).field("name")?;
     if !GENDER.contains(&m.gender) {
         return Err(Error::invalid("code_table.unknown", "gender"));

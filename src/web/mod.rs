@@ -2,7 +2,6 @@
 //! resident portal (`/portal/`) and the map (`/map`). Templates escape by
 //! default; all text comes from the message catalogue through `t()`.
 
-mod admin;
 /// A page that needs a login: anonymous browsers go to the login form.
 macro_rules! login_or_redirect {
     ($user:expr, $uri:expr) => {
@@ -13,7 +12,6 @@ macro_rules! login_or_redirect {
     };
 }
 
-mod accounts;
 /// A page that needs a permission: others get the 403 page.
 macro_rules! require_page {
     ($user:expr, $perm:expr) => {
@@ -23,88 +21,42 @@ macro_rules! require_page {
     };
 }
 
+pub(crate) use login_or_redirect;
+pub(crate) use require_page;
+
 mod assets;
-pub mod catalogue;
-mod dispatch;
-mod me;
-pub mod orders;
-mod pages;
+pub mod extract;
+pub mod guard;
+mod state;
+pub mod throttle;
+
+pub use state::{AppState, ClientAddr, Config, UploadLimits};
 
 use askama::Template;
 use axum::{
-    extract::DefaultBodyLimit,
     http::{StatusCode, Uri},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::{delete, get, post},
+    routing::get,
     Router,
 };
 
-use crate::http::AppState;
-
-pub fn router() -> Router<AppState> {
+/// The static files (scripts, styles, vendored libraries) and the icon.
+pub fn assets() -> Router<AppState> {
     Router::new()
         .route("/static/{*path}", get(assets::serve))
         .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
-        .route("/login", get(pages::login_form).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/", get(pages::home))
-        .route("/tree", get(pages::tree_root))
-        .route("/tree/{id}", get(pages::tree_node))
-        .route("/map", get(pages::map))
-        .route("/orders", get(orders::list))
-        .route("/orders/bulk", post(orders::bulk))
-        .route("/orders/{id}", get(orders::detail))
-        // Forms that may carry photos read their bodies within the
-        // attachment limits themselves (see `attachments::upload`).
-        .route("/orders/{id}/act", post(orders::act).layer(DefaultBodyLimit::disable()))
-        .route("/orders/{id}/attachments", post(orders::attach).layer(DefaultBodyLimit::disable()))
-        .route("/m/tasks", get(orders::mobile_tasks))
-        .route("/m/orders/{id}", get(orders::mobile_order))
-        .route(
-            "/m/report",
-            get(orders::mobile_report_form).post(orders::mobile_report).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/portal/report",
-            get(orders::portal_report_form).post(orders::portal_report).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/portal/track", get(orders::portal_track_form))
-        .route("/portal/track/{code}", get(orders::portal_track).post(orders::portal_track_act))
-        .route("/account", get(me::account))
-        .route("/account/password", get(me::forced_password).post(me::change_password))
-        .route("/account/sessions", delete(me::end_all_sessions))
-        .route("/account/sessions/{id}", delete(me::end_session))
-        .route("/account/node", post(me::switch_node))
-        .route("/admin/users", get(accounts::users).post(accounts::create_user))
-        .route("/admin/users/node-fields", get(accounts::node_fields))
-        .route("/admin/users/{id}", get(accounts::user).post(accounts::update_user))
-        .route("/admin/users/{id}/status", post(accounts::user_status))
-        .route("/admin/users/{id}/password-reset", post(accounts::reset_password))
-        .route("/admin/users/{id}/grants", post(accounts::add_grant))
-        .route("/admin/users/{id}/grants/remove", post(accounts::remove_grant))
-        .route("/admin/roles", get(accounts::roles).post(accounts::create_role))
-        .route("/admin/roles/{code}", post(accounts::update_role).delete(accounts::delete_role))
-        .route("/admin/tokens", get(accounts::tokens).post(accounts::issue_token))
-        .route("/admin/tokens/{id}", delete(accounts::revoke_token))
-        .route("/admin/policy", get(accounts::policy).post(accounts::save_policy))
-        .route("/admin/categories", get(catalogue::list))
-        .route("/admin/dispatch", get(dispatch::page).post(dispatch::save))
-        .route("/admin/dispatch/{id}/delete", post(dispatch::remove))
-        .route("/admin/departments", post(dispatch::add_department))
-        .route("/admin/units/{id}", post(dispatch::update_unit))
-        .route("/admin/calendar", get(catalogue::calendar_page))
-        .route("/admin/calendar/days", post(catalogue::calendar_set))
-        .route("/admin/calendar/days/{day}/delete", post(catalogue::calendar_remove))
-        .route("/admin/calendar/import", post(catalogue::calendar_import))
-        .route("/admin/categories/{code}", get(catalogue::edit).post(catalogue::save))
-        .route("/admin/audit", get(admin::audit_page))
-        .route("/admin/audit.csv", get(admin::audit_csv))
-        .route("/m/", get(pages::mobile_home))
-        .route("/m/buildings", get(pages::mobile_buildings))
-        .route("/m/me", get(pages::mobile_me))
-        .route("/portal/", get(pages::portal_home))
-        .route("/portal/area/{id}", get(pages::portal_area))
-        .route("/portal/area/{id}/geojson", get(pages::portal_area_geojson))
+}
+
+/// What every staff page shows around its content.
+pub struct Shell {
+    pub user: crate::kernel::principal::CurrentUser,
+    pub active: &'static str,
+}
+
+impl Shell {
+    pub fn roles(&self) -> String {
+        self.user.role_names().join("、")
+    }
 }
 
 /// Renders a template into a response; a rendering failure is a 500.
@@ -120,7 +72,7 @@ pub fn render<T: Template>(t: &T) -> Response {
 
 /// Catalogue lookup: `t("nav.home")`.
 pub fn t(key: &str) -> &'static str {
-    crate::i18n::t(key)
+    crate::kernel::i18n::t(key)
 }
 
 /// Templates write `{{ t("nav.home") }}`, which askama calls as a method.
@@ -140,7 +92,7 @@ struct ErrorPage {
 
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::error::Error::NotFound.into_response();
+        return crate::kernel::error::Error::NotFound.into_response();
     }
     let page = ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message").to_string() };
     (StatusCode::NOT_FOUND, render(&page)).into_response()
@@ -154,7 +106,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 /// A route asked with a method it does not answer: our JSON error under
 /// `/api/`, the error page elsewhere (axum adds the `Allow` header).
 pub async fn method_not_allowed(uri: Uri) -> Response {
-    let e = crate::error::Error::MethodNotAllowed;
+    let e = crate::kernel::error::Error::MethodNotAllowed;
     if uri.path().starts_with("/api/") {
         return e.into_response();
     }
@@ -163,7 +115,7 @@ pub async fn method_not_allowed(uri: Uri) -> Response {
 
 /// A page request refused before its handler ran (an address, query or
 /// form that cannot be read) as the error page with the refusal's status.
-pub fn refusal_page(e: &crate::error::Error) -> Response {
+pub fn refusal_page(e: &crate::kernel::error::Error) -> Response {
     let page = if e.status() == StatusCode::NOT_FOUND {
         ErrorPage { title: t("page.not_found.title"), message: t("page.not_found.message").to_string() }
     } else {
@@ -180,8 +132,8 @@ pub fn forbidden() -> Response {
 
 /// A page handler's error as a page: 403 and 404 (also what out-of-scope
 /// objects answer) get their pages; anything else stays an error.
-pub async fn page_error(e: crate::error::Error, uri: Uri) -> Result<Response, crate::error::Error> {
-    use crate::error::Error;
+pub async fn page_error(e: crate::kernel::error::Error, uri: Uri) -> Result<Response, crate::kernel::error::Error> {
+    use crate::kernel::error::Error;
     match e {
         Error::Forbidden => Ok(forbidden()),
         Error::NotFound => Ok(not_found(uri).await),
@@ -207,7 +159,7 @@ struct Alert {
 
 /// htmx: an error shown in place of the form's result. Answered with 200
 /// so htmx swaps it in; server errors are logged first.
-pub fn alert(e: &crate::error::Error) -> Response {
+pub fn alert(e: &crate::kernel::error::Error) -> Response {
     if e.status().is_server_error() {
         tracing::error!(error = %e, "page action failed");
     }
@@ -222,4 +174,12 @@ pub fn to_login(uri: &Uri) -> Response {
 
 fn url_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Beijing time for people: `2026-11-24 13:05`.
+pub fn when(ms: &i64) -> String {
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, *ms)
+        .single()
+        .map(|t| t.with_timezone(&crate::kernel::clock::CHINA_STANDARD_TIME).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }

@@ -5,7 +5,7 @@
 use crate::{both_backends, helpers::*, tree::small_tree};
 use fengqiao::{
     audit::{self, chain, Actor, Anchor, Entry, Problem, ProblemKind},
-    crypto::{Crypto, KeyRing},
+    platform::crypto::{Crypto, KeyRing},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -329,7 +329,7 @@ both_backends!(deleting_the_oldest_entries_behind_a_forged_checkpoint_is_caught,
             "insert into audit_checkpoints (id, at, last_pruned_id, last_pruned_hash, pruned_count, key_id, mac) \
              values (1, $1, 3, $2, 3, $3, $4)",
         )
-        .bind(fengqiao::db::now_ms())
+        .bind(fengqiao::platform::db::now_ms())
         .bind(&third.hash)
         .bind(key_id)
         .bind(&mac)
@@ -472,7 +472,7 @@ both_backends!(a_failed_login_with_an_unknown_name_leaves_no_trace_of_it, |app| 
 
 both_backends!(pruning_keeps_the_chain_verifiable, |app| {
     let actor = Actor::system("test");
-    let old = fengqiao::db::now_ms() - 200 * 86_400_000;
+    let old = fengqiao::platform::db::now_ms() - 200 * 86_400_000;
     for i in 0..3 {
         let e = chain::NewEntry {
             at: old + i,

@@ -331,8 +331,8 @@ fn rule_key(r: &Rule) -> String {
 /// A session for a user, written straight to the database (no password
 /// hashing, so the matrix stays fast).
 async fn mint_session(app: &TestApp, user_id: i64) -> String {
-    let token = fengqiao::auth::random_token();
-    let now = fengqiao::db::now_ms();
+    let token = fengqiao::platform::crypto::random_token();
+    let now = fengqiao::platform::db::now_ms();
     sqlx::query(
         "insert into sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at) \
          values ($1,$2,'api','x',$3,$3,$4)",

@@ -1,10 +1,10 @@
 use crate::helpers::*;
-use fengqiao::geo::polygon::{overlap_area_m2, GridPolygon};
+use fengqiao::kernel::geo::polygon::{overlap_area_m2, GridPolygon};
 use reqwest::StatusCode;
 
 async fn demo_district(backend: Backend) {
     let Some((db, dir)) = fresh_db(backend).await else { return };
-    let crypto = fengqiao::crypto::Crypto::ephemeral();
+    let crypto = fengqiao::platform::crypto::Crypto::ephemeral();
     let summary = fengqiao::demo::build(&db, &crypto, 140107).await.unwrap();
     // The real 2023 list: 11 街道 + 1 镇, 126 社区 + 20 村; seed 002's figures
     // for grids and grid workers.

@@ -4,9 +4,11 @@
 //! and is skipped.
 
 use fengqiao::{
-    crypto::Crypto,
-    db::{self, Db, DbUrl},
-    http::{AppState, Config},
+    platform::{
+        crypto::Crypto,
+        db::{self, Db, DbUrl},
+    },
+    web::{AppState, Config},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -100,7 +102,7 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, Option<tempfile::TempDir>
                 return None;
             }
             // One schema per test: cheaper than a database, equally isolated.
-            let schema = format!("fq_t_{}", &fengqiao::auth::random_token()[..16]);
+            let schema = format!("fq_t_{}", &fengqiao::platform::crypto::random_token()[..16]);
             let base: DbUrl = pg_base_url().parse().unwrap();
             let admin = Db::connect(&base).await.unwrap();
             sqlx::query(&format!("create schema {schema}")).execute(&admin.pool).await.unwrap();
@@ -149,16 +151,16 @@ async fn start_configured(
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
     if std::env::var("FQ_TEST_LOG").is_ok() {
-        fengqiao::telemetry::init(false);
+        fengqiao::platform::telemetry::init(false);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let data = tempfile::tempdir().unwrap();
     let mut config = Config { cookie_secure: false, data_dir: data.path().to_path_buf(), ..Config::default() };
     tweak(&mut config);
-    let state = AppState::new(db.clone(), config, crypto.clone()).await.unwrap();
+    let state = fengqiao::app::state(db.clone(), config, crypto.clone()).await.unwrap();
     let state_clone = state.clone();
-    tokio::spawn(fengqiao::http::serve(listener, state, std::future::pending()));
+    tokio::spawn(fengqiao::app::serve(listener, state, std::future::pending()));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
     let data_dir = data.path().to_path_buf();

@@ -108,14 +108,14 @@ both_backends!(five_failures_lock_the_account_for_that_address_for_a_while, |app
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    let minutes = (until.unwrap() - fengqiao::db::now_ms()) as f64 / 60_000.0;
+    let minutes = (until.unwrap() - fengqiao::platform::db::now_ms()) as f64 / 60_000.0;
     assert!((14.0..=15.0).contains(&minutes), "locked for {minutes} minutes");
     // From another address the owner still logs in.
     let (status, _) = login_from(&app, &client_from("127.0.0.2"), ADMIN, PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED);
     // After the lockout has passed, the right password works again here too.
     sqlx::query("update login_failures set locked_until = $1")
-        .bind(fengqiao::db::now_ms() - 1)
+        .bind(fengqiao::platform::db::now_ms() - 1)
         .execute(&app.db.pool)
         .await
         .unwrap();
@@ -298,7 +298,7 @@ both_backends!(sessions_expire_when_idle_and_after_twelve_hours, |app| {
     let idle = app.admin().await;
     let old = app.admin().await;
     let fresh = app.admin().await;
-    let now = fengqiao::db::now_ms();
+    let now = fengqiao::platform::db::now_ms();
     let hash = |t: &str| fengqiao::auth::hash_token(t);
     sqlx::query("update sessions set last_seen_at = $1 where token_hash = $2")
         .bind(now - 31 * 60_000)

@@ -55,18 +55,18 @@ both_backends!(unknown_api_routes_answer_json_404, |app| {
 async fn a_mistyped_database_url_is_a_clear_error_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let missing_dir = dir.path().join("no/such/dir/x.db");
-    let url: fengqiao::db::DbUrl = format!("sqlite://{}", missing_dir.display()).parse().unwrap();
-    let err = fengqiao::db::Db::connect(&url).await.unwrap_err().to_string();
+    let url: fengqiao::platform::db::DbUrl = format!("sqlite://{}", missing_dir.display()).parse().unwrap();
+    let err = fengqiao::platform::db::Db::connect(&url).await.unwrap_err().to_string();
     assert!(err.contains("不存在"), "{err}");
     assert!(!missing_dir.exists());
-    let err = "postgress://localhost/test".parse::<fengqiao::db::DbUrl>().unwrap_err().to_string();
+    let err = "postgress://localhost/test".parse::<fengqiao::platform::db::DbUrl>().unwrap_err().to_string();
     assert!(err.contains("无法识别"), "{err}");
 }
 
 #[tokio::test]
 async fn an_unreachable_postgres_is_a_clear_error() {
-    let url: fengqiao::db::DbUrl = "postgres://nobody:secret@127.0.0.1:1/none".parse().unwrap();
-    let err = fengqiao::db::Db::connect(&url).await.unwrap_err().to_string();
+    let url: fengqiao::platform::db::DbUrl = "postgres://nobody:secret@127.0.0.1:1/none".parse().unwrap();
+    let err = fengqiao::platform::db::Db::connect(&url).await.unwrap_err().to_string();
     assert!(err.contains("无法连接 PostgreSQL"), "{err}");
     assert!(!err.contains("secret"), "the password must not appear in errors: {err}");
 }

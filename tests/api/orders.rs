@@ -269,7 +269,7 @@ both_backends!(extension_moves_the_deadline_by_working_days, |app| {
     act_ok(&app, &l.worker, id, json!({"action": "request_extension", "days": 2, "reason": "需等待配件到货"})).await;
     let o = act_ok(&app, &l.centre, id, json!({"action": "approve_extension"})).await;
     let after = o["deadline_at"].as_i64().unwrap();
-    let clock = fengqiao::orders::clock::Clock::builtin();
+    let clock = fengqiao::kernel::clock::Clock::builtin();
     let to = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
     assert_eq!(clock.working_days_between(to(before), to(after)), 2, "two working days later");
 });
@@ -320,7 +320,7 @@ both_backends!(overdue_orders_escalate_once, |app| {
     let l = setup(&app).await;
     let id = to_handling(&app, &l, "0309", l.grid_unit, &l.worker).await;
     sqlx::query("update orders set deadline_at = $1 where id = $2")
-        .bind(fengqiao::db::now_ms() - 1000)
+        .bind(fengqiao::platform::db::now_ms() - 1000)
         .bind(id)
         .execute(&app.db.pool)
         .await

@@ -4,7 +4,7 @@
 //! survive key rotation intact.
 
 use crate::{both_backends, helpers::*, tree::small_tree};
-use fengqiao::crypto::{rotate, Crypto, Field};
+use fengqiao::platform::crypto::{rotate, Crypto, Field};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

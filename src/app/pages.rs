@@ -1,0 +1,14 @@
+//! Every page, gathered from the domains.
+
+use axum::Router;
+
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(crate::web::assets())
+        .merge(crate::auth::pages())
+        .merge(crate::tree::pages())
+        .merge(crate::orders::pages())
+        .merge(crate::audit::pages())
+}
