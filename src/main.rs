@@ -19,7 +19,7 @@ enum Top {
     App(Command),
     /// Run a benchmark on generated data (see BENCHMARKS.md).
     #[cfg(feature = "bench")]
-    Bench(fengqiao::tools::bench::BenchArgs),
+    Bench(fengqiao::tools::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
             match cli.command {
                 Top::App(c) => fengqiao::app::cli::run(&cli.global, c).await,
                 #[cfg(feature = "bench")]
-                Top::Bench(a) => fengqiao::tools::bench::run(a, cli.global.sqlite.options()).await,
+                Top::Bench(a) => fengqiao::tools::run(a, cli.global.sqlite.options()).await,
             }
         }),
         Err(e) => Err(e.into()),

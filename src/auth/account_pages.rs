@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::web::{alert, hx_redirect, login_or_redirect, render, t, to_login, Msg as _, Shell};
 use crate::{
-    auth::{self, admin_api::SessionView, manage, users},
+    auth::{self, manage, users, users::SessionView},
     kernel::{
         error::{Error, Result},
         policy::SecurityPolicy,

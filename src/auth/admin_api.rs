@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     manage,
     tokens::{self, IssuedToken, NewToken, TokenView},
-    users::{self, NewUserRequest, RoleView, UserDetail, UserList, UserPatch, UserQuery},
+    users::{self, NewUserRequest, RoleInput, RoleView, SessionView, UserDetail, UserList, UserPatch, UserQuery},
     CurrentUser, Perm, SecurityPolicy,
 };
 use crate::{
@@ -56,20 +56,6 @@ async fn change_password(
 ) -> Result<StatusCode> {
     manage::change_password(&s, &user, addr, &c.current_password, &c.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionView {
-    /// A public id (not the token).
-    pub id: String,
-    /// `browser` or `api`
-    pub kind: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-    pub client_addr: Option<String>,
-    /// The session this request came with.
-    pub current: bool,
 }
 
 /// Your open sessions.
@@ -228,17 +214,6 @@ async fn list_roles(State(s): State<AppState>, user: CurrentUser) -> Result<Json
         user.require(Perm::UsersManage)?;
     }
     Ok(Json(users::roles(&s.db).await?))
-}
-
-#[derive(Deserialize, Serialize, ToSchema)]
-pub struct RoleInput {
-    /// New roles only: lower-case code, e.g. `hotline_agent`.
-    #[serde(default)]
-    pub code: Option<String>,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    pub permissions: Vec<String>,
 }
 
 /// Create a role.

@@ -13,9 +13,9 @@ use sqlx::Row;
 use crate::web::{alert, forbidden, hx_redirect, login_or_redirect, page_error, render, t, to_login, Msg as _, Shell};
 use crate::{
     auth::{
-        admin_api::RoleInput,
         manage,
         tokens::{self, IssuedToken, NewToken, TokenView},
+        users::RoleInput,
         users::{self, GrantInput, NewUserRequest, RoleView, UserDetail, UserPatch, UserQuery, UserView},
     },
     kernel::{

@@ -4,9 +4,8 @@
 //! Each function checks the caller's permission itself.
 
 use super::{
-    admin_api::RoleInput,
     tokens::{self, IssuedToken, NewToken, TokenView},
-    users::{self, GrantView, NewUserRequest, RoleView, UserDetail, UserPatch},
+    users::{self, GrantView, NewUserRequest, RoleInput, RoleView, UserDetail, UserPatch},
     CurrentUser, Perm, SecurityPolicy,
 };
 use crate::{

@@ -12,10 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
-    admin_api::{RoleInput, SessionView},
-    password, session_id, CurrentUser, Perm,
-};
+use super::{password, session_id, CurrentUser, Perm};
 use crate::{
     kernel::{
         error::{Error, Result},
@@ -894,6 +891,31 @@ pub async fn delete_role(db: &Db, code: &str) -> Result<()> {
     tx.commit().await?;
     db.sessions.clear();
     Ok(())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// A public id (not the token).
+    pub id: String,
+    /// `browser` or `api`
+    pub kind: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub client_addr: Option<String>,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct RoleInput {
+    /// New roles only: lower-case code, e.g. `hotline_agent`.
+    #[serde(default)]
+    pub code: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub permissions: Vec<String>,
 }
 
 #[cfg(test)]

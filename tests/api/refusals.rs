@@ -30,7 +30,10 @@ async fn raw(
     content_type: Option<&str>,
     body: impl Into<reqwest::Body>,
 ) -> Raw {
-    let mut req = app.client.request(method, format!("{}{path}", app.addr)).body(body);
+    // A connection of its own: the server may close one after refusing a
+    // body (413), and a pooled one would then fail the next request.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut req = client.request(method, format!("{}{path}", app.addr)).body(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

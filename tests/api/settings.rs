@@ -50,7 +50,7 @@ async fn a_setting_changed_on_one_node_reaches_the_other_within_a_second() {
         .post(format!("{}/api/v1/calendar", a.addr))
         .bearer_auth(&admin)
         .header("content-type", "text/plain")
-        .body("2026-12-14,holiday,调休")
+        .body("date,kind,name\n2026-12-14,holiday,调休\n")
         .send()
         .await
         .unwrap();
