@@ -22,4 +22,4 @@ create table outbox_events (
 create index outbox_events_due on outbox_events(state, next_attempt_at, id);
 
 -- Administrators list dead letters and send them again.
-insert into role_permissions (role_code, permission) values ('admin', 'outbox.manage');
+insert into role_permissions (role_code, permission) values ('admin','outbox.manage');

@@ -65,6 +65,7 @@ pub mod action {
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
     pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
+    pub const OUTBOX_RETRY: &str = "outbox.retry";
 
     pub const ALL: &[&str] = &[
         NODE_CREATE,
@@ -107,6 +108,7 @@ pub mod action {
         ORDER_CREATE,
         ORDER_ACT,
         ATTACHMENT_ORIGINAL,
+        OUTBOX_RETRY,
     ];
 }
 
@@ -127,6 +129,7 @@ pub const OBJECT_TYPES: &[&str] = &[
     "unit",
     "order",
     "attachment",
+    "outbox_event",
 ];
 
 /// Who acted, as they were at the time (roles and node can change later).

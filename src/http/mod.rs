@@ -4,6 +4,7 @@
 
 pub mod extract;
 mod openapi;
+mod outbox_api;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -136,16 +137,26 @@ impl AppState {
     }
 }
 
-/// Re-reads the security policy now and then, so that a change made on one
+/// Re-reads the security policy every step, so that a change made on one
 /// server node reaches the others within a minute.
-pub async fn refresh_policy(state: AppState, every: std::time::Duration) {
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        match crate::auth::policy::load(&state.db).await {
-            Ok(p) => *state.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p),
-            Err(e) => tracing::warn!(error = %e, "policy reload failed"),
-        }
+pub struct PolicyReload {
+    pub state: AppState,
+    pub every: std::time::Duration,
+}
+
+impl crate::platform::jobs::Job for PolicyReload {
+    fn name(&self) -> &'static str {
+        "policy-reload"
+    }
+
+    fn every(&self) -> std::time::Duration {
+        self.every
+    }
+
+    async fn run_once(&self) -> crate::error::Result<crate::platform::jobs::Outcome> {
+        let p = crate::auth::policy::load(&self.state.db).await?;
+        *self.state.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        Ok(crate::platform::jobs::Outcome::Idle)
     }
 }
 
@@ -205,6 +216,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::orders::api::router())
         .merge(crate::attachments::api::router())
         .merge(crate::audit::api::router())
+        .merge(outbox_api::api())
         .split_for_parts();
     openapi::document_refusals(&mut doc);
     (router, doc)
