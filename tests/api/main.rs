@@ -12,6 +12,7 @@ mod hardening;
 mod identity;
 mod ops;
 mod orders;
+mod outbox;
 mod pages;
 mod privacy;
 mod refusals;
