@@ -79,7 +79,11 @@ pub struct Retried {
     params(("id" = i64, Path, description = "The event's id")),
     responses((status = 200, body = Retried), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn retry(State(s): State<AppState>, OutboxAdmin(user): OutboxAdmin, Path(id): Path<i64>) -> Result<Json<Retried>> {
+async fn retry(
+    State(s): State<AppState>,
+    OutboxAdmin(user): OutboxAdmin,
+    Path(id): Path<i64>,
+) -> Result<Json<Retried>> {
     let now = now_ms();
     let entry = audit::PendingEntry {
         actor: audit::Actor::user(&user, user.client_addr.clone()),

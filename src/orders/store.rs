@@ -1617,7 +1617,14 @@ struct Step<'a> {
 
 /// The outbox event of an order's step (`orders.<action>`): ids, codes and
 /// the step, never the people's names, contacts or the order's text.
-fn order_event(step: &Step<'_>, order_id: i64, tracking_code: &str, actor_id: Option<i64>, node_id: i64, at: i64) -> NewEvent {
+fn order_event(
+    step: &Step<'_>,
+    order_id: i64,
+    tracking_code: &str,
+    actor_id: Option<i64>,
+    node_id: i64,
+    at: i64,
+) -> NewEvent {
     NewEvent::new(
         format!("orders.{}", step.action),
         serde_json::json!({

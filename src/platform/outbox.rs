@@ -36,8 +36,7 @@ pub struct NewEvent {
     pub at: i64,
 }
 
-const INSERT: &str =
-    "insert into outbox_events (topic, payload, created_at, next_attempt_at) values ($1, $2, $3, $3)";
+const INSERT: &str = "insert into outbox_events (topic, payload, created_at, next_attempt_at) values ($1, $2, $3, $3)";
 
 impl NewEvent {
     pub fn new(topic: impl Into<String>, payload: serde_json::Value, at: i64) -> NewEvent {
@@ -343,8 +342,10 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(url: &str) -> Webhook {
-        let client =
-            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("a client with a timeout builds");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a client with a timeout builds");
         Webhook { url: url.to_string(), client }
     }
 }

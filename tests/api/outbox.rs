@@ -314,7 +314,8 @@ both_backends!(failed_deliveries_back_off_then_wait_as_dead_letters_for_an_admin
 /// the lease runs out, not before.
 both_backends!(a_lapsed_lease_is_claimed_again, |app| {
     append(&app, "test.lease", 2).await;
-    let settings = || Settings { topic_prefix: "test.".into(), lease: Duration::from_millis(400), ..Settings::default() };
+    let settings =
+        || Settings { topic_prefix: "test.".into(), lease: Duration::from_millis(400), ..Settings::default() };
     let died = Consumer::new(app.db.clone(), "counted", Counter::default(), settings());
     assert_eq!(died.claim().await.unwrap().len(), 2);
     let counter = Counter::default();
