@@ -3,7 +3,8 @@
 //! on its own task: again at once after work, after its poll interval when
 //! idle, after a growing pause when it failed or panicked. Tests call
 //! `run_once` themselves instead of waiting for a task. `stop` ends them
-//! all, letting a unit under way finish, so nothing writes once the
+//! all, letting a unit under way finish (for a while: one that hangs is
+//! cut short, which a transaction survives), so nothing writes once the
 //! server closes its database.
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -59,6 +60,7 @@ pub struct Jobs {
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     backoff: Backoff,
+    grace: Duration,
 }
 
 impl Default for Jobs {
@@ -69,7 +71,13 @@ impl Default for Jobs {
 
 impl Jobs {
     pub fn new(backoff: Backoff) -> Jobs {
-        Jobs { stop: watch::channel(false).0, tasks: vec![], backoff }
+        Jobs { stop: watch::channel(false).0, tasks: vec![], backoff, grace: Duration::from_secs(15) }
+    }
+
+    /// How long `stop` lets a step under way go on before cutting it short.
+    pub fn with_grace(mut self, grace: Duration) -> Jobs {
+        self.grace = grace;
+        self
     }
 
     /// Starts `job` on its own task.
@@ -78,7 +86,7 @@ impl Jobs {
         let name = job.name();
         let stop = self.stop.subscribe();
         let backoff = self.backoff;
-        let task = tokio::spawn(supervise(job, stop, backoff));
+        let task = tokio::spawn(supervise(job, stop, backoff, self.grace));
         self.tasks.push((name, task));
     }
 
@@ -100,14 +108,23 @@ impl Jobs {
 }
 
 /// Runs `job` until stopped, restarting it after a panic.
-async fn supervise<J: Job>(job: Arc<J>, mut stop: watch::Receiver<bool>, backoff: Backoff) {
+async fn supervise<J: Job>(job: Arc<J>, mut stop: watch::Receiver<bool>, backoff: Backoff, grace: Duration) {
     let name = job.name();
     let mut panics = 0;
     loop {
         // Each life of the job on a task of its own: a panic ends that
         // task, not the supervisor.
-        let life = tokio::spawn(steps(job.clone(), stop.clone(), backoff));
-        match life.await {
+        let mut life = tokio::spawn(steps(job.clone(), stop.clone(), backoff));
+        let ended = tokio::select! {
+            ended = &mut life => ended,
+            _ = stopped_for(stop.clone(), grace) => {
+                life.abort();
+                let _ = life.await;
+                tracing::warn!(job = name, grace_ms = grace.as_millis() as u64, "job step cut short at stop");
+                return;
+            }
+        };
+        match ended {
             Ok(()) => return,
             Err(e) if e.is_panic() => {
                 panics += 1;
@@ -152,6 +169,16 @@ async fn steps<J: Job>(job: Arc<J>, mut stop: watch::Receiver<bool>, backoff: Ba
             return;
         }
     }
+}
+
+/// Resolves `grace` after the jobs are stopped.
+async fn stopped_for(mut stop: watch::Receiver<bool>, grace: Duration) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(grace).await;
 }
 
 /// Sleeps for `pause`; answers whether the jobs were stopped meanwhile.
@@ -271,6 +298,22 @@ mod tests {
         assert!(gap(6) >= ms(150), "restart after a panic {:?}", gap(6));
         // Step 7 was idle: the next waited for the interval.
         assert!(gap(7) >= ms(1000), "after an idle step {:?}", gap(7));
+    }
+
+    /// A step that outlasts the grace period is cut short.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_cuts_short_a_step_that_hangs() {
+        let job = Script { slow: Duration::from_secs(3600), ..Script::new() };
+        let running = job.running.clone();
+        let mut jobs = Jobs::default().with_grace(Duration::from_millis(200));
+        jobs.start(job);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(running.load(Ordering::SeqCst));
+        let asked = std::time::Instant::now();
+        jobs.stop().await;
+        let took = asked.elapsed();
+        assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(10), "stopped after {took:?}");
+        assert!(running.load(Ordering::SeqCst), "the step never finished: it was cut short");
     }
 
     /// `stop` lets the step under way finish and starts no other.
