@@ -479,6 +479,8 @@ fn start_jobs(
         every: Duration::from_secs(web.audit_anchor_secs),
         last: Default::default(),
     });
+    let day = Duration::from_secs(24 * 3600);
+    jobs.start(outbox::Prune { db: state.db.clone(), keep: 7 * day, every: Duration::from_secs(3600) });
     if let Some(url) = &web.webhook_url {
         let settings = outbox::Settings { max_attempts: web.webhook_max_attempts.max(1), ..Default::default() };
         jobs.start(outbox::Consumer::new(state.db.clone(), "webhook", outbox::Webhook::new(url), settings));

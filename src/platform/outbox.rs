@@ -285,6 +285,36 @@ async fn exec(db: &Db, sql: &'static str, args: Vec<V>) -> Result<u64> {
     }
 }
 
+/// Deletes delivered events some time after their delivery (dead ones
+/// stay until an administrator has seen to them); a job.
+pub struct Prune {
+    pub db: Db,
+    /// How long a delivered event is kept.
+    pub keep: Duration,
+    pub every: Duration,
+}
+
+/// Rows deleted per step, so that one step stays a short write.
+const PRUNE_BATCH: i64 = 1000;
+
+impl Job for Prune {
+    fn name(&self) -> &'static str {
+        "outbox-prune"
+    }
+
+    fn every(&self) -> Duration {
+        self.every
+    }
+
+    async fn run_once(&self) -> Result<Outcome> {
+        let before = now_ms().saturating_sub(self.keep.as_millis() as i64);
+        let sql = "delete from outbox_events where id in (select id from outbox_events \
+            where state = 'done' and finished_at < $1 order by id limit $2)";
+        let deleted = exec(&self.db, sql, vec![V::I(Some(before)), V::I(Some(PRUNE_BATCH))]).await?;
+        Ok(if deleted as i64 >= PRUNE_BATCH { Outcome::Worked } else { Outcome::Idle })
+    }
+}
+
 /// An event given up on, for administrators.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct DeadLetter {

@@ -13,7 +13,7 @@ use fengqiao::{
     error::Result,
     platform::{
         jobs::{Backoff, Job, Outcome},
-        outbox::{Consumer, Event, Handler, NewEvent, Settings, Webhook},
+        outbox::{Consumer, Event, Handler, NewEvent, Prune, Settings, Webhook},
     },
 };
 use reqwest::StatusCode;
@@ -327,4 +327,32 @@ both_backends!(a_lapsed_lease_is_claimed_again, |app| {
     let attempts: Vec<i64> =
         sqlx::query_scalar("select attempts from outbox_events order by id").fetch_all(&app.db.pool).await.unwrap();
     assert_eq!(attempts, vec![2, 2], "the lapsed claim counts as an attempt");
+});
+
+both_backends!(delivered_events_are_pruned_after_a_while, |app| {
+    append(&app, "test.prune", 4).await;
+    let day = 24 * 3600 * 1000;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("select id from outbox_events order by id").fetch_all(&app.db.pool).await.unwrap();
+    // Delivered 8 days ago, delivered just now, dead 8 days ago, pending.
+    for (id, state, finished) in [
+        (ids[0], "done", Some(now_ms() - 8 * day)),
+        (ids[1], "done", Some(now_ms())),
+        (ids[2], "dead", Some(now_ms() - 8 * day)),
+        (ids[3], "pending", None),
+    ] {
+        sqlx::query("update outbox_events set state = $1, finished_at = $2 where id = $3")
+            .bind(state)
+            .bind(finished)
+            .bind(id)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    let prune =
+        Prune { db: app.db.clone(), keep: Duration::from_secs(7 * 24 * 3600), every: Duration::from_secs(3600) };
+    assert_eq!(prune.run_once().await.unwrap(), Outcome::Idle);
+    let left: Vec<i64> =
+        sqlx::query_scalar("select id from outbox_events order by id").fetch_all(&app.db.pool).await.unwrap();
+    assert_eq!(left, ids[1..].to_vec(), "only the event delivered long ago is gone");
 });
