@@ -482,6 +482,10 @@ fn start_jobs(
     let day = Duration::from_secs(24 * 3600);
     jobs.start(outbox::Prune { db: state.db.clone(), keep: 7 * day, every: Duration::from_secs(3600) });
     if let Some(url) = &web.webhook_url {
+        if !url.starts_with("http://") {
+            // The HTTP client is built without TLS: deliveries would all fail.
+            tracing::warn!("FENGQIAO_WEBHOOK_URL is not an http:// URL; events will end as dead letters");
+        }
         let settings = outbox::Settings { max_attempts: web.webhook_max_attempts.max(1), ..Default::default() };
         jobs.start(outbox::Consumer::new(state.db.clone(), "webhook", outbox::Webhook::new(url), settings));
     }
