@@ -310,8 +310,8 @@ both_backends!(failed_deliveries_back_off_then_wait_as_dead_letters_for_an_admin
     assert_eq!(app.get("/api/v1/outbox/dead", &admin).await.body["events"], json!([]));
 });
 
-/// A consumer that died holding a claim: its events are claimed again once
-/// the lease runs out, not before.
+// A consumer that died holding a claim: its events are claimed again once
+// the lease runs out, not before.
 both_backends!(a_lapsed_lease_is_claimed_again, |app| {
     append(&app, "test.lease", 2).await;
     let settings =
