@@ -493,7 +493,10 @@ struct Caller {
 async fn call(app: &TestApp, rule: &Rule, w: &World, caller: &Caller, obj: i64) -> Resp {
     let mut path = rule.path.to_string();
     if let Some(f) = rule.fixed {
-        path = path.replace("{day}", f).replace("{code}", f).replace("{id}", f);
+        path = path.replace("{day}", f).replace("{code}", f);
+        if matches!(rule.target, Target::Global) {
+            path = path.replace("{id}", f);
+        }
     }
     let mut token = caller.token.clone();
     match rule.target {
