@@ -174,10 +174,6 @@ impl<H: Handler> Consumer<H> {
         Consumer { db, name, owner, handler, settings }
     }
 
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
     /// Claims up to a batch of due events.
     pub async fn claim(&self) -> Result<Vec<Event>> {
         let now = now_ms();
