@@ -13,7 +13,7 @@ use crate::{
         crypto::{self, Crypto},
         db::{self, Db, DbUrl},
     },
-    web::Config,
+    web::{AppState, Config},
 };
 
 /// Options every command takes (the binary's parser, in `main.rs`, adds
@@ -152,6 +152,12 @@ pub struct WebArgs {
     /// Seconds between anchors of the audit chain's head.
     #[arg(long, env = "FENGQIAO_AUDIT_ANCHOR_SECS", default_value_t = 300)]
     pub audit_anchor_secs: u64,
+    /// Where to POST each outbox event (work-order steps) as JSON; none = events wait in the database.
+    #[arg(long, env = "FENGQIAO_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Delivery attempts of an event before it waits for an administrator (dead letter).
+    #[arg(long, env = "FENGQIAO_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
+    pub webhook_max_attempts: i64,
 }
 
 #[derive(Args, Debug)]
@@ -341,26 +347,37 @@ async fn prune_audit(a: PruneArgs, sqlite: db::SqliteOptions) -> anyhow::Result<
     Ok(())
 }
 
-/// Anchors the audit chain's head every `every` (when it moved) until the
-/// server stops; the caller anchors once more on shutdown.
-async fn anchor_audit(db: Db, path: PathBuf, witness: Option<std::sync::Arc<audit::HttpWitness>>, every: Duration) {
-    let mut last = None;
-    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
-    loop {
-        tick.tick().await;
-        let head = sqlx::query_scalar::<_, i64>("select coalesce(max(id), 0) from audit_log").fetch_one(&db.pool).await;
-        match head {
-            Ok(h) if Some(h) == last => continue,
-            Ok(h) => last = Some(h),
-            Err(e) => {
-                tracing::error!(error = %e, "audit anchor: cannot read the chain's head");
-                continue;
-            }
+/// Anchors the audit chain's head at each step when it moved; the server
+/// anchors once more on shutdown, after the jobs stop.
+struct AuditAnchor {
+    db: Db,
+    path: PathBuf,
+    witness: Option<std::sync::Arc<audit::HttpWitness>>,
+    every: Duration,
+    /// The head anchored last.
+    last: std::sync::Mutex<Option<i64>>,
+}
+
+impl crate::platform::jobs::Job for AuditAnchor {
+    fn name(&self) -> &'static str {
+        "audit-anchor"
+    }
+
+    fn every(&self) -> Duration {
+        self.every.max(Duration::from_secs(1))
+    }
+
+    async fn run_once(&self) -> crate::kernel::error::Result<crate::platform::jobs::Outcome> {
+        use crate::platform::jobs::Outcome;
+        let head =
+            sqlx::query_scalar::<_, i64>("select coalesce(max(id), 0) from audit_log").fetch_one(&self.db.pool).await?;
+        if *self.last.lock().unwrap_or_else(|e| e.into_inner()) == Some(head) {
+            return Ok(Outcome::Idle);
         }
-        let w = witness.as_deref().map(|w| w as &dyn audit::Witness);
-        if let Err(e) = audit::anchor(&db, &path, w).await {
-            tracing::error!(error = %e, "audit anchor failed");
-        }
+        let w = self.witness.as_deref().map(|w| w as &dyn audit::Witness);
+        audit::anchor(&self.db, &self.path, w).await?;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(head);
+        Ok(Outcome::Idle)
     }
 }
 
@@ -390,26 +407,55 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = db.backend.name(), "serving");
     let state = super::state(db.clone(), config, crypto).await?;
-    let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
-    tokio::spawn(crate::orders::timers::run(state.clone(), std::time::Duration::from_secs(30), rules));
-    tokio::spawn(super::refresh_policy(state.clone(), std::time::Duration::from_secs(60)));
-    tokio::spawn(super::follow_settings(state.clone()));
     let anchor_path = audit::Anchor::path(&web.data_dir);
     let witness = web.audit_witness_url.as_deref().map(|u| std::sync::Arc::new(audit::HttpWitness::new(u)));
-    let anchoring = tokio::spawn(anchor_audit(
-        state.db.clone(),
-        anchor_path.clone(),
-        witness.clone(),
-        Duration::from_secs(web.audit_anchor_secs),
-    ));
+    let jobs = start_jobs(&state, web, &anchor_path, witness.clone());
     println!("枫桥已启动: http://{addr}/");
-    super::serve(listener, state.clone(), super::shutdown_signal()).await?;
-    anchoring.abort();
+    let served = super::serve(listener, state.clone(), super::shutdown_signal()).await;
+    // Nothing writes once the database closes.
+    jobs.stop().await;
+    served?;
     let w = witness.as_deref().map(|w| w as &dyn audit::Witness);
     if let Err(e) = audit::anchor(&state.db, &anchor_path, w).await {
         tracing::error!(error = %e, "audit anchor on shutdown failed");
     }
     db.close().await
+}
+
+/// The server's background work, each on its own task under one supervisor.
+fn start_jobs(
+    state: &AppState,
+    web: &WebArgs,
+    anchor_path: &std::path::Path,
+    witness: Option<std::sync::Arc<audit::HttpWitness>>,
+) -> crate::platform::jobs::Jobs {
+    use crate::platform::outbox;
+    let mut jobs = crate::platform::jobs::Jobs::default();
+    let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
+    jobs.start(crate::orders::timers::Deadlines { state: state.clone(), rules, every: Duration::from_secs(30) });
+    jobs.start(super::PolicyReload { state: state.clone(), every: Duration::from_secs(60) });
+    if state.db.listen_url().is_some() {
+        jobs.start(super::FollowSettings::new(state.clone()));
+    }
+    jobs.start(AuditAnchor {
+        db: state.db.clone(),
+        path: anchor_path.to_path_buf(),
+        witness,
+        every: Duration::from_secs(web.audit_anchor_secs),
+        last: Default::default(),
+    });
+    let day = Duration::from_secs(24 * 3600);
+    jobs.start(outbox::Prune { db: state.db.clone(), keep: 7 * day, every: Duration::from_secs(3600) });
+    if let Some(url) = &web.webhook_url {
+        if !url.starts_with("http://") {
+            // The HTTP client is built without TLS: deliveries would all fail.
+            tracing::warn!("FENGQIAO_WEBHOOK_URL is not an http:// URL; events will end as dead letters");
+        }
+        let settings = outbox::Settings { max_attempts: web.webhook_max_attempts.max(1), ..Default::default() };
+        jobs.start(outbox::Consumer::new(state.db.clone(), "webhook", outbox::Webhook::new(url), settings));
+    }
+    tracing::info!(jobs = ?jobs.names(), "background jobs started");
+    jobs
 }
 
 async fn init(a: InitArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {

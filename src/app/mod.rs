@@ -4,6 +4,7 @@
 
 pub mod cli;
 mod openapi;
+mod outbox_api;
 mod pages;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -67,26 +68,52 @@ pub async fn state(db: Db, config: Config, crypto: Crypto) -> crate::kernel::err
 /// node reloads its working-day clock, security policy and reference data
 /// as soon as it hears it. A lost connection is re-opened, and everything is
 /// reloaded then, since announcements made meanwhile were missed.
-pub async fn follow_settings(state: AppState) {
-    use sqlx::postgres::PgListener;
-    let Some(url) = state.db.listen_url().map(str::to_string) else { return };
-    loop {
-        match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen(crate::platform::db::SETTINGS_CHANNEL).await {
-                Ok(()) => loop {
-                    // `None`: the connection dropped and was re-opened.
-                    let heard = listener.try_recv().await;
-                    reload_settings(&state).await;
-                    if let Err(e) = heard {
-                        tracing::warn!(error = %e, "listening for setting changes failed");
-                        break;
-                    }
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot listen for setting changes"),
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot connect to listen for setting changes"),
+pub struct FollowSettings {
+    state: AppState,
+    listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
+}
+
+impl FollowSettings {
+    pub fn new(state: AppState) -> FollowSettings {
+        FollowSettings { state, listener: Default::default() }
+    }
+}
+
+impl crate::platform::jobs::Job for FollowSettings {
+    fn name(&self) -> &'static str {
+        "follow-settings"
+    }
+
+    fn every(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(10)
+    }
+
+    /// Waits up to a second for an announcement (so that a stop is never
+    /// held up longer), reloading on each one heard.
+    async fn run_once(&self) -> crate::kernel::error::Result<crate::platform::jobs::Outcome> {
+        use crate::platform::jobs::Outcome;
+        let mut listener = self.listener.lock().await;
+        if listener.is_none() {
+            let url = self.state.db.listen_url().ok_or_else(|| anyhow::anyhow!("not a PostgreSQL database"))?;
+            let mut l = sqlx::postgres::PgListener::connect(url).await?;
+            l.listen(crate::platform::db::SETTINGS_CHANNEL).await?;
+            *listener = Some(l);
+            reload_settings(&self.state).await;
+            return Ok(Outcome::Worked);
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let l = listener.as_mut().expect("connected above");
+        match tokio::time::timeout(std::time::Duration::from_secs(1), l.try_recv()).await {
+            Err(_) => Ok(Outcome::Idle),
+            // `None`: the connection dropped and was re-opened.
+            Ok(Ok(_)) => {
+                reload_settings(&self.state).await;
+                Ok(Outcome::Worked)
+            }
+            Ok(Err(e)) => {
+                *listener = None;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -103,16 +130,26 @@ async fn reload_settings(state: &AppState) {
     }
 }
 
-/// Re-reads the security policy now and then, so that a change made on one
+/// Re-reads the security policy every step, so that a change made on one
 /// server node reaches the others within a minute.
-pub async fn refresh_policy(state: AppState, every: std::time::Duration) {
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        match crate::auth::policy::load(&state.db).await {
-            Ok(p) => state.replace_policy(p),
-            Err(e) => tracing::warn!(error = %e, "policy reload failed"),
-        }
+pub struct PolicyReload {
+    pub state: AppState,
+    pub every: std::time::Duration,
+}
+
+impl crate::platform::jobs::Job for PolicyReload {
+    fn name(&self) -> &'static str {
+        "policy-reload"
+    }
+
+    fn every(&self) -> std::time::Duration {
+        self.every
+    }
+
+    async fn run_once(&self) -> crate::kernel::error::Result<crate::platform::jobs::Outcome> {
+        let p = crate::auth::policy::load(&self.state.db).await?;
+        self.state.replace_policy(p);
+        Ok(crate::platform::jobs::Outcome::Idle)
     }
 }
 
@@ -160,6 +197,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::auth::api())
         .merge(crate::tree::api())
         .merge(crate::orders::api())
+        .merge(outbox_api::api())
         .split_for_parts();
     openapi::document_refusals(&mut doc);
     (router, doc)

@@ -71,6 +71,7 @@ pub mod action {
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
     pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
+    pub const OUTBOX_RETRY: &str = "outbox.retry";
 
     pub const ALL: &[&str] = &[
         NODE_CREATE,
@@ -113,6 +114,7 @@ pub mod action {
         ORDER_CREATE,
         ORDER_ACT,
         ATTACHMENT_ORIGINAL,
+        OUTBOX_RETRY,
     ];
 }
 
@@ -133,6 +135,7 @@ pub const OBJECT_TYPES: &[&str] = &[
     "unit",
     "order",
     "attachment",
+    "outbox_event",
 ];
 
 /// Who acted, as they were at the time (roles and node can change later).

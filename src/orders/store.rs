@@ -22,7 +22,10 @@ use crate::{
         principal::CurrentUser,
         scope::Scope,
     },
-    platform::db::{now_ms, Backend, Cols, Db, Statements, V},
+    platform::{
+        db::{now_ms, Backend, Cols, Db, Statements, V},
+        outbox::NewEvent,
+    },
     tree::store as tree,
 };
 
@@ -1025,6 +1028,12 @@ impl NewRow {
         rest
     }
 
+    /// The outbox event of the creation of order `id`.
+    fn event(&self, id: i64, code: &str) -> NewEvent {
+        let step = Step { action: "create", from: "", to: self.state, version: 1 };
+        order_event(&step, id, code, self.reporter_user_id, self.node_id, self.now)
+    }
+
     /// PostgreSQL: inserts the order under a fresh tracking code, in the
     /// caller's transaction; returns its id and code.
     async fn insert(self, conn: &mut sqlx::AnyConnection) -> Result<(i64, String)> {
@@ -1037,6 +1046,7 @@ impl NewRow {
             }
         };
         self.rest(id).execute(conn).await?;
+        self.event(id, &code).append_in(conn).await?;
         let mut audit = self.audit;
         audit.object = crate::audit::Object::new("order", id);
         audit.append_in(conn).await?;
@@ -1055,6 +1065,7 @@ impl NewRow {
             }
         };
         self.rest(id).execute_sqlite(conn)?;
+        self.event(id, &code).append_sqlite(conn)?;
         let mut audit = self.audit.clone();
         audit.object = crate::audit::Object::new("order", id);
         audit.append_sqlite(conn)?;
@@ -1439,6 +1450,19 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
             at: now,
         },
         assists: (new.assisting_units != order.facts.assisting_units).then(|| new.assisting_units.clone()),
+        event: order_event(
+            &Step {
+                action: kind.as_str(),
+                from: transition.from.as_str(),
+                to: transition.to.as_str(),
+                version: req.version + 1,
+            },
+            order.id,
+            &order.tracking_code,
+            actor_id,
+            order.node_id,
+            now,
+        ),
     };
     let won = match db.backend {
         // The transition, its audit entry (under the chain's append lock)
@@ -1585,6 +1609,43 @@ struct Transition {
     audit: crate::audit::PendingEntry,
     /// The order's assisting units, when this step changed them.
     assists: Option<Vec<i64>>,
+    /// Told to the outbox if the step wins.
+    event: NewEvent,
+}
+
+/// One step of an order, as its outbox event names it.
+struct Step<'a> {
+    action: &'a str,
+    from: &'a str,
+    to: &'a str,
+    version: i64,
+}
+
+/// The outbox event of an order's step (`orders.<action>`): ids, codes and
+/// the step, never the people's names, contacts or the order's text.
+fn order_event(
+    step: &Step<'_>,
+    order_id: i64,
+    tracking_code: &str,
+    actor_id: Option<i64>,
+    node_id: i64,
+    at: i64,
+) -> NewEvent {
+    NewEvent::new(
+        format!("orders.{}", step.action),
+        serde_json::json!({
+            "order_id": order_id,
+            "tracking_code": tracking_code,
+            "action": step.action,
+            "from": step.from,
+            "to": step.to,
+            "version": step.version,
+            "actor_id": actor_id,
+            "node_id": node_id,
+            "at": at,
+        }),
+        at,
+    )
 }
 
 const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, \
@@ -1643,6 +1704,7 @@ impl Transition {
             ],
         );
         count_statement(&mut rest, &self.counts);
+        self.event.push_to(&mut rest);
         if let Some(kind) = self.notice {
             rest.push(
                 "insert into order_notices (order_id, unit_id, kind, note, created_at) values ($1,$2,$3,$4,$5)",

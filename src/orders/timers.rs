@@ -1,4 +1,4 @@
-//! Deadline timers. Deadlines live in the orders table; a worker on every
+//! Deadline timers. Deadlines live in the orders table; a job on every
 //! node polls for expired ones and reports them to the state machine as the
 //! system. The action carries the version it read, so when two nodes see
 //! the same deadline only one update succeeds: each fires exactly once.
@@ -65,15 +65,31 @@ pub async fn tick(state: &AppState, rules: Rules) -> Result<usize, Error> {
     Ok(fired)
 }
 
-/// Polls for expired deadlines until the process ends.
-pub async fn run(state: AppState, every: Duration, rules: Rules) {
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        match tick(&state, rules).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(actions = n, "deadlines fired"),
-            Err(e) => tracing::warn!(error = %e, "deadline poll failed"),
+/// The deadline timers as a job: each step fires the deadlines expired
+/// by then.
+pub struct Deadlines {
+    pub state: AppState,
+    pub rules: Rules,
+    pub every: Duration,
+}
+
+impl crate::platform::jobs::Job for Deadlines {
+    fn name(&self) -> &'static str {
+        "deadlines"
+    }
+
+    fn every(&self) -> Duration {
+        self.every
+    }
+
+    async fn run_once(&self) -> Result<crate::platform::jobs::Outcome, Error> {
+        use crate::platform::jobs::Outcome;
+        match tick(&self.state, self.rules).await? {
+            0 => Ok(Outcome::Idle),
+            n => {
+                tracing::info!(actions = n, "deadlines fired");
+                Ok(Outcome::Worked)
+            }
         }
     }
 }

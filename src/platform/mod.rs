@@ -4,5 +4,7 @@
 
 pub mod crypto;
 pub mod db;
+pub mod jobs;
+pub mod outbox;
 pub mod sessions;
 pub mod telemetry;

@@ -304,6 +304,10 @@ fn rules() -> Vec<Rule> {
         }),
         r(Method::DELETE, "/api/v1/tokens/{id}", Perm(&["tokens.manage"]), Path(Token)),
         r(Method::GET, "/api/v1/policy", Perm(&["policy.manage"]), Global),
+        // The outbox: event 1 told of the first order's creation and is not
+        // dead, so a retry is refused (409) once the caller is let in.
+        r(Method::GET, "/api/v1/outbox/dead", Perm(&["outbox.manage"]), Global),
+        fixed(r(Method::POST, "/api/v1/outbox/{id}/retry", Perm(&["outbox.manage"]), Global), "1"),
         with(r(Method::PUT, "/api/v1/policy", Perm(&["policy.manage"]), Global), |_, _| {
             Some(json!({"password_min_length": 8}))
         }),
@@ -490,6 +494,9 @@ async fn call(app: &TestApp, rule: &Rule, w: &World, caller: &Caller, obj: i64) 
     let mut path = rule.path.to_string();
     if let Some(f) = rule.fixed {
         path = path.replace("{day}", f).replace("{code}", f);
+        if matches!(rule.target, Target::Global) {
+            path = path.replace("{id}", f);
+        }
     }
     let mut token = caller.token.clone();
     match rule.target {

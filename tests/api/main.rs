@@ -13,6 +13,7 @@ mod identity;
 mod layers;
 mod ops;
 mod orders;
+mod outbox;
 mod pages;
 mod privacy;
 mod refusals;

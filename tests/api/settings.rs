@@ -25,8 +25,9 @@ async fn a_setting_changed_on_one_node_reaches_the_other_within_a_second() {
     let url = a.db.listen_url().expect("a PostgreSQL database").to_string();
     let db_b = fengqiao::platform::db::Db::connect(&url.parse().unwrap()).await.unwrap();
     let b = start_with(db_b, a.crypto.clone(), None, Backend::Postgres, a.root_id).await;
+    let mut jobs = fengqiao::platform::jobs::Jobs::default();
     for node in [&a, &b] {
-        tokio::spawn(fengqiao::app::follow_settings(node.state_for_timers.clone()));
+        jobs.start(fengqiao::app::FollowSettings::new(node.state_for_timers.clone()));
     }
     // Both nodes have read everything once, and listen.
     let admin = a.admin().await;
@@ -66,4 +67,5 @@ async fn a_setting_changed_on_one_node_reaches_the_other_within_a_second() {
         fengqiao::orders::refs::category_name(&b.db, "0309").await.unwrap().as_deref() == Some("公共设施维修")
     })
     .await;
+    jobs.stop().await;
 }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(109, "0109_order_assists"),
     migration!(110, "0110_audit_keyed_chain"),
     migration!(114, "0114_login_failures"),
+    migration!(115, "0115_outbox"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several

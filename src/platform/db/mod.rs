@@ -260,7 +260,7 @@ impl Db {
 
     /// A setting (calendar, security policy, categories, units, places)
     /// was changed and committed here: on PostgreSQL every other server
-    /// node is told, and reloads its copies at once (`app::follow_settings`).
+    /// node is told, and reloads its copies at once (`app::FollowSettings`).
     /// SQLite has one server process, which updated its own copies already.
     pub async fn settings_changed(&self) -> crate::kernel::error::Result<()> {
         if self.backend == Backend::Postgres {
