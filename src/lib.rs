@@ -19,6 +19,7 @@ pub mod geo;
 pub mod http;
 pub mod i18n;
 pub mod orders;
+pub mod platform;
 pub mod telemetry;
 pub mod tree;
 pub mod web;

@@ -65,6 +65,7 @@ pub mod action {
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
     pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
+    pub const BACKUP_RESTORE: &str = "backup.restore";
 
     pub const ALL: &[&str] = &[
         NODE_CREATE,
@@ -107,6 +108,7 @@ pub mod action {
         ORDER_CREATE,
         ORDER_ACT,
         ATTACHMENT_ORIGINAL,
+        BACKUP_RESTORE,
     ];
 }
 
