@@ -1,5 +1,5 @@
 //! The two migration sets build the same database: the same tables, the
-//! same columns (names, and types by family), the same primary keys, and
+//! same columns (names, types by family, nullability), the same primary keys, and
 //! the same indexes (names, columns, unique, partial). A difference fails
 //! here the day it is written, not the day a PostgreSQL deployment meets it.
 
@@ -25,8 +25,8 @@ struct Index {
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Shape {
-    /// table → column → type family.
-    columns: BTreeMap<String, BTreeMap<String, &'static str>>,
+    /// table → column → (type family, not null).
+    columns: BTreeMap<String, BTreeMap<String, (&'static str, bool)>>,
     primary_keys: BTreeMap<String, Vec<String>>,
     indexes: BTreeSet<Index>,
 }
@@ -62,13 +62,17 @@ fn sqlite_shape(db: &Db) -> Shape {
         for table in tables {
             let mut pk: Vec<(i64, String)> = vec![];
             let mut stmt = conn.prepare(&format!("pragma table_info(\"{table}\")"))?;
-            let cols: Vec<(String, String, i64)> =
-                stmt.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(5)?)))?.collect::<rusqlite::Result<_>>()?;
-            for (name, declared, pk_pos) in cols {
+            let cols: Vec<(String, String, bool, i64)> = stmt
+                .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (name, declared, not_null, pk_pos) in cols {
                 if pk_pos > 0 {
                     pk.push((pk_pos, name.clone()));
                 }
-                shape.columns.entry(table.clone()).or_default().insert(name, family(&declared));
+                // An `integer primary key` is the rowid: never null, though
+                // SQLite does not mark it so.
+                let not_null = not_null || pk_pos > 0;
+                shape.columns.entry(table.clone()).or_default().insert(name, (family(&declared), not_null));
             }
             pk.sort();
             shape.primary_keys.insert(table.clone(), pk.into_iter().map(|(_, n)| n).collect());
@@ -97,7 +101,7 @@ fn sqlite_shape(db: &Db) -> Shape {
 async fn pg_shape(db: &Db) -> Shape {
     let mut shape = Shape::default();
     let rows = sqlx::query(
-        "select c.table_name::text, c.column_name::text, c.data_type::text from information_schema.columns c \
+        "select c.table_name::text, c.column_name::text, c.data_type::text, c.is_nullable::text from information_schema.columns c \
          join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name \
          where c.table_schema = current_schema() and t.table_type = 'BASE TABLE'",
     )
@@ -105,8 +109,9 @@ async fn pg_shape(db: &Db) -> Shape {
     .await
     .unwrap();
     for r in rows {
-        let (table, column, declared): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-        shape.columns.entry(table).or_default().insert(column, family(&declared));
+        let (table, column, declared, nullable): (String, String, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        shape.columns.entry(table).or_default().insert(column, (family(&declared), nullable == "NO"));
     }
     // Every index of the schema's tables, its columns in order (0 is an
     // expression), and whether it backs a constraint.
