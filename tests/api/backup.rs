@@ -196,8 +196,12 @@ async fn roundtrip(backend: Backend) {
     let dst = place(backend, dir.path(), "dst").await.unwrap();
     let other_keys = place(backend, dir.path(), "other").await.unwrap();
 
-    let (ok, out) = run(&src, &["init", "--region-code", "140107", "--region-name", "杏花岭区"]).await;
-    assert!(ok, "init: {out}");
+    let init = fengqiao()
+        .args(["init", "--region-code", "140107", "--region-name", "杏花岭区", "--db", &src.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(init.status.success(), "init: {}", String::from_utf8_lossy(&init.stderr));
     let root: i64 =
         strings(&src, "select cast(id as text) from nodes where parent_id is null").await[0].parse().unwrap();
     // One stored attachment file (content-addressed, as the server names them).
@@ -314,7 +318,7 @@ async fn roundtrip(backend: Backend) {
     assert_eq!(last, vec!["backup.restore".to_string()]);
     if let Some(restored_file) = &dst.sqlite {
         // Row for row against the backup's own file, read independently.
-        let mut expected = sqlite_rows(&file.join("database.sqlite"));
+        let expected = sqlite_rows(&file.join("database.sqlite"));
         let mut got = sqlite_rows(restored_file);
         let log_rows = expected["audit_log"].len();
         assert_eq!(got["audit_log"].len(), log_rows + 1);
