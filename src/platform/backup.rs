@@ -185,7 +185,11 @@ pub async fn backup(url: &DbUrl, data_dir: &Path, dest: &Path) -> anyhow::Result
     let keys = KeyFingerprints::of(&crypto)?;
     // Hidden and marked partial: never mistaken for a finished backup.
     let tmp = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-    std::fs::create_dir(&tmp).map_err(|e| anyhow::anyhow!("无法创建 {}：{e}", tmp.display()))?;
+    // Owner only: the data is personal even where it is not encrypted.
+    let mut dir = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(&tmp).map_err(|e| anyhow::anyhow!("无法创建 {}：{e}", tmp.display()))?;
     let result = async {
         let (data_file, tables, created_at) = match url {
             DbUrl::Sqlite { path } => {

@@ -254,6 +254,15 @@ async fn roundtrip(backend: Backend) {
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "the backup is its owner's only"
+        );
+    }
     let manifest = backup::read_backup(&file).unwrap();
     let ring: fengqiao::crypto::KeyRing =
         serde_json::from_str(&std::fs::read_to_string(src.data.join("keys.json")).unwrap()).unwrap();
