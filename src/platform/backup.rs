@@ -613,9 +613,18 @@ pub async fn restore(url: &DbUrl, data_dir: &Path, dir: &Path, force: bool) -> a
         DbUrl::Postgres { url } => pg_restore(url, &data, force).await?,
     };
     if restored != manifest.tables {
-        let differ: Vec<&String> =
-            manifest.tables.iter().filter(|(name, d)| restored.get(*name) != Some(*d)).map(|(name, _)| name).collect();
-        anyhow::bail!("恢复后的数据与备份清单不一致（{:?}）；请勿使用此数据库，并检查备份。", differ);
+        let differ: std::collections::BTreeSet<&str> = manifest
+            .tables
+            .keys()
+            .chain(restored.keys())
+            .filter(|name| restored.get(*name) != manifest.tables.get(*name))
+            .map(String::as_str)
+            .collect();
+        anyhow::bail!(
+            "恢复后的数据与备份清单不一致（表 {}）；请勿使用此数据库，并检查备份。\
+             (The restored data does not match the backup's manifest.)",
+            differ.into_iter().collect::<Vec<_>>().join("、")
+        );
     }
     let root = FileStore::new(data_dir).root().to_path_buf();
     let expected = manifest.attachments.clone();
@@ -754,6 +763,45 @@ mod tests {
         same_keys_other_index.index_key = "ab".repeat(32);
         let o = KeyFingerprints::of(&Crypto::in_memory(same_keys_other_index).unwrap()).unwrap();
         assert_eq!(prints.missing_from(&o), vec!["index_key".to_string()]);
+    }
+
+    /// A backup never overwrites, leaves nothing half-written under its
+    /// name, and a changed data file is refused before anything is restored.
+    #[tokio::test]
+    async fn a_backup_is_complete_or_absent_and_checked_before_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("src.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("pragma journal_mode = wal; create table t (k integer primary key, v text); insert into t values (1, 'x');")
+            .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let url: DbUrl = format!("sqlite://{}", db.display()).parse().unwrap();
+        let dest = dir.path().join("b");
+        let missing_keys = backup(&url, &data, &dest).await.unwrap_err().to_string();
+        assert!(missing_keys.contains("找不到密钥文件"), "{missing_keys}");
+        assert!(!data.join("keys.json").exists(), "a backup made up a key file");
+        std::fs::write(data.join("keys.json"), serde_json::to_string(&crate::crypto::KeyRing::generate()).unwrap())
+            .unwrap();
+        let report = backup(&url, &data, &dest).await.unwrap();
+        assert_eq!(report.manifest.tables["t"].rows, 1);
+        assert_eq!(read_backup(&dest).unwrap(), report.manifest);
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert!(backup(&url, &data, &dest).await.unwrap_err().to_string().contains("已存在"));
+
+        let into_pg: DbUrl = "postgres://nobody@127.0.0.1:1/none".parse().unwrap();
+        assert!(restore(&into_pg, &data, &dest, false).await.unwrap_err().to_string().contains("不能恢复到"));
+        let file = dest.join(SQLITE_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&file, bytes).unwrap();
+        let target = dir.path().join("target.db");
+        let err = restore(&format!("sqlite://{}", target.display()).parse().unwrap(), &data, &dest, false).await;
+        assert!(err.unwrap_err().to_string().contains("与清单不符"));
+        assert!(!target.exists());
     }
 
     #[test]
