@@ -1,4 +1,4 @@
-//! Command line: `fengqiao serve | demo | migrate | vacuum | init | keys | audit`.
+//! Command line: `fengqiao serve | demo | migrate | vacuum | init | keys | audit | backup | restore`.
 
 use std::{
     path::PathBuf,
@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use crate::{
     audit,
     platform::{
+        backup,
         crypto::{self, Crypto},
         db::{self, Db, DbUrl},
     },
@@ -71,6 +72,34 @@ pub enum Command {
     /// Check and maintain the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back up the database consistently while the server runs (the key file is backed up separately).
+    Backup(BackupArgs),
+    /// Restore a backup into a database that no server is using.
+    Restore(RestoreArgs),
+}
+
+/// `backup FILE`: a new directory FILE (see README, "Durability and backups").
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The data directory: its key file is fingerprinted, its attachments listed.
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The data directory of the restored database: its key file must be the backup's.
+    #[arg(long, env = "FENGQIAO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL: overwrite a database that already has tables.
+    #[arg(long)]
+    pub force: bool,
+    pub file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -260,6 +289,11 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate(a)) => rotate_keys(a, sqlite).await,
         Command::Audit(AuditCommand::Verify(a)) => verify_audit(a, sqlite).await,
         Command::Audit(AuditCommand::Prune(a)) => prune_audit(a, sqlite).await,
+        Command::Backup(a) => {
+            println!("{}", backup::backup(&a.db.db.parse()?, &a.data_dir, &a.file).await?);
+            Ok(())
+        }
+        Command::Restore(a) => restore_backup(a, sqlite).await,
     }
 }
 
@@ -322,6 +356,53 @@ async fn verify_audit(a: AuditArgs, sqlite: db::SqliteOptions) -> anyhow::Result
         std::process::exit(2);
     }
     Ok(())
+}
+
+/// Restores a backup, records the restore in the audit chain, and anchors
+/// the chain afresh. The anchor in the data directory names a head the
+/// chain must reach; restoring a backup legitimately takes the chain back
+/// to the backup's head, which that anchor would (rightly) report as a cut
+/// tail, and `audit::anchor` refuses to move an anchor backwards. So the
+/// restored chain is first verified on its own, the old anchor is set
+/// aside (kept beside it, a record of the head before the restore), the
+/// restore becomes the chain's newest entry, and that head is anchored:
+/// `audit verify` passes on the restored data, and a later cut shows again.
+async fn restore_backup(a: RestoreArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
+    let report = backup::restore(&a.db.db.parse()?, &a.data_dir, &a.file, a.force).await?;
+    let db = open(&a.db.db, sqlite).await?;
+    open_crypto(&db, &a.data_dir).await?;
+    let chain = audit::verify(&db).await?;
+    if !chain.ok() {
+        anyhow::bail!("恢复的数据中审计日志校验未通过，锚点未更新：{chain}");
+    }
+    let anchor_path = audit::Anchor::path(&a.data_dir);
+    let set_aside =
+        anchor_path.with_file_name(format!("{}.before-restore-{}", audit::chain::ANCHOR_FILE, db::now_ms()));
+    let replaced = match std::fs::rename(&anchor_path, &set_aside) {
+        Ok(()) => Some(set_aside.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("无法移开旧的锚点文件 {}：{e}", anchor_path.display()),
+    };
+    audit::record(
+        &db,
+        &audit::Actor::system("restore"),
+        audit::action::BACKUP_RESTORE,
+        Some(audit::Object::new("audit_log", chain.head.0)),
+        None,
+        serde_json::json!({"backup": a.file.display().to_string(), "backup_created_at": report.manifest.created_at,
+            "restored_head": chain.head.0, "previous_anchor": replaced,
+            "attachments_missing": report.attachments_missing.len()}),
+    )
+    .await?;
+    let anchored = audit::anchor(&db, &anchor_path, None).await?;
+    println!("{report}");
+    println!(
+        "审计日志完整（至 #{}），已记录本次恢复并重新锚定于 #{}{}。",
+        chain.head.0,
+        anchored.id,
+        replaced.map(|p| format!("；原锚点保存为 {p}")).unwrap_or_default()
+    );
+    db.close().await
 }
 
 async fn prune_audit(a: PruneArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {

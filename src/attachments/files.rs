@@ -33,7 +33,7 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn new(data_dir: &Path) -> FileStore {
-        FileStore { root: data_dir.join("attachments") }
+        FileStore { root: data_dir.join(crate::platform::ATTACHMENTS_DIR) }
     }
 
     pub fn root(&self) -> &Path {

@@ -72,6 +72,7 @@ pub mod action {
     pub const ORDER_ACT: &str = "order.act";
     pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
     pub const OUTBOX_RETRY: &str = "outbox.retry";
+    pub const BACKUP_RESTORE: &str = "backup.restore";
 
     pub const ALL: &[&str] = &[
         NODE_CREATE,
@@ -115,6 +116,7 @@ pub mod action {
         ORDER_ACT,
         ATTACHMENT_ORIGINAL,
         OUTBOX_RETRY,
+        BACKUP_RESTORE,
     ];
 }
 

@@ -171,6 +171,11 @@ impl Crypto {
         self.ring().active.clone()
     }
 
+    /// The ids of every key in the ring (never the keys).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.ring().keys.keys.keys().cloned().collect()
+    }
+
     /// Re-reads a key file another process (`fengqiao keys rotate`) may have
     /// changed; a no-op for other sources or an unchanged file.
     pub fn reload(&self) -> Result<bool, CryptoError> {

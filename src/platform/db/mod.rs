@@ -491,20 +491,25 @@ pub fn vacuum_sqlite(path: &std::path::Path) -> anyhow::Result<(i64, i64)> {
     if DbUrl::check_sqlite(path)? {
         anyhow::bail!("{} 不存在", path.display());
     }
-    let conn = rusqlite::Connection::open(path)?;
+    let conn =
+        open_sqlite_alone(path).map_err(|e| anyhow::anyhow!("无法整理 {}（请先停止服务）: {e}", path.display()))?;
     let page_size = |conn: &rusqlite::Connection| conn.query_row("pragma page_size", [], |r| r.get::<_, i64>(0));
     let before = page_size(&conn)?;
-    // A database in WAL mode cannot change its page size: it leaves the
-    // log for the rewrite and goes back to it afterwards. Leaving the log
-    // needs every other connection gone, so a running server makes this
-    // fail at once rather than wait.
-    conn.execute_batch(&format!(
-        "pragma busy_timeout = 0; pragma journal_mode = delete; pragma page_size = {}; vacuum; \
-         pragma journal_mode = wal",
-        writer::PAGE_SIZE
-    ))
-    .map_err(|e| anyhow::anyhow!("无法整理 {}（请先停止服务）: {e}", path.display()))?;
+    // A database in WAL mode cannot change its page size: it left the log
+    // (`open_sqlite_alone`) for the rewrite and goes back to it afterwards.
+    conn.execute_batch(&format!("pragma page_size = {}; vacuum; pragma journal_mode = wal", writer::PAGE_SIZE))
+        .map_err(|e| anyhow::anyhow!("无法整理 {}（请先停止服务）: {e}", path.display()))?;
     Ok((before, page_size(&conn)?))
+}
+
+/// Opens a SQLite file (creating it if missing) for a program that needs
+/// it to itself (`vacuum`, `restore`), out of WAL mode. Leaving the log
+/// needs every other connection gone, so a running server — or any other
+/// program holding the file — makes this fail at once rather than wait.
+pub fn open_sqlite_alone(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("pragma busy_timeout = 0; pragma journal_mode = delete")?;
+    Ok(conn)
 }
 
 /// Milliseconds since the Unix epoch, UTC: how every time is stored.
