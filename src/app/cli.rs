@@ -323,7 +323,7 @@ async fn rotate_keys(a: KeysArgs, sqlite: db::SqliteOptions) -> anyhow::Result<(
     let db = open(&a.db.db, sqlite).await?;
     let crypto = open_crypto(&db, &a.data_dir).await?;
     let old = crypto.active_key_id();
-    let report = crypto::rotate::rotate(&db, &crypto).await?;
+    let report = crypto::rotate::rotate(&db, &crypto, &super::encrypted_columns()).await?;
     let columns: serde_json::Map<String, serde_json::Value> =
         report.columns.iter().map(|(c, n)| (c.clone(), (*n).into())).collect();
     audit::record(

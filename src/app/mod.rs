@@ -11,7 +11,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue},
     middleware::{self, Next},
     response::Response,
     routing::get,
@@ -36,7 +36,10 @@ pub use crate::web::{AppState, ClientAddr, Config};
 /// On SQLite that is one insert through the same group-commit writer the
 /// work orders use (so the comparison is path for path); on PostgreSQL an
 /// insert on the pool.
-async fn bench_insert(State(s): State<AppState>, body: String) -> Result<StatusCode, crate::kernel::error::Error> {
+async fn bench_insert(
+    State(s): State<AppState>,
+    body: String,
+) -> Result<axum::http::StatusCode, crate::kernel::error::Error> {
     const SQL: &str = "insert into bench_rows (payload, created_at) values ($1, $2)";
     let now = crate::platform::db::now_ms();
     match s.db.backend {
@@ -51,7 +54,7 @@ async fn bench_insert(State(s): State<AppState>, body: String) -> Result<StatusC
             sqlx::query(SQL).bind(body).bind(now).execute(&s.db.pool).await?;
         }
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The application state: loads what it needs from the database (the
@@ -60,7 +63,19 @@ pub async fn state(db: Db, config: Config, crypto: Crypto) -> crate::kernel::err
     let clock = crate::orders::calendar::load_clock(&db).await?;
     let policy = crate::auth::policy::load(&db).await?;
     crate::audit::chain::install_keys(&crypto);
+    register_domains();
     Ok(AppState::new(db, config, crypto, clock, policy))
+}
+
+/// Every encrypted column of the schema, as the domains declare them.
+pub fn encrypted_columns() -> Vec<&'static crate::platform::crypto::rotate::EncryptedColumn> {
+    crate::tree::ENCRYPTED_COLUMNS.iter().chain(crate::orders::ENCRYPTED_COLUMNS).collect()
+}
+
+/// Registers what the domains declare with the layers below them: their
+/// audit actions (for the audit log's labels and filters).
+pub fn register_domains() {
+    crate::audit::action::register(&[crate::auth::action::ALL, crate::tree::action::ALL, crate::orders::action::ALL]);
 }
 
 /// Follows setting changes made on other server nodes (PostgreSQL): each
@@ -283,4 +298,28 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_domains_audit_action_has_a_label() {
+        super::register_domains();
+        let all = crate::audit::action::all();
+        assert!(all.contains(&crate::orders::action::ORDER_ACT) && all.contains(&crate::tree::action::NODE_MOVE));
+        for a in all {
+            let key = format!("audit.action.{a}");
+            assert!(crate::kernel::i18n::has(&key), "catalogue misses {key}");
+        }
+    }
+
+    #[test]
+    fn every_encrypted_column_is_declared_once() {
+        let cols = super::encrypted_columns();
+        let mut names: Vec<_> = cols.iter().map(|c| (c.table, c.column)).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), cols.len());
+        assert!(names.contains(&("orders", "reporter_contact")) && names.contains(&("node_members", "id_number_enc")));
+    }
 }

@@ -30,94 +30,31 @@ pub use unmask::may_unmask;
 
 /// The action names, one per kind of recorded event. Each has a label in
 /// the catalogue under `audit.action.<name>`.
+/// Audit actions: the audit log's own and the system's (exports, pruning,
+/// key rotation, outbox retries, restores). Each domain declares its own in
+/// its `action` module; the app registers them here at start, so adding a
+/// domain edits no list of ours.
 pub mod action {
-    pub const NODE_CREATE: &str = "node.create";
-    pub const NODE_UPDATE: &str = "node.update";
-    pub const NODE_DELETE: &str = "node.delete";
-    pub const NODE_MOVE: &str = "node.move";
-    pub const NODE_RETIRE: &str = "node.retire";
-    pub const MEMBER_ADD: &str = "member.add";
-    pub const MEMBER_END: &str = "member.end";
-    pub const MEMBER_UNMASK: &str = "member.unmask";
-    pub const OVERLAY_CREATE: &str = "overlay.create";
-    pub const LOGIN: &str = "session.login";
-    pub const LOGIN_FAILED: &str = "session.login_failed";
-    pub const LOGOUT: &str = "session.logout";
     pub const AUDIT_EXPORT: &str = "audit.export";
     pub const AUDIT_PRUNE: &str = "audit.prune";
     pub const KEYS_ROTATE: &str = "keys.rotate";
-    pub const ACCOUNT_LOCKED: &str = "session.locked";
-    pub const LOGIN_THROTTLED: &str = "session.throttled";
-    pub const SESSION_REVOKE: &str = "session.revoke";
-    pub const SESSION_REVOKE_ALL: &str = "session.revoke_all";
-    pub const SESSION_SWITCH_NODE: &str = "session.switch_node";
-    pub const PASSWORD_CHANGE: &str = "user.password_change";
-    pub const PASSWORD_RESET: &str = "user.password_reset";
-    pub const USER_CREATE: &str = "user.create";
-    pub const USER_UPDATE: &str = "user.update";
-    pub const ROLE_CREATE: &str = "role.create";
-    pub const ROLE_UPDATE: &str = "role.update";
-    pub const ROLE_DELETE: &str = "role.delete";
-    pub const TOKEN_CREATE: &str = "token.create";
-    pub const TOKEN_REVOKE: &str = "token.revoke";
-    pub const POLICY_UPDATE: &str = "policy.update";
-    pub const CALENDAR_UPDATE: &str = "calendar.update";
-    pub const CATEGORY_UPDATE: &str = "category.update";
-    pub const DISPATCH_RULE_SAVE: &str = "dispatch_rule.save";
-    pub const DISPATCH_RULE_DELETE: &str = "dispatch_rule.delete";
-    pub const UNIT_CREATE: &str = "unit.create";
-    pub const UNIT_UPDATE: &str = "unit.update";
-    pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
-    pub const ORDER_CREATE: &str = "order.create";
-    pub const ORDER_ACT: &str = "order.act";
-    pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
     pub const OUTBOX_RETRY: &str = "outbox.retry";
     pub const BACKUP_RESTORE: &str = "backup.restore";
 
-    pub const ALL: &[&str] = &[
-        NODE_CREATE,
-        NODE_UPDATE,
-        NODE_DELETE,
-        NODE_MOVE,
-        NODE_RETIRE,
-        MEMBER_ADD,
-        MEMBER_END,
-        MEMBER_UNMASK,
-        OVERLAY_CREATE,
-        LOGIN,
-        LOGIN_FAILED,
-        LOGOUT,
-        AUDIT_EXPORT,
-        AUDIT_PRUNE,
-        KEYS_ROTATE,
-        ACCOUNT_LOCKED,
-        LOGIN_THROTTLED,
-        SESSION_REVOKE,
-        SESSION_REVOKE_ALL,
-        SESSION_SWITCH_NODE,
-        PASSWORD_CHANGE,
-        PASSWORD_RESET,
-        USER_CREATE,
-        USER_UPDATE,
-        ROLE_CREATE,
-        ROLE_UPDATE,
-        ROLE_DELETE,
-        TOKEN_CREATE,
-        TOKEN_REVOKE,
-        POLICY_UPDATE,
-        CALENDAR_UPDATE,
-        CATEGORY_UPDATE,
-        DISPATCH_RULE_SAVE,
-        DISPATCH_RULE_DELETE,
-        UNIT_CREATE,
-        UNIT_UPDATE,
-        ORDER_CONTACT_UNMASK,
-        ORDER_CREATE,
-        ORDER_ACT,
-        ATTACHMENT_ORIGINAL,
-        OUTBOX_RETRY,
-        BACKUP_RESTORE,
-    ];
+    /// The actions above.
+    pub const OWN: &[&str] = &[AUDIT_EXPORT, AUDIT_PRUNE, KEYS_ROTATE, OUTBOX_RETRY, BACKUP_RESTORE];
+
+    static REGISTERED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+
+    /// Registers the domains' actions (once; later calls change nothing).
+    pub fn register(lists: &[&'static [&'static str]]) {
+        let _ = REGISTERED.get_or_init(|| OWN.iter().chain(lists.iter().flat_map(|l| l.iter())).copied().collect());
+    }
+
+    /// Every action known: the audit log's own and those registered.
+    pub fn all() -> &'static [&'static str] {
+        REGISTERED.get().map_or(OWN, |v| v.as_slice())
+    }
 }
 
 /// The object types entries refer to.
@@ -259,7 +196,7 @@ impl Entry {
 }
 
 pub fn action_label(action: &str) -> String {
-    if action::ALL.contains(&action) {
+    if action::all().contains(&action) {
         crate::kernel::i18n::t(&format!("audit.action.{action}")).to_string()
     } else {
         // Unknown actions (e.g. from a newer version) show as themselves.
@@ -366,7 +303,7 @@ mod tests {
 
     #[test]
     fn every_action_has_a_label() {
-        for a in action::ALL {
+        for a in action::OWN {
             let key = format!("audit.action.{a}");
             assert_ne!(crate::kernel::i18n::t(&key), key, "catalogue misses {key}");
         }

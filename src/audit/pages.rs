@@ -101,7 +101,7 @@ fn action_choices() -> Vec<Choice> {
         [("session.", "audit.group.session"), ("node.", "audit.group.node"), ("member.", "audit.group.member")];
     let mut v: Vec<Choice> =
         groups.iter().map(|(value, key)| Choice { value: value.to_string(), label: t(key).to_string() }).collect();
-    v.extend(action::ALL.iter().map(|a| Choice { value: a.to_string(), label: audit::action_label(a) }));
+    v.extend(action::all().iter().map(|a| Choice { value: a.to_string(), label: audit::action_label(a) }));
     v
 }
 

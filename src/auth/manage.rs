@@ -8,11 +8,7 @@ use super::{
     users::{self, GrantView, NewUserRequest, RoleInput, RoleView, UserDetail, UserPatch},
     CurrentUser, Perm, SecurityPolicy,
 };
-use crate::{
-    audit::{action, Object},
-    kernel::error::Result,
-    web::AppState,
-};
+use crate::{audit::Object, auth::action, kernel::error::Result, web::AppState};
 
 use crate::audit::record_write as audited;
 

@@ -457,7 +457,8 @@ pub async fn login_audited(
     kind: &str,
     addr: Option<String>,
 ) -> Result<LoggedIn> {
-    use crate::audit::{action, record, Actor, Object};
+    use crate::audit::{record, Actor, Object};
+    use crate::auth::action;
     let db = &state.db;
     let detail = serde_json::json!({"kind": kind});
     match login(state, username, password, kind, addr.as_deref()).await? {
@@ -518,7 +519,8 @@ async fn with_roles(db: &Db, mut actor: crate::audit::Actor) -> Result<crate::au
 }
 
 pub async fn logout_audited(db: &Db, user: &CurrentUser, addr: Option<String>) -> Result<()> {
-    use crate::audit::{action, record, Actor, Object};
+    use crate::audit::{record, Actor, Object};
+    use crate::auth::action;
     if let Some(id) = user.token_id {
         // Logging out with an API token ends that token: the credential the
         // caller presented stops working, as a session's would.
@@ -561,4 +563,48 @@ pub fn pages() -> Router<crate::web::AppState> {
 /// This domain's API routes, with their OpenAPI descriptions.
 pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
     utoipa_axum::router::OpenApiRouter::new().merge(api::router()).merge(admin_api::router())
+}
+
+/// Audit actions of identity: sessions, users, roles, tokens, the policy.
+pub mod action {
+    pub const LOGIN: &str = "session.login";
+    pub const LOGIN_FAILED: &str = "session.login_failed";
+    pub const LOGOUT: &str = "session.logout";
+    pub const ACCOUNT_LOCKED: &str = "session.locked";
+    pub const LOGIN_THROTTLED: &str = "session.throttled";
+    pub const SESSION_REVOKE: &str = "session.revoke";
+    pub const SESSION_REVOKE_ALL: &str = "session.revoke_all";
+    pub const SESSION_SWITCH_NODE: &str = "session.switch_node";
+    pub const PASSWORD_CHANGE: &str = "user.password_change";
+    pub const PASSWORD_RESET: &str = "user.password_reset";
+    pub const USER_CREATE: &str = "user.create";
+    pub const USER_UPDATE: &str = "user.update";
+    pub const ROLE_CREATE: &str = "role.create";
+    pub const ROLE_UPDATE: &str = "role.update";
+    pub const ROLE_DELETE: &str = "role.delete";
+    pub const TOKEN_CREATE: &str = "token.create";
+    pub const TOKEN_REVOKE: &str = "token.revoke";
+    pub const POLICY_UPDATE: &str = "policy.update";
+
+    /// Every action above, for the audit log's filters (`audit::action::register`).
+    pub const ALL: &[&str] = &[
+        LOGIN,
+        LOGIN_FAILED,
+        LOGOUT,
+        ACCOUNT_LOCKED,
+        LOGIN_THROTTLED,
+        SESSION_REVOKE,
+        SESSION_REVOKE_ALL,
+        SESSION_SWITCH_NODE,
+        PASSWORD_CHANGE,
+        PASSWORD_RESET,
+        USER_CREATE,
+        USER_UPDATE,
+        ROLE_CREATE,
+        ROLE_UPDATE,
+        ROLE_DELETE,
+        TOKEN_CREATE,
+        TOKEN_REVOKE,
+        POLICY_UPDATE,
+    ];
 }

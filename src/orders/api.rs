@@ -269,7 +269,8 @@ async fn reporter_contact(
     Path(id): Path<i64>,
     Json(req): Json<ReasonRequest>,
 ) -> Result<Json<ReporterContact>> {
-    use crate::audit::{action, record, Actor, Object};
+    use crate::audit::{record, Actor, Object};
+    use crate::orders::action;
     user.require(Perm::MemberUnmask)?;
     let reason = crate::audit::unmask::check_reason(&req.reason)?;
     let order = store::get(&s.db, &s.clock(), &user, id).await?;
@@ -557,7 +558,8 @@ pub async fn save_category(
     code: String,
     input: CategoryInput,
 ) -> Result<Category> {
-    use crate::audit::{action, record_write, Object};
+    use crate::audit::{record_write, Object};
+    use crate::orders::action;
     use sqlx::Row;
     user.require(Perm::CalendarWrite)?;
     let name = crate::kernel::codes::BoundedText::<50>::parse(&input.name)
@@ -691,7 +693,8 @@ async fn calendar_audited(
     addr: Option<String>,
     detail: serde_json::Value,
 ) -> Result<()> {
-    use crate::audit::{action, record_write, Object};
+    use crate::audit::{record_write, Object};
+    use crate::orders::action;
     record_write(s, user, addr, action::CALENDAR_UPDATE, Object::new("calendar", "working_days"), detail).await
 }
 

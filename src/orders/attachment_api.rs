@@ -124,7 +124,7 @@ async fn download(
         let actor = crate::audit::Actor::user(&user, user.client_addr.clone());
         let object = Some(crate::audit::Object::new("attachment", id));
         let detail = serde_json::json!({"order_id": a.order_id, "kind": a.kind});
-        crate::audit::record(&s.db, &actor, crate::audit::action::ATTACHMENT_ORIGINAL, object, None, detail).await?;
+        crate::audit::record(&s.db, &actor, crate::orders::action::ATTACHMENT_ORIGINAL, object, None, detail).await?;
     }
     // Short-lived: a cached original must not outlive the caller's scope for long.
     serve(&s, &a, v, "private, max-age=600").await

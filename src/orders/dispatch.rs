@@ -429,7 +429,8 @@ pub async fn save(
     (node_id, category_code): (i64, &str),
     input: RuleInput,
 ) -> Result<DispatchRule> {
-    use crate::audit::{action, record_write, Object};
+    use crate::audit::{record_write, Object};
+    use crate::orders::action;
     user.require(Perm::CalendarWrite)?;
     let db = &s.db;
     let (path, kind) = region_in_scope(db, user, node_id).await?;
@@ -526,7 +527,8 @@ pub async fn remove(
     addr: Option<String>,
     (node_id, category_code): (i64, &str),
 ) -> Result<()> {
-    use crate::audit::{action, record_write, Object};
+    use crate::audit::{record_write, Object};
+    use crate::orders::action;
     user.require(Perm::CalendarWrite)?;
     region_in_scope(&s.db, user, node_id).await?;
     refs::category(&s.db, category_code).await?.ok_or(Error::NotFound)?;

@@ -67,3 +67,37 @@ pub fn pages() -> Router<crate::web::AppState> {
 pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
     utoipa_axum::router::OpenApiRouter::new().merge(api::router()).merge(attachment_api::router())
 }
+
+/// Audit actions of work orders, their catalogues and units.
+pub mod action {
+    pub const CALENDAR_UPDATE: &str = "calendar.update";
+    pub const CATEGORY_UPDATE: &str = "category.update";
+    pub const DISPATCH_RULE_SAVE: &str = "dispatch_rule.save";
+    pub const DISPATCH_RULE_DELETE: &str = "dispatch_rule.delete";
+    pub const UNIT_CREATE: &str = "unit.create";
+    pub const UNIT_UPDATE: &str = "unit.update";
+    pub const ORDER_CONTACT_UNMASK: &str = "order.contact_unmask";
+    pub const ORDER_CREATE: &str = "order.create";
+    pub const ORDER_ACT: &str = "order.act";
+    pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
+
+    /// Every action above, for the audit log's filters (`audit::action::register`).
+    pub const ALL: &[&str] = &[
+        CALENDAR_UPDATE,
+        CATEGORY_UPDATE,
+        DISPATCH_RULE_SAVE,
+        DISPATCH_RULE_DELETE,
+        UNIT_CREATE,
+        UNIT_UPDATE,
+        ORDER_CONTACT_UNMASK,
+        ORDER_CREATE,
+        ORDER_ACT,
+        ATTACHMENT_ORIGINAL,
+    ];
+}
+
+/// This domain's encrypted columns, re-encrypted by `fengqiao keys rotate`.
+pub const ENCRYPTED_COLUMNS: &[crate::platform::crypto::rotate::EncryptedColumn] = {
+    use crate::platform::crypto::{rotate::EncryptedColumn, Field};
+    &[EncryptedColumn { table: "orders", column: "reporter_contact", field: Field::ORDER_CONTACT }]
+};

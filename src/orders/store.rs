@@ -884,7 +884,7 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
                 Some(u) => Actor::User(u).audit_actor(),
                 None => Actor::Resident.audit_actor(),
             },
-            action: crate::audit::action::ORDER_CREATE,
+            action: crate::orders::action::ORDER_CREATE,
             object: crate::audit::Object::new("order", 0),
             reason: None,
             detail: serde_json::json!({"source": input.source.as_str(), "category": input.category_code,
@@ -1442,7 +1442,7 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         public_photos: kind == ActionKind::ReportBack,
         audit: crate::audit::PendingEntry {
             actor: actor.audit_actor(),
-            action: crate::audit::action::ORDER_ACT,
+            action: crate::orders::action::ORDER_ACT,
             object: crate::audit::Object::new("order", order.id),
             reason: req.action.text().map(str::to_string),
             detail: serde_json::json!({"action": kind.as_str(), "from": transition.from.as_str(),

@@ -140,8 +140,9 @@ pub async fn create_department(
     input: NewDepartment,
 ) -> Result<Unit> {
     use crate::{
-        audit::{action, record_write, Object},
+        audit::{record_write, Object},
         kernel::error::Error,
+        orders::action,
     };
     user.require(crate::kernel::perm::Perm::CalendarWrite)?;
     let key = input.key.trim();
@@ -194,8 +195,9 @@ pub async fn update_unit(
     patch: UnitPatch,
 ) -> Result<Unit> {
     use crate::{
-        audit::{action, record_write, Object},
+        audit::{record_write, Object},
         kernel::error::Error,
+        orders::action,
     };
     user.require(crate::kernel::perm::Perm::CalendarWrite)?;
     if patch.not_object {

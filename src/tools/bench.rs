@@ -428,7 +428,7 @@ pub async fn audit_on(scratch: &Scratch, n: usize) -> anyhow::Result<String> {
     let append = |db: Db, actor: audit::Actor, i: usize| async move {
         let object = Some(audit::Object::new("node", i));
         let detail = serde_json::json!({"fields": ["name", "households"], "version": i});
-        audit::record(&db, &actor, audit::action::NODE_UPDATE, object, None, detail).await
+        audit::record(&db, &actor, crate::tree::action::NODE_UPDATE, object, None, detail).await
     };
     let t0 = Instant::now();
     for i in 0..n {

@@ -13,13 +13,14 @@ use super::{
     store::{self, MoveNode, NewMember, NewNode, NodePatch, SubtreeQuery},
 };
 use crate::{
-    audit::{action, Object},
+    audit::Object,
     kernel::{
         codes::{IdNumber, MobilePhone},
         error::{Error, ErrorBody, Result, ResultExt},
         perm::Perm,
         principal::CurrentUser,
     },
+    tree::action,
     web::{AppState, ClientAddr},
 };
 

@@ -31,3 +31,38 @@ pub fn pages() -> Router<crate::web::AppState> {
 pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
     api::router()
 }
+
+/// Audit actions of the tree: nodes, members, overlays.
+pub mod action {
+    pub const NODE_CREATE: &str = "node.create";
+    pub const NODE_UPDATE: &str = "node.update";
+    pub const NODE_DELETE: &str = "node.delete";
+    pub const NODE_MOVE: &str = "node.move";
+    pub const NODE_RETIRE: &str = "node.retire";
+    pub const MEMBER_ADD: &str = "member.add";
+    pub const MEMBER_END: &str = "member.end";
+    pub const MEMBER_UNMASK: &str = "member.unmask";
+    pub const OVERLAY_CREATE: &str = "overlay.create";
+
+    /// Every action above, for the audit log's filters (`audit::action::register`).
+    pub const ALL: &[&str] = &[
+        NODE_CREATE,
+        NODE_UPDATE,
+        NODE_DELETE,
+        NODE_MOVE,
+        NODE_RETIRE,
+        MEMBER_ADD,
+        MEMBER_END,
+        MEMBER_UNMASK,
+        OVERLAY_CREATE,
+    ];
+}
+
+/// This domain's encrypted columns, re-encrypted by `fengqiao keys rotate`.
+pub const ENCRYPTED_COLUMNS: &[crate::platform::crypto::rotate::EncryptedColumn] = {
+    use crate::platform::crypto::{rotate::EncryptedColumn, Field};
+    &[
+        EncryptedColumn { table: "node_members", column: "mobile_enc", field: Field::MEMBER_MOBILE },
+        EncryptedColumn { table: "node_members", column: "id_number_enc", field: Field::MEMBER_ID_NUMBER },
+    ]
+};

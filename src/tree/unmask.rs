@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use super::store;
 use crate::{
     audit::{
-        action,
         unmask::{check_reason, may_unmask},
         Actor, Object,
     },
@@ -16,6 +15,7 @@ use crate::{
         error::{Error, ErrorBody, Result},
         principal::CurrentUser,
     },
+    tree::action,
     web::{
         extract::{Json, Path},
         AppState, ClientAddr,

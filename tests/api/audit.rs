@@ -70,7 +70,7 @@ fn attacker_mac(e: &Entry) -> String {
 async fn anchored_history(app: &TestApp, n: i64) -> i64 {
     let actor = Actor::system("test");
     for i in 0..n {
-        audit::record(&app.db, &actor, audit::action::NODE_UPDATE, None, None, json!({"i": i})).await.unwrap();
+        audit::record(&app.db, &actor, fengqiao::tree::action::NODE_UPDATE, None, None, json!({"i": i})).await.unwrap();
     }
     audit::anchor(&app.db, &anchor_path(app), None).await.unwrap();
     assert_eq!(anchored_problem(app).await, None);
@@ -242,8 +242,8 @@ both_backends!(cutting_the_tail_back_past_the_anchor_is_named, |app| {
     assert_eq!(Anchor::read(&anchor_path(&app)).unwrap().unwrap().id, n);
 
     // Nor may new entries written over the gap cover it.
-    audit::record(&app.db, &Actor::system("test"), audit::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
-    audit::record(&app.db, &Actor::system("test"), audit::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
+    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
+    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
     assert!(audit::anchor(&app.db, &anchor_path(&app), None).await.is_err());
     assert_eq!(anchored_problem(&app).await, Some(Problem { id: n, kind: ProblemKind::Changed }));
     let mut conn = app.db.pool.acquire().await.unwrap();
@@ -356,7 +356,7 @@ both_backends!(plain_sm3_chains_keep_verifying_across_the_upgrade_and_a_key_rota
             actor_roles: String::new(),
             actor_node_id: None,
             client_addr: None,
-            action: audit::action::NODE_CREATE.into(),
+            action: fengqiao::tree::action::NODE_CREATE.into(),
             object_type: Some("node".into()),
             object_id: Some(id.to_string()),
             reason: None,
@@ -375,11 +375,11 @@ both_backends!(plain_sm3_chains_keep_verifying_across_the_upgrade_and_a_key_rota
     assert_eq!((first.id, first.mac_from), (3, 4));
 
     let actor = Actor::system("test");
-    audit::record(&app.db, &actor, audit::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
+    audit::record(&app.db, &actor, fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
     let keys = chain::keys().unwrap();
     let before = entry(&app, 4).await.key_id.unwrap();
     let rotated = keys.add_active_key().unwrap();
-    audit::record(&app.db, &actor, audit::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
+    audit::record(&app.db, &actor, fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
     assert_eq!(entry(&app, 5).await.key_id.as_deref(), Some(rotated.as_str()));
     assert_ne!(before, rotated);
     let a = audit::anchor(&app.db, &anchor_path(&app), None).await.unwrap();
@@ -477,7 +477,7 @@ both_backends!(pruning_keeps_the_chain_verifiable, |app| {
         let e = chain::NewEntry {
             at: old + i,
             actor: &actor,
-            action: audit::action::NODE_CREATE,
+            action: fengqiao::tree::action::NODE_CREATE,
             object_type: Some("node"),
             object_id: Some("1"),
             reason: None,

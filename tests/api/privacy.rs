@@ -149,7 +149,7 @@ both_backends!(key_rotation_reencrypts_every_row_without_loss, |app| {
     }
     let old_key = app.crypto.active_key_id();
 
-    let report = rotate::rotate(&app.db, &app.crypto).await.unwrap();
+    let report = rotate::rotate(&app.db, &app.crypto, &fengqiao::app::encrypted_columns()).await.unwrap();
     assert_ne!(report.new_key_id, old_key);
     assert_eq!(
         report.columns,
@@ -172,7 +172,7 @@ both_backends!(key_rotation_reencrypts_every_row_without_loss, |app| {
     let found = app.get(&format!("/api/v1/nodes/{comm}/members?mobile={}", mobiles[n - 1]), &token).await;
     assert_eq!(found.body["members"].as_array().unwrap().len(), 1);
     // A second rotation finds nothing left under the old key but still re-encrypts all.
-    let again = rotate::rotate(&app.db, &app.crypto).await.unwrap();
+    let again = rotate::rotate(&app.db, &app.crypto, &fengqiao::app::encrypted_columns()).await.unwrap();
     assert_eq!(again.columns[0].1, n as u64);
 });
 
@@ -262,7 +262,7 @@ both_backends!(reporters_contacts_are_encrypted_masked_and_read_with_a_reason, |
             .unwrap();
     assert_eq!(masked, "137****2222");
     assert_eq!(app.crypto.decrypt(Field::ORDER_CONTACT, &sealed).unwrap(), "13700002222");
-    let report = rotate::rotate(&app.db, &app.crypto).await.unwrap();
+    let report = rotate::rotate(&app.db, &app.crypto, &fengqiao::app::encrypted_columns()).await.unwrap();
     assert_eq!(report.columns[2], ("orders.reporter_contact".to_string(), 1));
 
     if app.backend == Backend::Sqlite {
@@ -558,7 +558,7 @@ both_backends!(key_rotation_keeps_id_numbers_readable_and_searchable, |app| {
     add(&app, &token, grid, "刘芳", "13600136000").await;
     let old_key = app.crypto.active_key_id();
 
-    let report = rotate::rotate(&app.db, &app.crypto).await.unwrap();
+    let report = rotate::rotate(&app.db, &app.crypto, &fengqiao::app::encrypted_columns()).await.unwrap();
     assert_ne!(report.new_key_id, old_key);
     assert_eq!(report.columns[1], ("node_members.id_number_enc".to_string(), 2));
     let rows: Vec<(String, String)> =

@@ -18,13 +18,6 @@ pub struct EncryptedColumn {
     pub field: Field,
 }
 
-/// Every encrypted column in the schema; new ones are added here.
-pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
-    EncryptedColumn { table: "node_members", column: "mobile_enc", field: Field::MEMBER_MOBILE },
-    EncryptedColumn { table: "node_members", column: "id_number_enc", field: Field::MEMBER_ID_NUMBER },
-    EncryptedColumn { table: "orders", column: "reporter_contact", field: Field::ORDER_CONTACT },
-];
-
 pub const BATCH: i64 = 500;
 
 #[derive(Debug, Default)]
@@ -44,12 +37,14 @@ impl std::fmt::Display for RotateReport {
     }
 }
 
-/// Generates a new active key and re-encrypts everything under it.
-pub async fn rotate(db: &Db, crypto: &Crypto) -> anyhow::Result<RotateReport> {
+/// Generates a new active key and re-encrypts `columns` under it: every
+/// encrypted column of the schema, as the domains declare them
+/// (`app::encrypted_columns`).
+pub async fn rotate(db: &Db, crypto: &Crypto, columns: &[&EncryptedColumn]) -> anyhow::Result<RotateReport> {
     seal_pending(db, crypto).await?;
     let new_key_id = crypto.add_active_key()?;
     let mut report = RotateReport { new_key_id, columns: vec![] };
-    for col in ENCRYPTED_COLUMNS {
+    for col in columns {
         let n = reencrypt_column(db, crypto, col).await?;
         report.columns.push((format!("{}.{}", col.table, col.column), n));
     }
