@@ -242,8 +242,12 @@ both_backends!(cutting_the_tail_back_past_the_anchor_is_named, |app| {
     assert_eq!(Anchor::read(&anchor_path(&app)).unwrap().unwrap().id, n);
 
     // Nor may new entries written over the gap cover it.
-    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
-    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({})).await.unwrap();
+    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({}))
+        .await
+        .unwrap();
+    audit::record(&app.db, &Actor::system("test"), fengqiao::tree::action::NODE_UPDATE, None, None, json!({}))
+        .await
+        .unwrap();
     assert!(audit::anchor(&app.db, &anchor_path(&app), None).await.is_err());
     assert_eq!(anchored_problem(&app).await, Some(Problem { id: n, kind: ProblemKind::Changed }));
     let mut conn = app.db.pool.acquire().await.unwrap();

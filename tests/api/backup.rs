@@ -15,12 +15,13 @@ use std::{
 };
 
 use fengqiao::platform::backup::{self, TableDigest};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
-use tokio::io::AsyncBufReadExt;
 
-use crate::helpers::{pg_base_url, Backend};
+use crate::{
+    binary::{report, Server},
+    helpers::{pg_base_url, Backend},
+};
 
 /// A database and its data directory (key file, attachments, anchor).
 struct Place {
@@ -89,54 +90,11 @@ async fn run(place: &Place, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-struct Server {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(place: &Place) -> Server {
-        let mut child = fengqiao()
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", &place.url, "--data-dir"])
-            .arg(&place.data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(i) = line.find("http://") {
-                    return line[i..].trim_end_matches('/').to_string();
-                }
-            }
-            panic!("the server stopped before serving");
-        })
-        .await
-        .expect("the server did not start within a minute");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base }
-    }
-
-    async fn terminate(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
-        assert!(exit.success(), "graceful stop: {exit}");
-    }
-}
-
-/// A resident's report; its tracking code once acknowledged.
-async fn report(client: &reqwest::Client, base: &str, root: i64, n: usize) -> Option<String> {
-    let body = json!({"category_code": "0303", "title": format!("路灯不亮 {n}"),
-        "description": "3号楼前的两盏路灯一周不亮了，晚上很黑。", "address": "黑龙潭社区3号楼前", "node_id": root});
-    let r = client.post(format!("{base}/api/v1/portal/orders")).json(&body).send().await.ok()?;
-    if r.status() != reqwest::StatusCode::CREATED {
-        return None;
-    }
-    let v: serde_json::Value = r.json().await.ok()?;
-    Some(v["tracking_code"].as_str()?.to_string())
+/// `fengqiao serve` on a place's database.
+async fn serve(place: &Place) -> Server {
+    let mut command = fengqiao();
+    command.args(["serve", "--listen", "127.0.0.1:0", "--db", &place.url, "--data-dir"]).arg(&place.data);
+    Server::spawn(command).await
 }
 
 /// The first column of a query's rows, as text. The connection is closed
@@ -210,7 +168,7 @@ async fn roundtrip(backend: Backend) {
     std::fs::create_dir_all(src.data.join("attachments").join(&sha[..2])).unwrap();
     std::fs::write(src.data.join("attachments").join(&sha[..2]).join(&sha), &photo).unwrap();
 
-    let server = Server::start(&src).await;
+    let server = serve(&src).await;
     let client = reqwest::Client::new();
     let mut before = vec![];
     for n in 0..5 {
@@ -347,7 +305,7 @@ async fn roundtrip(backend: Backend) {
     assert!(ok && out.contains("OK") && out.contains("与锚点"), "audit verify after restore: {out}");
 
     // A database a server is using is never overwritten.
-    let server = Server::start(&dst).await;
+    let server = serve(&dst).await;
     let (ok, out) = run(&dst, &["restore", &file_arg]).await;
     assert!(!ok && out.contains("正在被使用"), "restore over a running server: {out}");
     assert!(report(&reqwest::Client::new(), &server.base, root, 9).await.is_some(), "the server still serves");

@@ -4,7 +4,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -12,14 +11,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{both_backends, helpers::Backend};
-use serde_json::json;
-use tokio::io::AsyncBufReadExt;
+use crate::{
+    binary::{report, Server},
+    both_backends,
+    helpers::Backend,
+};
 
-/// A `fengqiao serve` process on its own SQLite database.
-struct Server {
-    child: tokio::process::Child,
-    base: String,
+/// `fengqiao serve` on its own SQLite database.
+async fn start(dir: &Path, file: &Path, log_restart_mb: u64) -> Server {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fengqiao"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(format!("sqlite://{}", file.display()))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("FENGQIAO_SQLITE_LOG_RESTART_MB", log_restart_mb.to_string())
+        .env("FENGQIAO_LOG", "warn")
+        .env_remove("FENGQIAO_KEYS")
+        .env_remove("FENGQIAO_KEY_FILE")
+        .env_remove("FENGQIAO_SQLITE_SYNC");
+    Server::spawn(command).await
 }
 
 /// A directory with a database set up by `fengqiao init`, as an operator
@@ -37,63 +48,6 @@ async fn initialised(dir: &Path) -> (PathBuf, i64) {
     let conn = rusqlite::Connection::open(&file).unwrap();
     let root = conn.query_row("select id from nodes where parent_id is null", [], |r| r.get(0)).unwrap();
     (file, root)
-}
-
-impl Server {
-    /// Starts the server; the log starts over past `log_restart_mb` MiB.
-    async fn start(dir: &Path, file: &Path, log_restart_mb: u64) -> Server {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fengqiao"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(format!("sqlite://{}", file.display()))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .env("FENGQIAO_SQLITE_LOG_RESTART_MB", log_restart_mb.to_string())
-            .env("FENGQIAO_LOG", "warn")
-            .env_remove("FENGQIAO_KEYS")
-            .env_remove("FENGQIAO_KEY_FILE")
-            .env_remove("FENGQIAO_SQLITE_SYNC")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(i) = line.find("http://") {
-                    return line[i..].trim_end_matches('/').to_string();
-                }
-            }
-            panic!("the server stopped before serving");
-        })
-        .await
-        .expect("the server did not start within a minute");
-        // Keep reading what it prints, so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base }
-    }
-
-    /// A graceful stop, as by systemd or `kill`.
-    async fn terminate(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
-        assert!(exit.success(), "graceful stop: {exit}");
-    }
-}
-
-/// A resident's report; answers its tracking code once the server has
-/// acknowledged it, `None` if the server did not (it is gone).
-async fn report(client: &reqwest::Client, base: &str, root: i64, n: usize) -> Option<String> {
-    let body = json!({"category_code": "0303", "title": format!("路灯不亮 {n}"),
-        "description": "3号楼前的两盏路灯一周不亮了，晚上很黑。", "address": "黑龙潭社区3号楼前", "node_id": root});
-    let r = client.post(format!("{base}/api/v1/portal/orders")).json(&body).send().await.ok()?;
-    if r.status() != reqwest::StatusCode::CREATED {
-        return None;
-    }
-    let v: serde_json::Value = r.json().await.ok()?;
-    Some(v["tracking_code"].as_str()?.to_string())
 }
 
 /// `clients` residents reporting one after another until `stop`; answers
@@ -149,7 +103,7 @@ fn stored_codes(file: &Path) -> std::collections::HashSet<String> {
 async fn acknowledged_reports_survive_a_crash_while_another_program_reads_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let (file, root) = initialised(dir.path()).await;
-    let mut server = Server::start(dir.path(), &file, 1).await;
+    let mut server = start(dir.path(), &file, 1).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let monitor = std::thread::spawn({
@@ -211,7 +165,7 @@ async fn acknowledged_reports_survive_a_crash_while_another_program_reads_the_da
 async fn a_graceful_stop_leaves_no_log_behind() {
     let dir = tempfile::tempdir().unwrap();
     let (file, root) = initialised(dir.path()).await;
-    let server = Server::start(dir.path(), &file, 256).await;
+    let server = start(dir.path(), &file, 256).await;
     let acknowledged = report_until(&server.base, root, 4, tokio::time::sleep(Duration::from_secs(2))).await;
     assert!(acknowledged.len() > 50, "only {} reports acknowledged", acknowledged.len());
     let wal = file.with_extension("db-wal");

@@ -7,6 +7,7 @@ mod attachments;
 mod audit;
 mod authz;
 mod backup;
+mod binary;
 mod demo;
 mod durability;
 mod hardening;
