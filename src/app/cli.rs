@@ -25,7 +25,7 @@ pub struct Global {
     #[arg(long, env = "FENGQIAO_LOG_JSON", global = true)]
     pub log_json: bool,
     /// Threads that serve requests. Default: one per core, less the one the
-    /// SQLite writer keeps busy (see `Global::workers`).
+    /// SQLite writer keeps busy.
     #[arg(long, env = "FENGQIAO_WORKERS", global = true)]
     pub workers: Option<usize>,
     #[command(flatten)]
