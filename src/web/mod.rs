@@ -1,6 +1,9 @@
-//! Server-rendered pages: the staff console (`/`), field pages (`/m/`), the
-//! resident portal (`/portal/`) and the map (`/map`). Templates escape by
-//! default; all text comes from the message catalogue through `t()`.
+//! What every page and API handler shares: the application state, our
+//! extractors and refusals, guards and throttles, the page shell, error
+//! pages and static files. The pages themselves live in their domains
+//! (the staff console, field pages under `/m/`, the resident portal under
+//! `/portal/`). Templates escape by default; all text comes from the
+//! message catalogue through `t()`.
 
 /// A page that needs a login: anonymous browsers go to the login form.
 macro_rules! login_or_redirect {
