@@ -5,6 +5,7 @@
 pub mod cli;
 mod openapi;
 mod outbox_api;
+mod outbox_pages;
 mod pages;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};

@@ -89,6 +89,14 @@ async fn retry(
     OutboxAdmin(user): OutboxAdmin,
     Path(id): Path<i64>,
 ) -> Result<Json<Retried>> {
+    retry_audited(&s, &user, id).await?;
+    Ok(Json(Retried { id, state: "pending".into() }))
+}
+
+/// Makes a dead event due again, audited in the same transaction (the API
+/// and the console page both come here). 409 `outbox.not_dead` for an event
+/// that is not dead, 404 for none.
+pub async fn retry_audited(s: &AppState, user: &CurrentUser, id: i64) -> Result<()> {
     let now = now_ms();
     let entry = audit::PendingEntry {
         actor: audit::Actor::user(&user, user.client_addr.clone()),
@@ -126,5 +134,5 @@ async fn retry(
             None => Error::NotFound,
         });
     }
-    Ok(Json(Retried { id, state: "pending".into() }))
+    Ok(())
 }

@@ -271,6 +271,16 @@ both_backends!(failed_deliveries_back_off_then_wait_as_dead_letters_for_an_admin
     let clerk = app.login("clerk", PASSWORD).await;
     assert_eq!(app.get("/api/v1/outbox/dead", &clerk).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.post(&format!("/api/v1/outbox/{id}/retry"), &clerk, json!({})).await.status, StatusCode::FORBIDDEN);
+    // The console page lists it for the administrator, in words, and
+    // refuses the clerk.
+    let page = crate::pages::browser(&app, ADMIN).await.get(format!("{}/admin/outbox", app.addr)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("data-event=\"{id}\"")) && html.contains("系统事件"), "{html}");
+    assert!(html.contains("重新投递") && html.contains("href=\"/admin/outbox\""), "the button and the menu entry");
+    let refused =
+        crate::pages::browser(&app, "clerk").await.get(format!("{}/admin/outbox", app.addr)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let dead = app.get("/api/v1/outbox/dead", &admin).await;
     assert_eq!(dead.status, StatusCode::OK, "{:?}", dead.body);
     let listed = &dead.body["events"];

@@ -76,7 +76,7 @@ both_backends!(the_portal_is_public_and_shows_grids, |app| {
 });
 
 /// Logs a fresh cookie-holding client in through the login form.
-async fn browser(app: &TestApp, username: &str) -> reqwest::Client {
+pub(crate) async fn browser(app: &TestApp, username: &str) -> reqwest::Client {
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
     let r = client
