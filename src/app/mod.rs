@@ -146,29 +146,6 @@ async fn reload_settings(state: &AppState) {
     }
 }
 
-/// Re-reads the security policy every step, so that a change made on one
-/// server node reaches the others within a minute.
-pub struct PolicyReload {
-    pub state: AppState,
-    pub every: std::time::Duration,
-}
-
-impl crate::platform::jobs::Job for PolicyReload {
-    fn name(&self) -> &'static str {
-        "policy-reload"
-    }
-
-    fn every(&self) -> std::time::Duration {
-        self.every
-    }
-
-    async fn run_once(&self) -> crate::kernel::error::Result<crate::platform::jobs::Outcome> {
-        let p = crate::auth::policy::load(&self.state.db).await?;
-        self.state.replace_policy(p);
-        Ok(crate::platform::jobs::Outcome::Idle)
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fengqiao (枫桥) API", description = "Grassroots social governance platform. \
