@@ -77,6 +77,9 @@ pub fn encrypted_columns() -> Vec<&'static crate::platform::crypto::rotate::Encr
 /// audit actions (for the audit log's labels and filters).
 pub fn register_domains() {
     crate::audit::action::register(&[crate::auth::action::ALL, crate::tree::action::ALL, crate::orders::action::ALL]);
+    crate::auth::register_labels();
+    crate::tree::register_labels();
+    crate::orders::register_labels();
 }
 
 /// Follows setting changes made on other server nodes (PostgreSQL): each

@@ -11,6 +11,7 @@ use axum::{routing::get, Router};
 
 pub mod api;
 pub mod chain;
+pub mod labels;
 pub mod pages;
 pub mod query;
 pub mod unmask;

@@ -13,6 +13,7 @@ use crate::web::{forbidden, render, t, to_login, Msg as _, Shell};
 use crate::{
     audit::{
         self, action,
+        labels::Labels,
         query::{self, AuditFilter},
         Actor, Entry, Object,
     },
@@ -36,6 +37,7 @@ struct AuditPage {
     shell: Shell,
     filter: AuditFilter,
     entries: Vec<Entry>,
+    labels: Labels,
     total: i64,
     page: i64,
     pages: i64,
@@ -72,19 +74,19 @@ impl AuditPage {
     }
 
     fn object_label(&self, e: &Entry) -> String {
-        match (&e.object_type, &e.object_id) {
-            (Some(kind), Some(id)) => format!("{} #{id}", t(&format!("audit.object.{kind}"))),
-            (Some(kind), None) => t(&format!("audit.object.{kind}")).to_string(),
-            _ => String::new(),
-        }
+        self.labels.object(e)
     }
 
-    fn actor_label<'a>(&self, e: &'a Entry) -> &'a str {
-        if e.actor_username.is_empty() {
-            t("audit.anonymous")
-        } else {
-            &e.actor_username
-        }
+    fn actor_label(&self, e: &Entry) -> String {
+        self.labels.actor(e)
+    }
+
+    fn actor_node(&self, e: &Entry) -> &str {
+        self.labels.actor_node(e).unwrap_or("")
+    }
+
+    fn detail(&self, e: &Entry) -> Vec<(String, String)> {
+        self.labels.detail(e)
     }
 
     fn total_label(&self) -> String {
@@ -132,10 +134,12 @@ pub async fn audit_page(
         Err(e @ Error::Invalid { .. }) => (vec![], 0, 1, 1, Some(e.message())),
         Err(e) => return Err(e),
     };
+    let labels = Labels::of(&s.db, &entries).await?;
     Ok(render(&AuditPage {
         shell: Shell { user, active: "audit" },
         filter,
         entries,
+        labels,
         total,
         page,
         pages,

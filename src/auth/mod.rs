@@ -566,6 +566,17 @@ pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
 }
 
 /// Audit actions of identity: sessions, users, roles, tokens, the policy.
+/// How the audit log names this domain's objects: users by name and
+/// account, roles and API tokens by name.
+pub fn register_labels() {
+    use crate::audit::labels::{by_query, register};
+    register("user", |db, ids| {
+        Box::pin(by_query(db, "select display_name || '（' || username || '）' from users where id = $1", ids, true))
+    });
+    register("role", |db, ids| Box::pin(by_query(db, "select name from roles where code = $1", ids, false)));
+    register("api_token", |db, ids| Box::pin(by_query(db, "select name from api_tokens where id = $1", ids, true)));
+}
+
 pub mod action {
     pub const LOGIN: &str = "session.login";
     pub const LOGIN_FAILED: &str = "session.login_failed";

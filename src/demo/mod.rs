@@ -262,8 +262,8 @@ impl fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "杏花岭区:{} 个街道/乡镇,{} 个社区、{} 个村,{} 个网格,{} 栋楼,{} 户;\
-             总网格长 {} 名,网格员 {} 名,楼栋长 {} 名;账号 {} 个;作战单元与防区 {} 个;近一年工单 {} 件",
+            "杏花岭区：{} 个街道/乡镇，{} 个社区、{} 个村，{} 个网格，{} 栋楼，{} 户；\
+             总网格长 {} 名，网格员 {} 名，楼栋长 {} 名；账号 {} 个；作战单元与防区 {} 个；近一年工单 {} 件",
             self.subdistricts,
             self.communities - self.villages,
             self.villages,
@@ -829,14 +829,14 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
 /// Assisting units: departments by key, or `@subdistrict` / `@community`
 /// for the local centres.
 const DISPATCH_RULES: &[(&str, Option<&str>, &[&str], &str)] = &[
-    ("0102", None, &["@subdistrict"], "小事不出社区,大事街道协调"),
+    ("0102", None, &["@subdistrict"], "小事不出社区，大事街道协调"),
     ("0105", Some("police"), &["@community"], "社区配合开展反诈宣传"),
     ("0202", None, &["housing"], "住建局督促物业企业整改"),
     ("0204", Some("civil_affairs"), &["@community"], "社区入户核实困难情况"),
     ("0306", Some("urban_mgmt"), &["housing", "@subdistrict"], ""),
     ("0307", Some("urban_mgmt"), &["market", "@subdistrict"], ""),
     ("0308", Some("market"), &["health"], ""),
-    ("04", Some("emergency"), &["@subdistrict"], "突发事件由应急局牵头,属地街道先期处置"),
+    ("04", Some("emergency"), &["@subdistrict"], "突发事件由应急局牵头，属地街道先期处置"),
     ("0401", Some("fire"), &["emergency", "@subdistrict"], ""),
     ("0402", Some("emergency"), &["fire", "housing", "@subdistrict"], "燃气企业同步到场"),
     ("0403", Some("housing"), &["urban_mgmt", "emergency", "@subdistrict"], ""),
@@ -894,7 +894,7 @@ async fn dispatch_rules(db: &Db) -> anyhow::Result<()> {
                 .bind(Some(centre))
                 .bind(serde_json::to_string(&[bureau])?)
                 .bind("[]")
-                .bind(Some("乡镇统筹辖区环境卫生,城管局业务指导"))
+                .bind(Some("乡镇统筹辖区环境卫生，城管局业务指导"))
                 .bind(now)
                 .execute(&db.pool)
                 .await?;
@@ -1003,9 +1003,9 @@ pub async fn erase(url: &DbUrl) -> anyhow::Result<()> {
 /// Creates the root region node and a first administrator in an empty database.
 pub async fn init_root(db: &Db, code: &str, name: &str, admin: &str, pw: &str) -> anyhow::Result<String> {
     if is_built(db).await? {
-        anyhow::bail!("数据库中已有区划数据,不能重复初始化");
+        anyhow::bail!("数据库中已有区划数据，不能重复初始化");
     }
-    let code = RegionCode::parse(code).map_err(|e| anyhow::anyhow!("区划代码无效: {e}"))?;
+    let code = RegionCode::parse(code).map_err(|e| anyhow::anyhow!("区划代码无效：{e}"))?;
     let kind = match code.level() {
         crate::kernel::codes::RegionLevel::Province => "province",
         crate::kernel::codes::RegionLevel::City => "city",

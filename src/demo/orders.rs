@@ -16,32 +16,56 @@ use crate::{
     platform::db::Db,
 };
 
-/// (category, share, titles) — titles take a place name.
+/// (category, share, titles). A title takes a place of the kind it names:
+/// `{b}` a building or stairwell, `{o}` an open place of the neighbourhood,
+/// `{r}` a street, so that no lift breaks down in a vegetable market.
 const MATTERS: &[(&str, u32, &[&str])] = &[
-    ("0101", 6, &["{p}夜间有可疑人员徘徊", "{p}单元门禁损坏无法关闭"]),
-    ("0102", 9, &["{p}邻里因漏水发生纠纷", "{p}两户因停车位发生争执"]),
-    ("0103", 6, &["{p}楼道堆放杂物堵塞消防通道", "{p}电动车在楼道内充电"]),
-    ("0105", 2, &["{p}有老人反映接到冒充公检法电话"]),
-    ("0201", 7, &["{p}夜间装修噪音扰民", "{p}广场舞音响声音过大"]),
-    ("0202", 8, &["{p}物业长期不清理绿化带", "{p}电梯频繁故障物业不维修"]),
-    ("0203", 3, &["建议在{p}增设休息座椅", "建议{p}增加充电桩"]),
-    ("0204", 3, &["{p}独居老人生活困难需要帮扶"]),
-    ("0301", 9, &["{p}垃圾桶满溢无人清运", "{p}路面有大片油污"]),
-    ("0302", 6, &["{p}人行道地砖破损", "{p}井盖缺失存在安全隐患"]),
-    ("0303", 7, &["{p}路灯不亮", "{p}路灯白天常亮"]),
-    ("0304", 5, &["{p}暖气不热", "{p}停水未提前通知"]),
-    ("0305", 4, &["{p}建筑垃圾长期未清运"]),
-    ("0306", 4, &["{p}一楼住户私自搭建彩钢房"]),
-    ("0307", 5, &["{p}有流动摊贩占道经营"]),
-    ("0308", 2, &["{p}附近小餐馆卫生状况差"]),
-    ("0309", 6, &["{p}单元门对讲机损坏", "{p}楼顶防水层破损漏水"]),
-    ("0401", 1, &["{p}有烟雾冒出"]),
-    ("0402", 1, &["{p}闻到煤气味"]),
-    ("0403", 2, &["{p}雨后积水严重"]),
+    ("0101", 6, &["{o}夜间有可疑人员徘徊", "{b}单元门禁损坏无法关闭", "{o}监控探头损坏多日"]),
+    ("0102", 9, &["{b}楼上漏水引发邻里纠纷", "{o}两户因车位归属发生争执", "{b}邻居长期在楼道堆物引发矛盾"]),
+    ("0103", 6, &["{b}楼道堆放杂物堵塞消防通道", "{b}电动车在楼道内充电", "{o}私拉电线给电动车充电"]),
+    ("0105", 2, &["{b}独居老人接到冒充公检法诈骗电话", "{o}有人以免费体检为名推销保健品"]),
+    ("0201", 7, &["{b}夜间装修噪音扰民", "{o}广场舞音响声音过大", "{r}商铺外放音乐噪音扰民"]),
+    ("0202", 8, &["{o}物业长期不修剪绿化带", "{b}电梯频繁故障物业不维修", "{b}楼道照明损坏物业未处理"]),
+    ("0203", 3, &["建议在{o}增设休息座椅", "建议在{o}增设电动车充电桩"]),
+    ("0204", 3, &["{b}独居老人生活困难需要帮扶", "{b}残疾人家庭申请临时救助"]),
+    ("0301", 9, &["{o}垃圾桶满溢无人清运", "{r}路面有大片油污", "{o}生活垃圾未按时清运"]),
+    ("0302", 6, &["{r}人行道地砖破损", "{r}井盖缺失存在安全隐患", "{o}路面塌陷出现坑洼"]),
+    ("0303", 7, &["{r}路灯不亮", "{r}路灯白天常亮", "{o}照明灯杆倾斜"]),
+    ("0304", 5, &["{b}暖气不热", "{b}停水未提前通知", "{b}燃气表漏气需检修"]),
+    ("0305", 4, &["{o}建筑垃圾长期未清运", "{r}渣土车沿路撒漏"]),
+    ("0306", 4, &["{b}一楼住户私自搭建彩钢房", "{b}顶楼住户违规加盖阳光房"]),
+    ("0307", 5, &["{r}流动摊贩占道经营", "{r}商铺店外经营占用人行道"]),
+    ("0308", 2, &["{r}小餐馆后厨卫生状况差", "{r}烧烤摊油烟扰民"]),
+    ("0309", 6, &["{b}单元门对讲机损坏", "{b}楼顶防水层破损漏水", "{b}楼道窗户玻璃破碎"]),
+    ("0401", 1, &["{b}有烟雾冒出疑似起火", "{o}电动车停放处起火"]),
+    ("0402", 1, &["{b}闻到明显燃气味", "{r}燃气管道疑似泄漏"]),
+    ("0403", 2, &["{o}雨后积水严重", "{r}下穿通道积水无法通行"]),
 ];
 
-const PLACES: &[&str] =
-    &["3号楼", "小区东门", "7号楼2单元", "社区广场", "菜市场", "小区南门", "12号楼", "幼儿园门口", "停车场", "1号院"];
+/// Buildings and stairwells (`{b}`), open places (`{o}`) and streets (`{r}`).
+const BUILDINGS: &[&str] =
+    &["1号楼", "3号楼2单元", "5号楼", "7号楼1单元", "8号楼3单元", "12号楼", "15号楼2单元", "2号院"];
+const OPEN_PLACES: &[&str] =
+    &["小区东门", "小区南门", "社区广场", "健身广场", "停车场", "小区北侧空地", "幼儿园门口", "菜市场门口"];
+const STREETS: &[&str] = &["胜利街", "新建北路", "坝陵桥", "杏花岭街", "五一路", "府东街", "职工新街", "柏杨树街"];
+
+/// Fills a title's place slot, a building or open place named within its
+/// community (`community`, e.g. "胜利西街社区"), a street by itself; returns
+/// the title and the address.
+fn place_title(rng: &mut StdRng, template: &str, community: &str) -> (String, String) {
+    let (slot, places, within) = if template.contains("{b}") {
+        ("{b}", BUILDINGS, true)
+    } else if template.contains("{r}") {
+        ("{r}", STREETS, false)
+    } else {
+        ("{o}", OPEN_PLACES, true)
+    };
+    let place = places.choose(rng).copied().unwrap_or("小区");
+    let address =
+        if within { format!("{community}{place}") } else { format!("{place}{}号附近", rng.gen_range(1..=120)) };
+    let named = if within { address.clone() } else { place.to_string() };
+    (template.replace(slot, &named), address)
+}
 
 struct Ctx {
     clock: Clock,
@@ -217,8 +241,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 }
             })
             .unwrap_or(&MATTERS[0]);
-        let place = PLACES.choose(rng).unwrap_or(&"小区");
-        let title = matter.2.choose(rng).unwrap_or(&"{p}").replace("{p}", place);
+        let template = matter.2.choose(rng).copied().unwrap_or("{o}");
         let source =
             *["resident", "resident", "patrol", "patrol", "hotline", "video"].choose(rng).unwrap_or(&"resident");
         // More recent orders are more numerous (the platform's use grows).
@@ -247,7 +270,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                     &ctx,
                     t,
                     ActorRole::Acceptor,
-                    Action::Reject { reason: "不属于受理范围,已告知反映人向相关部门咨询".into() },
+                    Action::Reject { reason: "不属于受理范围，已告知反映人向相关部门咨询".into() },
                     centre,
                 );
                 break 'story;
@@ -299,7 +322,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             }
             let handle_due = limit(matter.0, 1).due(&ctx.clock, t);
             if goes(rng, 0.01) {
-                let reason = "需纳入老旧小区年度改造计划,暂时挂账";
+                let reason = "需纳入老旧小区年度改造计划，暂时挂账";
                 sim.step(
                     &ctx,
                     t + hours(rng, 2, 20),
@@ -310,7 +333,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 break 'story;
             }
             if goes(rng, 0.01) {
-                let reason = "涉及全体业主共同利益,提交小区议事会协商";
+                let reason = "涉及全体业主共同利益，提交小区议事会协商";
                 sim.step(
                     &ctx,
                     t + hours(rng, 2, 20),
@@ -325,7 +348,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 &ctx,
                 t,
                 ActorRole::Handler,
-                Action::Handle { note: "已到现场查看,正在协调处理".into(), attachments: vec![] },
+                Action::Handle { note: "已到现场查看，正在协调处理".into(), attachments: vec![] },
                 &lead_name,
             );
             if goes(rng, 0.05) {
@@ -333,7 +356,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                     &ctx,
                     t,
                     ActorRole::Handler,
-                    Action::RequestExtension { days: 3, reason: "需协调产权单位,等待配件".into() },
+                    Action::RequestExtension { days: 3, reason: "需协调产权单位，等待配件".into() },
                     &lead_name,
                 );
                 t += hours(rng, 1, 8);
@@ -348,7 +371,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 t,
                 ActorRole::Handler,
                 Action::ReportBack {
-                    result: "问题已处理完毕,现场已恢复正常".into(), attachments: vec![]
+                    result: "问题已处理完毕，现场已恢复正常".into(), attachments: vec![]
                 },
                 &lead_name,
             ) {
@@ -368,7 +391,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                     &ctx,
                     t,
                     ActorRole::Handler,
-                    Action::ReportBack { result: "已返工处理,问题解决".into(), attachments: vec![] },
+                    Action::ReportBack { result: "已返工处理，问题解决".into(), attachments: vec![] },
                     &lead_name,
                 );
                 t += hours(rng, 2, 20);
@@ -397,7 +420,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                     &ctx,
                     t,
                     ActorRole::Handler,
-                    Action::ReportBack { result: "重新处理,已彻底解决".into(), attachments: vec![] },
+                    Action::ReportBack { result: "重新处理，已彻底解决".into(), attachments: vec![] },
                     &lead_name,
                 );
                 t += hours(rng, 2, 20);
@@ -444,6 +467,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         };
         // "胜利西街社区第三网格" → "胜利西街社区"; dedicated grids keep their unit's name.
         let prefix = grid.6.split('第').next().unwrap_or("").trim_end_matches("专属网格").to_string();
+        let (title, address) = place_title(rng, template, &prefix);
         let closed = sim
             .events
             .iter()
@@ -456,9 +480,9 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             V::S(Some(source.into())),
             V::S(Some(matter.0.into())),
             V::S(Some(if matter.0.starts_with("04") { "urgent" } else { "normal" }.into())),
-            V::S(Some(format!("{prefix}{title}"))),
+            V::S(Some(title.clone())),
             V::S(Some(format!("{title}。请尽快派人处理。"))),
-            V::S(Some(format!("{prefix}{place}"))),
+            V::S(Some(address)),
             V::F(Some(grid.4 + rng.gen_range(-0.0008..0.0008))),
             V::F(Some(grid.5 + rng.gen_range(-0.0008..0.0008))),
             V::I(Some(grid.0)),

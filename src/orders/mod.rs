@@ -13,9 +13,11 @@ pub mod calendar;
 pub mod catalogue_pages;
 pub mod dispatch;
 pub mod dispatch_pages;
+pub mod field_pages;
 pub mod home;
 pub mod machine;
 pub mod pages;
+pub mod portal_pages;
 pub mod refs;
 pub mod store;
 pub mod timers;
@@ -39,18 +41,18 @@ pub fn pages() -> Router<crate::web::AppState> {
         // attachment limits themselves (see `attachments::upload`).
         .route("/orders/{id}/act", post(pages::act).layer(DefaultBodyLimit::disable()))
         .route("/orders/{id}/attachments", post(pages::attach).layer(DefaultBodyLimit::disable()))
-        .route("/m/tasks", get(pages::mobile_tasks))
-        .route("/m/orders/{id}", get(pages::mobile_order))
+        .route("/m/tasks", get(field_pages::mobile_tasks))
+        .route("/m/orders/{id}", get(field_pages::mobile_order))
         .route(
             "/m/report",
-            get(pages::mobile_report_form).post(pages::mobile_report).layer(DefaultBodyLimit::disable()),
+            get(field_pages::mobile_report_form).post(field_pages::mobile_report).layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/portal/report",
-            get(pages::portal_report_form).post(pages::portal_report).layer(DefaultBodyLimit::disable()),
+            get(portal_pages::portal_report_form).post(portal_pages::portal_report).layer(DefaultBodyLimit::disable()),
         )
-        .route("/portal/track", get(pages::portal_track_form))
-        .route("/portal/track/{code}", get(pages::portal_track).post(pages::portal_track_act))
+        .route("/portal/track", get(portal_pages::portal_track_form))
+        .route("/portal/track/{code}", get(portal_pages::portal_track).post(portal_pages::portal_track_act))
         .route("/admin/categories", get(catalogue_pages::list))
         .route("/admin/dispatch", get(dispatch_pages::page).post(dispatch_pages::save))
         .route("/admin/dispatch/{id}/delete", post(dispatch_pages::remove))
@@ -69,6 +71,17 @@ pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
 }
 
 /// Audit actions of work orders, their catalogues and units.
+/// How the audit log names this domain's objects: orders by tracking code
+/// and title, categories and units by name.
+pub fn register_labels() {
+    use crate::audit::labels::{by_query, register};
+    register("order", |db, ids| {
+        Box::pin(by_query(db, "select tracking_code || '（' || title || '）' from orders where id = $1", ids, true))
+    });
+    register("category", |db, ids| Box::pin(by_query(db, "select name from categories where code = $1", ids, false)));
+    register("unit", |db, ids| Box::pin(by_query(db, "select name from units where id = $1", ids, true)));
+}
+
 pub mod action {
     pub const CALENDAR_UPDATE: &str = "calendar.update";
     pub const CATEGORY_UPDATE: &str = "category.update";

@@ -1,12 +1,13 @@
-//! Work-order pages: the staff queues and order detail, the field app's
-//! tasks and report form, and the resident portal's report, track and rate.
+//! Work-order pages of the staff console: the queues and the order detail.
+//! The field app's pages are in `field_pages`, the resident portal's in
+//! `portal_pages`; they share the action forms defined here.
 
 use crate::web::extract::page::{Form, Path, Query};
 use askama::Template;
 use axum::{
     extract::State,
     http::{HeaderMap, Uri},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
 };
 use serde::Deserialize;
 
@@ -17,13 +18,12 @@ use crate::{
         error::{Error, Result},
         perm::Perm,
         principal::CurrentUser,
-        scope::Scope,
     },
     orders::{
-        api::{categories, public_view, Category, PublicOrder},
+        api::{categories, Category},
         dispatch::{self, Suggestion},
         machine::{Action, ActionKind},
-        store::{self, ActRequest, Actor, EventView, ListQuery, NewOrder, OrderView, Queue, Reporter, Source},
+        store::{self, ActRequest, Actor, EventView, ListQuery, OrderView, Queue},
         units::{self, Unit},
         upload::{self, FormWithFiles, Incoming, Uploader},
     },
@@ -60,11 +60,11 @@ pub struct ActionForm {
 }
 
 /// Actions that carry attachments.
-fn takes_photos(kind: &ActionKind) -> bool {
+pub(super) fn takes_photos(kind: &ActionKind) -> bool {
     matches!(kind, ActionKind::Handle | ActionKind::ReportBack | ActionKind::VerifyFail)
 }
 
-fn action_forms(kinds: &[ActionKind]) -> Vec<ActionForm> {
+pub(super) fn action_forms(kinds: &[ActionKind]) -> Vec<ActionForm> {
     kinds
         .iter()
         .map(|k| ActionForm {
@@ -173,17 +173,17 @@ pub fn step_files<'a>(attachments: &'a [Attachment], seq: &i64) -> Vec<&'a Attac
 }
 
 /// What both order pages (console and field app) show.
-struct DetailParts {
-    order: OrderView,
-    events: Vec<EventView>,
-    actions: Vec<ActionForm>,
-    suggestion: Suggestion,
-    units: Vec<Unit>,
-    attachments: Vec<Attachment>,
-    assisting: Vec<dispatch::UnitName>,
+pub(super) struct DetailParts {
+    pub(super) order: OrderView,
+    pub(super) events: Vec<EventView>,
+    pub(super) actions: Vec<ActionForm>,
+    pub(super) suggestion: Suggestion,
+    pub(super) units: Vec<Unit>,
+    pub(super) attachments: Vec<Attachment>,
+    pub(super) assisting: Vec<dispatch::UnitName>,
 }
 
-async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
+pub(super) async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
     let order = store::get(&s.db, &s.clock(), user, id).await?;
     let events = store::events(&s.db, order.id).await?;
     let allowed = store::allowed(Some(user), &order);
@@ -324,7 +324,7 @@ impl ActForm {
 
 /// htmx target: success sends the browser to `target` (HX-Redirect on a
 /// 200, since the XHR would silently follow a 303); an error shows in place.
-fn act_outcome(result: Result<String>) -> Response {
+pub(super) fn act_outcome(result: Result<String>) -> Response {
     match result {
         Ok(target) => {
             let mut h = HeaderMap::new();
@@ -342,11 +342,11 @@ fn act_outcome(result: Result<String>) -> Response {
     }
 }
 
-fn askama_escape(s: &str) -> String {
+pub(super) fn askama_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn safe_back(back: &str, fallback: String) -> String {
+pub(super) fn safe_back(back: &str, fallback: String) -> String {
     if back.starts_with('/') && !back.starts_with("//") {
         back.to_string()
     } else {
@@ -389,7 +389,7 @@ pub async fn act(
 
 /// Checks and stores a staff member's files on an order; `on_report` puts
 /// them on the report step.
-async fn store_photos(
+pub(super) async fn store_photos(
     s: &AppState,
     order: &OrderView,
     user: &CurrentUser,
@@ -480,110 +480,7 @@ pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<Bu
     .into_response()
 }
 
-// ---------- field app ----------
-
-#[derive(Template)]
-#[template(path = "m/tasks.html")]
-struct MobileTasks {
-    user: CurrentUser,
-    active: &'static str,
-    orders: Vec<OrderView>,
-    accept: Vec<OrderView>,
-    /// What the user's unit assists (协办) while it is being handled.
-    assisting: Vec<OrderView>,
-}
-
-pub async fn mobile_tasks(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
-    let user = login_or_redirect!(user, uri);
-    require_page!(user, Perm::OrdersRead);
-    let clock = s.clock();
-    let mine = store::list(
-        &s.db,
-        &clock,
-        &user,
-        &ListQuery { queue: Some("mine".into()), per_page: Some(50), ..Default::default() },
-    )
-    .await?;
-    let accept = if user.can(Perm::OrdersAccept) {
-        store::list(
-            &s.db,
-            &clock,
-            &user,
-            &ListQuery { queue: Some("pending_accept".into()), per_page: Some(20), ..Default::default() },
-        )
-        .await?
-        .orders
-    } else {
-        vec![]
-    };
-    let assisting = store::list(
-        &s.db,
-        &clock,
-        &user,
-        &ListQuery { queue: Some("assisting".into()), per_page: Some(20), ..Default::default() },
-    )
-    .await?
-    .orders;
-    let shown = |orders: Vec<OrderView>| orders.into_iter().map(|o| o.for_reader(&user)).collect::<Vec<_>>();
-    let (orders, accept, assisting) = (shown(mine.orders), shown(accept), shown(assisting));
-    Ok(render(&MobileTasks { user, active: "tasks", orders, accept, assisting }))
-}
-
-#[derive(Template)]
-#[template(path = "m/order.html")]
-struct MobileOrder {
-    user: CurrentUser,
-    active: &'static str,
-    order: OrderView,
-    events: Vec<EventView>,
-    actions: Vec<ActionForm>,
-    suggestion: Suggestion,
-    units: Vec<Unit>,
-    back: String,
-    attachments: Vec<Attachment>,
-    assisting: Vec<dispatch::UnitName>,
-}
-
-pub async fn mobile_order(
-    State(s): State<AppState>,
-    user: Option<CurrentUser>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> Result<Response> {
-    let user = login_or_redirect!(user, uri);
-    require_page!(user, Perm::OrdersRead);
-    let d = match detail_parts(&s, &user, id).await {
-        Err(Error::NotFound) => return Ok(crate::web::not_found(uri).await),
-        r => r?,
-    };
-    Ok(render(&MobileOrder {
-        user,
-        active: "tasks",
-        order: d.order,
-        events: d.events,
-        actions: d.actions,
-        suggestion: d.suggestion,
-        units: d.units,
-        back: format!("/m/orders/{id}"),
-        attachments: d.attachments,
-        assisting: d.assisting,
-    }))
-}
-
-#[derive(Template)]
-#[template(path = "m/report.html")]
-struct MobileReport {
-    user: CurrentUser,
-    active: &'static str,
-    categories: Vec<Category>,
-}
-
-pub async fn mobile_report_form(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
-    let user = login_or_redirect!(user, uri);
-    require_page!(user, Perm::OrdersReport);
-    Ok(render(&MobileReport { user, active: "report", categories: categories(&s.db).await? }))
-}
-
+/// The report form of the field app and of the portal.
 #[derive(Deserialize)]
 pub struct ReportForm {
     pub category_code: String,
@@ -599,205 +496,6 @@ pub struct ReportForm {
     pub node_id: Option<String>,
 }
 
-fn coord(v: &Option<String>) -> Option<f64> {
+pub(super) fn coord(v: &Option<String>) -> Option<f64> {
     v.as_deref().and_then(|s| s.trim().parse().ok())
-}
-
-/// 上报 from the field app, with the photos taken on the spot (on the
-/// report step; staff-internal, as patrol photos may show residents).
-pub async fn mobile_report(
-    State(s): State<AppState>,
-    user: CurrentUser,
-    form: Result<FormWithFiles<ReportForm>>,
-) -> Response {
-    let r = async {
-        user.require(Perm::OrdersReport)?;
-        let FormWithFiles { form: f, files } = form?;
-        // Check the photos before the order exists.
-        let prepared = upload::prepare_all(files, &s.config.attachments, true).await?;
-        let input = NewOrder {
-            source: Source::Patrol,
-            category_code: f.category_code,
-            urgency: Some(if f.urgent.is_some() { store::Urgency::Urgent } else { store::Urgency::Normal }),
-            title: f.title,
-            description: f.description,
-            address: f.address,
-            lon: coord(&f.lon),
-            lat: coord(&f.lat),
-            // Without a point, the matter is in the worker's own grid.
-            node_id: Some(user.node_id),
-            reporter_name: None,
-            reporter_contact: None,
-        };
-        let o =
-            store::create(&s.db, Reporter { user: Some(&user), crypto: &s.crypto, scope: user.scope() }, input).await?;
-        if !prepared.is_empty() {
-            upload::save(&s, &o, Uploader::Staff(&user), true, prepared).await?;
-        }
-        Ok(format!("/m/orders/{}", o.id))
-    }
-    .await;
-    act_outcome(r)
-}
-
-// ---------- portal ----------
-
-pub struct CommunityGroup {
-    pub name: String,
-    pub communities: Vec<(i64, String)>,
-}
-
-#[derive(Template)]
-#[template(path = "portal/report.html")]
-struct PortalReport {
-    categories: Vec<Category>,
-    groups: Vec<CommunityGroup>,
-    error: Option<String>,
-}
-
-async fn community_groups(s: &AppState) -> Result<Vec<CommunityGroup>> {
-    let scope = Scope::everything();
-    let mut groups = vec![];
-    for root in crate::tree::store::scope_roots(&s.db, &scope).await? {
-        for sub in crate::tree::store::children(&s.db, &scope, root.id, false).await? {
-            let communities = crate::tree::store::children(&s.db, &scope, sub.id, false)
-                .await?
-                .into_iter()
-                .map(|c| (c.id, c.name.trim_end_matches("居委会").trim_end_matches("委会").to_string()))
-                .collect();
-            groups.push(CommunityGroup { name: sub.name, communities });
-        }
-    }
-    Ok(groups)
-}
-
-pub async fn portal_report_form(State(s): State<AppState>) -> Result<Response> {
-    Ok(render(&PortalReport { categories: categories(&s.db).await?, groups: community_groups(&s).await?, error: None }))
-}
-
-/// 居民提单 with an optional photo: the photo is checked before the order
-/// is created, so a refused photo leaves no order behind either.
-pub async fn portal_report(State(s): State<AppState>, form: Result<FormWithFiles<ReportForm>>) -> Result<Response> {
-    let r = async {
-        let FormWithFiles { form: f, files } = form?;
-        let prepared = upload::prepare_all(files, &s.config.attachments, true).await?;
-        if prepared.len() as i64 > s.config.attachments.per_resident {
-            return Err(Error::invalid("attachment.too_many", "photo"));
-        }
-        let o = store::create(
-            &s.db,
-            Reporter { user: None, crypto: &s.crypto, scope: Scope::everything() },
-            report_input(f),
-        )
-        .await?;
-        if !prepared.is_empty() {
-            upload::save(&s, &o, Uploader::Resident, true, prepared).await?;
-        }
-        Ok(o)
-    }
-    .await;
-    match r {
-        Ok(o) => Ok(Redirect::to(&format!("/portal/track/{}?new=1", o.tracking_code)).into_response()),
-        Err(e) if e.status().is_client_error() => {
-            let page = PortalReport {
-                categories: categories(&s.db).await?,
-                groups: community_groups(&s).await?,
-                error: Some(e.message()),
-            };
-            Ok((e.status(), render(&page)).into_response())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn report_input(f: ReportForm) -> NewOrder {
-    NewOrder {
-        source: Source::Resident,
-        category_code: f.category_code,
-        urgency: None,
-        title: f.title,
-        description: f.description,
-        address: f.address,
-        lon: coord(&f.lon),
-        lat: coord(&f.lat),
-        node_id: f.node_id.as_deref().and_then(|n| n.parse().ok()),
-        reporter_name: f.name.filter(|n| !n.trim().is_empty()),
-        reporter_contact: f.contact,
-    }
-}
-
-#[derive(Template)]
-#[template(path = "portal/track.html")]
-struct PortalTrack {
-    order: Option<PublicOrder>,
-    code: String,
-    fresh: bool,
-    error: Option<String>,
-}
-
-impl PortalTrack {
-    fn can(&self, kind: &str) -> bool {
-        self.order.as_ref().is_some_and(|o| o.allowed_actions.iter().any(|a| a.as_str() == kind))
-    }
-}
-
-#[derive(Deserialize)]
-pub struct TrackQuery {
-    code: Option<String>,
-    new: Option<String>,
-}
-
-pub async fn portal_track_form(Query(q): Query<TrackQuery>) -> Response {
-    match q.code.map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()) {
-        Some(code) => Redirect::to(&format!(
-            "/portal/track/{}",
-            url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
-        ))
-        .into_response(),
-        None => render(&PortalTrack { order: None, code: String::new(), fresh: false, error: None }),
-    }
-}
-
-pub async fn portal_track(
-    State(s): State<AppState>,
-    Path(code): Path<String>,
-    Query(q): Query<TrackQuery>,
-) -> Result<Response> {
-    let order = match store::get_by_tracking_code(&s.db, &s.clock(), &code).await {
-        Ok(o) => Some(public_view(&s, &o).await?),
-        Err(Error::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    let error = order.is_none().then(|| t("portal.track_not_found").to_string());
-    Ok(render(&PortalTrack { order, code, fresh: q.new.is_some(), error }))
-}
-
-/// The resident rates or withdraws, by tracking code (the code is the key).
-pub async fn portal_track_act(
-    State(s): State<AppState>,
-    Path(code): Path<String>,
-    Form(f): Form<ActForm>,
-) -> Result<Response> {
-    let clock = s.clock();
-    let order = store::get_by_tracking_code(&s.db, &clock, &code).await?;
-    let r = async {
-        let action = f.action()?;
-        if !matches!(action, Action::Evaluate { .. } | Action::Withdraw { .. }) {
-            return Err(Error::Forbidden);
-        }
-        store::act(&s.db, &clock, Actor::Resident, &order, &ActRequest { version: f.version, action }).await
-    }
-    .await;
-    match r {
-        Ok(_) => Ok(Redirect::to(&format!("/portal/track/{}", order.tracking_code)).into_response()),
-        Err(e) => {
-            let page = PortalTrack {
-                order: Some(public_view(&s, &order).await?),
-                code,
-                fresh: false,
-                error: Some(e.message()),
-            };
-            Ok((e.status(), render(&page)).into_response())
-        }
-    }
 }

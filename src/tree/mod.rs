@@ -33,6 +33,22 @@ pub fn api() -> utoipa_axum::router::OpenApiRouter<crate::web::AppState> {
 }
 
 /// Audit actions of the tree: nodes, members, overlays.
+/// How the audit log names this domain's objects: nodes and overlays by
+/// name, members by name and post.
+pub fn register_labels() {
+    use crate::audit::labels::{by_query, register};
+    register("node", |db, ids| Box::pin(by_query(db, "select name from nodes where id = $1", ids, true)));
+    register("overlay", |db, ids| Box::pin(by_query(db, "select name from overlays where id = $1", ids, true)));
+    register("member", |db, ids| {
+        Box::pin(by_query(
+            db,
+            "select m.name || '（' || n.name || '）' from node_members m join nodes n on n.id = m.node_id where m.id = $1",
+            ids,
+            true,
+        ))
+    });
+}
+
 pub mod action {
     pub const NODE_CREATE: &str = "node.create";
     pub const NODE_UPDATE: &str = "node.update";

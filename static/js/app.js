@@ -25,3 +25,9 @@ document.addEventListener('DOMContentLoaded', function () {
     document.querySelectorAll('select[name=lead_unit]').forEach(sync);
   });
 })();
+
+// A filter that applies as soon as it is chosen (`data-autosubmit`): the
+// CSP forbids inline `onchange` handlers.
+document.addEventListener('change', function (e) {
+  if (e.target.matches && e.target.matches('select[data-autosubmit]') && e.target.form) e.target.form.submit();
+});

@@ -332,6 +332,22 @@ test('an administrator adds a department, which the dispatch catalogue then offe
   await ctx.close();
 });
 
+test('the dispatch catalogue narrows to one region as soon as it is chosen', async () => {
+  const { ctx, page } = await open(desk);
+  await login(base, page, 'admin');
+  await page.goto(base + '/admin/dispatch');
+  const rows = page.locator('table.dispatch-rules tbody tr');
+  const all = await rows.count();
+  const select = page.locator('form.filters select[name=region]');
+  const option = select.locator('option').nth(2);
+  const label = (await option.innerText()).trim();
+  await Promise.all([page.waitForURL(/region=\d+/), select.selectOption({ index: 2 })]);
+  assert.equal((await page.locator('form.filters select[name=region] option:checked').innerText()).trim(), label);
+  assert.ok(await rows.count() < all, `choosing ${label} narrows the ${all} rules`);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a user sees their sessions, ends another one, then logs out everywhere', async () => {
   const other = await open(desk);
   await login(base, other.page, 'sq140107002001');

@@ -4,39 +4,14 @@
 // the page must fit a phone screen. Screenshots go to ../../screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { start, shots } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shots = join(here, '..', '..', 'screenshots');
-const bin = process.env.FENGQIAO_BIN || join(here, '..', '..', 'target', 'debug', 'fengqiao');
-let server, base, browser, dir;
+let app, base, browser;
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'fq-audit-'));
-  server = spawn(bin, ['demo', '--db', `sqlite://${dir}/demo.db`, '--data-dir', dir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 120000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
-      if (m) { clearTimeout(timer); resolve(m[0]); }
-    });
-    server.on('exit', (code) => reject(new Error('server exited ' + code + ': ' + out)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  app = await start();
+  ({ base, browser } = app);
   // Some history: a mistyped password, then an audited unmasking.
   const api = await fetch(base + '/api/v1/session', {
     method: 'POST', headers: { 'content-type': 'application/json' },
@@ -54,10 +29,7 @@ before(async () => {
   assert.equal(un.status, 200);
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+after(async () => { await app?.stop(); });
 });
 
 async function login(page, user) {

@@ -32,14 +32,42 @@ export async function start() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  // Every page any test opens reports what our Content-Security-Policy
+  // refused (an inline script or handler, a foreign host); stop() fails the
+  // file if anything was refused.
+  const violations = [];
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => {
+    const ctx = await newContext(...args);
+    ctx.on('page', (page) => watchCsp(page, violations));
+    return ctx;
+  };
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (...args) => {
+    const page = await newPage(...args);
+    watchCsp(page, violations);
+    return page;
+  };
   return {
-    base, browser,
+    base, browser, violations,
     async stop() {
       await browser.close();
       server.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
+      if (violations.length) {
+        throw new Error('Content-Security-Policy violations:\n' + violations.join('\n'));
+      }
     },
   };
+}
+
+function watchCsp(page, violations) {
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content Security Policy|Refused to (execute|load|apply|connect|frame)/.test(text)) {
+      violations.push(page.url() + ': ' + text);
+    }
+  });
 }
 
 export async function login(base, page, user) {
