@@ -46,7 +46,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("错误: {e:#}");
+            eprintln!("错误：{e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -340,7 +340,7 @@ async fn rotate_keys(a: KeysArgs, sqlite: db::SqliteOptions) -> anyhow::Result<(
         eprintln!("{e}");
     }
     println!("{report}");
-    println!("请备份新的密钥文件;旧密钥仍保留在密钥环中,可在确认无误后人工移除。");
+    println!("请备份新的密钥文件；旧密钥仍保留在密钥环中，可在确认无误后人工移除。");
     Ok(())
 }
 
@@ -423,7 +423,7 @@ async fn prune_audit(a: PruneArgs, sqlite: db::SqliteOptions) -> anyhow::Result<
         audit::anchor(&db, &audit::Anchor::path(&a.audit.data_dir), None).await?;
         println!("已清理 {} 条 {} 天前的审计日志(至 #{last}),校验断点已记录", report.pruned, a.older_than_days);
     } else {
-        println!("没有早于 {} 天的审计日志,无需清理", a.older_than_days);
+        println!("没有早于 {} 天的审计日志，无需清理", a.older_than_days);
     }
     Ok(())
 }
@@ -491,7 +491,7 @@ async fn serve(db: Db, crypto: Crypto, web: &WebArgs) -> anyhow::Result<()> {
     let anchor_path = audit::Anchor::path(&web.data_dir);
     let witness = web.audit_witness_url.as_deref().map(|u| std::sync::Arc::new(audit::HttpWitness::new(u)));
     let jobs = start_jobs(&state, web, &anchor_path, witness.clone());
-    println!("枫桥已启动: http://{addr}/");
+    println!("枫桥已启动：http://{addr}/");
     let served = super::serve(listener, state.clone(), super::shutdown_signal()).await;
     // Nothing writes once the database closes.
     jobs.stop().await;
@@ -543,7 +543,7 @@ async fn init(a: InitArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
     let db = open(&a.db.db, sqlite).await?;
     let password = crate::platform::crypto::random_token()[..12].to_string() + "Aa1";
     let root = crate::demo::init_root(&db, &a.region_code, &a.region_name, &a.admin, &password).await?;
-    println!("已创建 {} ({}),管理员 {} 初始密码 {}(首次登录须修改)", a.region_name, root, a.admin, password);
+    println!("已创建 {}（{}），管理员 {} 初始密码 {}（首次登录须修改）", a.region_name, root, a.admin, password);
     Ok(())
 }
 
@@ -558,9 +558,9 @@ async fn demo(a: DemoArgs, sqlite: db::SqliteOptions) -> anyhow::Result<()> {
     let crypto = open_crypto(&db, &a.web.data_dir).await?;
     key_file_notice(&crypto);
     if crate::demo::is_built(&db).await? {
-        println!("使用已有的演示数据库 {url}(如需重建请加 --reset)");
+        println!("使用已有的演示数据库 {url}（如需重建请加 --reset）");
     } else {
-        println!("正在生成演示区县:杏花岭区 …");
+        println!("正在生成演示区县：杏花岭区 …");
         let summary = crate::demo::build(&db, &crypto, a.seed).await?;
         println!("{summary}");
     }

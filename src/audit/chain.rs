@@ -302,7 +302,13 @@ pub fn next_entry_sqlite(conn: &rusqlite::Connection, n: NewEntry<'_>) -> Result
 }
 
 fn entry_after(last_id: i64, prev_hash: String, n: NewEntry<'_>) -> Result<Entry> {
-    let crypto = keys()?;
+    entry_after_with(&keys()?, last_id, prev_hash, n)
+}
+
+/// The entry that follows `last_id` (whose hash is `prev_hash`), MAC'd
+/// under `crypto`'s active key: for writers that append many entries in
+/// one go (the demo's history), keeping the head themselves.
+pub fn entry_after_with(crypto: &Crypto, last_id: i64, prev_hash: String, n: NewEntry<'_>) -> Result<Entry> {
     let mut e = Entry {
         id: last_id + 1,
         at: n.at,
@@ -320,7 +326,7 @@ fn entry_after(last_id: i64, prev_hash: String, n: NewEntry<'_>) -> Result<Entry
         hash: String::new(),
         key_id: Some(crypto.active_mac_key_id()),
     };
-    e.hash = entry_mac(&crypto, &e)?;
+    e.hash = entry_mac(crypto, &e)?;
     Ok(e)
 }
 

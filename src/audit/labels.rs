@@ -40,7 +40,22 @@ const ID_KEYS: &[(&str, &str)] = &[
     ("unit_id", "unit"),
     ("order_id", "order"),
     ("user_id", "user"),
+    ("category", "category"),
+    ("category_code", "category"),
 ];
+
+/// Other catalogue sections a detail's code may be labelled in, by key
+/// (after `audit.value.<key>.<code>`).
+const VALUE_SECTIONS: &[(&str, &str)] = &[
+    ("action", "order.action."),
+    ("from", "order.state."),
+    ("to", "order.state."),
+    ("source", "order.source."),
+    ("kind", "kind."),
+];
+
+/// Keys of no use to a reader (the optimistic-lock version).
+const HIDDEN_KEYS: &[&str] = &["version"];
 
 /// Labels for the people and objects of some entries.
 #[derive(Default, Debug)]
@@ -110,10 +125,22 @@ impl Labels {
     /// Who acted: "王芳（wangfang）", or the name typed at a failed login.
     pub fn actor(&self, e: &Entry) -> String {
         let named = e.actor_user_id.and_then(|u| self.get("user", &u.to_string()));
+        let t = crate::kernel::i18n::t;
         match named {
             Some(name) => name.to_string(),
-            None if e.actor_username.is_empty() => crate::kernel::i18n::t("audit.anonymous").to_string(),
-            None => e.actor_username.clone(),
+            None if e.actor_username.is_empty() => t("audit.anonymous").to_string(),
+            None if e.actor_username == "resident" => t("audit.actor.resident").to_string(),
+            None if e.actor_username.starts_with("unknown") => match e.actor_username.strip_prefix("unknown:") {
+                Some(print) => format!("{}（{print}）", t("audit.actor.unknown")),
+                None => t("audit.actor.unknown").to_string(),
+            },
+            None => match e.actor_username.strip_prefix("system:") {
+                Some(task) if has(&format!("audit.actor.system.{task}")) => {
+                    t(&format!("audit.actor.system.{task}")).to_string()
+                }
+                Some(_) => t("audit.actor.system").to_string(),
+                None => e.actor_username.clone(),
+            },
         }
     }
 
@@ -135,7 +162,7 @@ impl Labels {
         };
         detail
             .iter()
-            .filter(|(_, v)| !v.is_null())
+            .filter(|(k, v)| !v.is_null() && !HIDDEN_KEYS.contains(&k.as_str()))
             .map(|(key, value)| {
                 let label_key = format!("audit.detail.{key}");
                 let label = if has(&label_key) { t(&label_key).to_string() } else { key.clone() };
@@ -168,11 +195,12 @@ fn value_text(key: &str, v: &serde_json::Value) -> String {
     }
     match v {
         serde_json::Value::String(s) => {
-            let k = format!("audit.value.{key}.{s}");
-            if has(&k) {
-                t(&k).to_string()
-            } else {
-                s.clone()
+            let own = format!("audit.value.{key}.{s}");
+            let other = VALUE_SECTIONS.iter().find(|(k, _)| *k == key).map(|(_, section)| format!("{section}{s}"));
+            match other {
+                _ if has(&own) => t(&own).to_string(),
+                Some(k) if has(&k) => t(&k).to_string(),
+                _ => s.clone(),
             }
         }
         serde_json::Value::Bool(b) => t(if *b { "audit.value.yes" } else { "audit.value.no" }).to_string(),

@@ -5,6 +5,7 @@
 //! no gaps or overlaps (a proportional subdivision of one rectangle), and
 //! are numbered west to east, north to south as local rules ask.
 
+mod history;
 mod names;
 pub mod orders;
 pub mod photos;
@@ -36,12 +37,12 @@ const TARGET_WORKERS: usize = 886;
 /// Work orders over the last year in the demo.
 const DEMO_ORDERS: usize = 4000;
 
-pub const LOGINS: &str = "演示账号(密码均为 Fengqiao@2026):
-  admin              系统管理员(杏花岭区)
+pub const LOGINS: &str = "演示账号（密码均为 Fengqiao@2026）：
+  admin              系统管理员（杏花岭区）
   zhongxin           区综治中心 值班长/派遣员
   jd140107002        三桥街道综治中心 受理员/派遣员
   sq140107002001     三桥街道黑龙潭社区 总网格长
-  sq140107001001     巨轮街道胜利西街社区 总网格长,兼第二至五网格网格员(页面顶部切换岗位)
+  sq140107001001     巨轮街道胜利西街社区 总网格长，兼第二至五网格网格员（页面顶部切换岗位）
   wg140107002001001  黑龙潭社区第一网格 网格员";
 
 #[derive(Clone, Copy, Debug)]
@@ -115,11 +116,7 @@ fn regions() -> Vec<Region> {
 }
 
 /// A value bound into a batched insert.
-enum V {
-    I(Option<i64>),
-    F(Option<f64>),
-    S(Option<String>),
-}
+use crate::platform::db::V;
 
 /// Collects rows and writes them as multi-row inserts (few round trips
 /// matter on PostgreSQL).
@@ -820,6 +817,7 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
     tx.commit().await?;
     dispatch_rules(db).await?;
     g.summary.orders = orders::generate(db, &mut g.rng, DEMO_ORDERS).await?;
+    history::record(db, crypto).await?;
     Ok(g.summary)
 }
 

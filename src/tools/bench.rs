@@ -72,7 +72,7 @@ pub async fn tree_on(scratch: &Scratch, requests: usize) -> anyhow::Result<Strin
         (format!("/api/v1/nodes/{root}"), "区节点详情与计数"),
     ];
     let mut out = format!(
-        "### {}\n\n演示区县生成 {build_s:.2} s({} 个网格,{} 栋楼)\n\n| 查询 | 行数 | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
+        "### {}\n\n演示区县生成 {build_s:.2} s({} 个网格，{} 栋楼)\n\n| 查询 | 行数 | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|---|\n",
         db.backend.name(),
         summary.grids,
         summary.buildings

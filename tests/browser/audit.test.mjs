@@ -24,13 +24,12 @@ before(async () => {
   })).json();
   const un = await fetch(base + '/api/v1/members/1/unmask', {
     method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token },
-    body: JSON.stringify({ reason: '网格员电话核实,回访居民投诉' }),
+    body: JSON.stringify({ reason: '网格员电话核实，回访居民投诉' }),
   });
   assert.equal(un.status, 200);
 });
 
 after(async () => { await app?.stop(); });
-});
 
 async function login(page, user) {
   await page.goto(base + '/login');
@@ -56,6 +55,12 @@ test('an administrator reviews the audit log on a desktop', async () => {
   await page.selectOption('select[name=action]', 'member.unmask');
   await Promise.all([page.waitForURL(/action=member.unmask/), page.click('form.filters button[type=submit]')]);
   assert.equal(await page.locator('table.audit tbody tr').count(), 1);
+  // People, objects and details by name: no raw ids or JSON.
+  const row = await page.locator('table.audit tbody tr').innerText();
+  assert.match(row, /系统管理员（admin）/);
+  assert.match(row, /网格人员 \S+（\S+）/);
+  assert.match(row, /字段：手机号码/);
+  assert.doesNotMatch(row, /#\d|[{}"]/);
   const csv = await page.locator('a', { hasText: '导出CSV' }).getAttribute('href');
   assert.match(csv, /^\/admin\/audit\.csv\?action=member.unmask/);
   assert.deepEqual(errors, []);
@@ -81,5 +86,20 @@ test('the menu offers the audit log to administrators only', async () => {
   assert.equal(await page.locator('nav.sidebar >> text=审计日志').count(), 0);
   const r = await page.goto(base + '/admin/audit');
   assert.equal(r.status(), 403);
+  await ctx.close();
+});
+
+test('the audit log of a fresh demo holds its year of work orders, by name', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  const page = await ctx.newPage();
+  await login(page, 'admin');
+  await page.goto(base + '/admin/audit?object_type=order');
+  const total = Number((await page.locator('h1 small').innerText()).replace(/\D/g, ''));
+  assert.ok(total > 10000, `a year of orders is in the log (${total} entries)`);
+  const text = await page.locator('table.audit tbody').innerText();
+  assert.match(text, /工单 [0-9A-Z]{8,}（/, 'orders by tracking code and title');
+  assert.match(text, /原状态：\S+/);
+  assert.doesNotMatch(text, /工单 #|resident|[{}]/);
+  await page.screenshot({ path: join(shots, 'desk-audit-orders.png') });
   await ctx.close();
 });

@@ -71,6 +71,9 @@ test('administrator opens the grid tree and sees a grid drawn with its members',
   await page.locator('.fq-events input').uncheck();
   assert.equal(await page.locator('.leaflet-events-pane path').count(), 0);
   await page.locator('.fq-events input').check();
+  // Hiding the dots closed the popup: open it again and follow its link.
+  await page.locator('.leaflet-events-pane path').last().click({ force: true });
+  await link.waitFor();
   await Promise.all([page.waitForURL((u) => u.pathname === href), link.click()]);
   await page.waitForSelector('h1');
   assert.deepEqual(errors, [], 'no script errors (CSP included)');
