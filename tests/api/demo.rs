@@ -16,6 +16,24 @@ async fn demo_district(backend: Backend) {
     assert_eq!(summary.grid_leaders, 146);
     assert!((15_000..25_000).contains(&summary.buildings), "{}", summary.buildings);
 
+    // The indicators are exact: the facts SQL counts equal a replay of every
+    // order's event log, on the demo's year of orders.
+    let all = fengqiao::stats::store::Window { lo: "/".into(), hi: "0".into(), from: 0, to: i64::MAX };
+    let counted = fengqiao::stats::store::facts(&db, &all).await.unwrap();
+    let replayed = fengqiao::stats::store::replayed_facts(&db, &all).await.unwrap();
+    assert_eq!(counted.len(), 4000);
+    assert!(counted == replayed, "SQL facts differ from the replay");
+    let mut tally = fengqiao::stats::indicators::Tally::default();
+    counted.iter().for_each(|f| tally.add(f));
+    assert!(tally.closed > 3000 && tally.rated > 2000 && tally.satisfied < tally.rated, "{tally:?}");
+    // Every generated step is in the audit log, as if it had happened.
+    let audited: i64 = sqlx::query_scalar("select count(*) from audit_log where object_type = 'order'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let steps: i64 = sqlx::query_scalar("select count(*) from order_events").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(audited, steps);
+
     let root_id: i64 =
         sqlx::query_scalar("select id from nodes where parent_id is null").fetch_one(&db.pool).await.unwrap();
     let app = start_with(db, crypto, dir, backend, root_id).await;
@@ -68,6 +86,17 @@ async fn demo_district(backend: Backend) {
     let posts: Vec<&str> = me["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(posts.len(), 5, "{posts:?}");
     assert!(posts[1..].iter().all(|n| n.ends_with("网格")), "{posts:?}");
+
+    // 统计考核: the district compares its twelve subdistricts; a community
+    // sees its own figures and cannot open another's.
+    let chief = app.login("zhongxin", fengqiao::demo::DEMO_PASSWORD).await;
+    let page = app.get("/stats?period=year", &chief).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.body.as_str().unwrap().to_string();
+    assert_eq!(html.matches("<tr><td class=\"num\">").count(), 12, "one row per subdistrict");
+    assert!(html.contains("满意率 =（满意 + 基本满意）÷ 已评价工单数"));
+    let other = app.get(&format!("/stats?node={root_id}"), &leader).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

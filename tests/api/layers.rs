@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "tree",        // (the grid)
     "attachments", //
     "orders",      //
+    "stats",       // (statistics and assessment, over the others)
     "demo",        // the generated demo district
     "app",         // the composition root
     "tools",       // the benchmarks, which drive the whole app

@@ -1,0 +1,265 @@
+//! Statistics and assessment (统计考核): the work-order indicators of a
+//! node and of each of its children, for a month, quarter or year, with
+//! every figure's formula beside it. Exact by construction: the figures
+//! are counted from the event log (see `indicators`).
+
+use askama::Template;
+use axum::{extract::State, http::Uri, response::Response, routing::get, Router};
+use chrono::{Datelike, NaiveDate, TimeZone};
+use serde::Deserialize;
+
+pub mod indicators;
+pub mod store;
+
+use indicators::{Indicator, Tally, Value, INDICATORS};
+
+use crate::{
+    kernel::{error::Result, perm::Perm, principal::CurrentUser, scope::subtree_bounds},
+    tree::{store as tree_store, Node, NodeKind},
+    web::{extract::page::Query, login_or_redirect, render, require_page, t, to_login, AppState, Msg as _, Shell},
+};
+
+/// This domain's pages.
+pub fn pages() -> Router<AppState> {
+    Router::new().route("/stats", get(page))
+}
+
+/// A period of the calendar, in China Standard Time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Period {
+    fn parse(s: Option<&str>) -> Period {
+        match s {
+            Some("quarter") => Period::Quarter,
+            Some("year") => Period::Year,
+            _ => Period::Month,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::Year => "year",
+        }
+    }
+
+    /// The first day of the period that holds `day`, and of the next one.
+    pub fn bounds(&self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let (y, m) = (day.year(), day.month());
+        let start_month = match self {
+            Period::Month => m,
+            Period::Quarter => (m - 1) / 3 * 3 + 1,
+            Period::Year => 1,
+        };
+        let len = match self {
+            Period::Month => 1,
+            Period::Quarter => 3,
+            Period::Year => 12,
+        };
+        let start = NaiveDate::from_ymd_opt(y, start_month, 1).unwrap_or(day);
+        let end_month0 = start_month - 1 + len;
+        let end = NaiveDate::from_ymd_opt(y + (end_month0 / 12) as i32, end_month0 % 12 + 1, 1).unwrap_or(day);
+        (start, end)
+    }
+
+    /// "2026年12月", "2026年第四季度", "2026年".
+    pub fn label(&self, start: NaiveDate) -> String {
+        match self {
+            Period::Month => format!("{}年{}月", start.year(), start.month()),
+            Period::Quarter => {
+                let q = ["一", "二", "三", "四"][((start.month() - 1) / 3) as usize];
+                format!("{}年第{q}季度", start.year())
+            }
+            Period::Year => format!("{}年", start.year()),
+        }
+    }
+}
+
+fn epoch_ms(day: NaiveDate) -> i64 {
+    let cst = crate::audit::cst();
+    day.and_hms_opt(0, 0, 0).and_then(|t| cst.from_local_datetime(&t).single()).map_or(0, |t| t.timestamp_millis())
+}
+
+#[derive(Deserialize, Default)]
+pub struct StatsQuery {
+    pub node: Option<i64>,
+    pub period: Option<String>,
+    /// Any day of the period, `YYYY-MM-DD` (or a month, `YYYY-MM`).
+    pub at: Option<String>,
+    /// The indicator to rank the children by.
+    pub sort: Option<String>,
+}
+
+/// One row of the table: a child node (or the node itself, the total).
+pub struct Row {
+    pub node: Node,
+    pub tally: Tally,
+    pub rank: Option<usize>,
+}
+
+#[derive(Template)]
+#[template(path = "stats/index.html")]
+struct StatsPage {
+    shell: Shell,
+    node: Node,
+    /// The ancestors from the user's own node down to the node's parent.
+    trail: Vec<Node>,
+    period: Period,
+    period_label: String,
+    at: String,
+    prev: String,
+    next: Option<String>,
+    total: Tally,
+    rows: Vec<Row>,
+    sort: &'static str,
+}
+
+impl StatsPage {
+    fn indicators(&self) -> &'static [Indicator] {
+        INDICATORS
+    }
+
+    fn label(&self, key: &str) -> &'static str {
+        t(&format!("stats.{key}"))
+    }
+
+    fn formula(&self, key: &str) -> &'static str {
+        t(&format!("stats.{key}.formula"))
+    }
+
+    fn value(&self, tally: &Tally, key: &str) -> Value {
+        tally.value(key)
+    }
+
+    fn link(&self, node: impl std::borrow::Borrow<i64>, sort: &str) -> String {
+        let node = *node.borrow();
+        format!("/stats?node={node}&period={}&at={}&sort={sort}", self.period.as_str(), self.at)
+    }
+
+    fn period_link(&self, period: &str) -> String {
+        format!("/stats?node={}&period={period}&at={}&sort={}", self.node.id, self.at, self.sort)
+    }
+
+    fn at_link(&self, at: &str) -> String {
+        format!("/stats?node={}&period={}&at={at}&sort={}", self.node.id, self.period.as_str(), self.sort)
+    }
+}
+
+pub async fn page(
+    State(s): State<AppState>,
+    user: Option<CurrentUser>,
+    uri: Uri,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response> {
+    let user = login_or_redirect!(user, uri);
+    require_page!(user, Perm::OrdersRead);
+    let scope = user.scope();
+    // A node outside the caller's scope is "not found", like everywhere.
+    let node = tree_store::get_node(&s.db, &scope, q.node.unwrap_or(user.node_id)).await?;
+    let period = Period::parse(q.period.as_deref());
+    let today = chrono::Utc::now().with_timezone(&crate::audit::cst()).date_naive();
+    let day =
+        q.at.as_deref()
+            .and_then(|a| {
+                NaiveDate::parse_from_str(a, "%Y-%m-%d")
+                    .ok()
+                    .or_else(|| NaiveDate::parse_from_str(&format!("{a}-01"), "%Y-%m-%d").ok())
+            })
+            .unwrap_or(today);
+    let (start, end) = period.bounds(day);
+    let prev_day = start.pred_opt().unwrap_or(start);
+    let next = (end <= today).then(|| end.format("%Y-%m-%d").to_string());
+    let (lo, hi) = subtree_bounds(&node.path);
+    let facts = store::facts(&s.db, &store::Window { lo, hi, from: epoch_ms(start), to: epoch_ms(end) }).await?;
+
+    let children = if node.kind == NodeKind::Building {
+        vec![]
+    } else {
+        tree_store::children(&s.db, &scope, node.id, false).await?
+    };
+    let mut total = Tally::default();
+    let mut rows: Vec<Row> =
+        children.into_iter().map(|c| Row { node: c, tally: Tally::default(), rank: None }).collect();
+    for f in &facts {
+        total.add(f);
+        if let Some(r) = rows.iter_mut().find(|r| f.node_path.starts_with(&r.node.path)) {
+            r.tally.add(f);
+        }
+    }
+    let sort = INDICATORS.iter().find(|i| Some(i.key) == q.sort.as_deref()).unwrap_or(&INDICATORS[0]);
+    rank(&mut rows, sort);
+    let mut trail = vec![];
+    let mut at = node.parent_id;
+    while let Some(id) = at {
+        match tree_store::get_node(&s.db, &scope, id).await {
+            Ok(n) => {
+                at = n.parent_id;
+                trail.push(n);
+            }
+            Err(_) => break,
+        }
+    }
+    trail.reverse();
+    Ok(render(&StatsPage {
+        shell: Shell { user, active: "stats" },
+        node,
+        trail,
+        period,
+        period_label: period.label(start),
+        at: start.format("%Y-%m-%d").to_string(),
+        prev: prev_day.format("%Y-%m-%d").to_string(),
+        next,
+        total,
+        rows,
+        sort: sort.key,
+    }))
+}
+
+/// Orders the rows best first by an indicator (rows without a figure
+/// last, unranked) and numbers them; equal figures share a rank.
+fn rank(rows: &mut [Row], by: &Indicator) {
+    let better = |a: f64, b: f64| if by.higher_is_better { b.partial_cmp(&a) } else { a.partial_cmp(&b) };
+    rows.sort_by(|a, b| {
+        match (a.tally.value(by.key).number(), b.tally.value(by.key).number()) {
+            (Some(x), Some(y)) => better(x, y).unwrap_or(std::cmp::Ordering::Equal),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+        .then_with(|| a.node.code.cmp(&b.node.code))
+    });
+    let mut last: Option<(f64, usize)> = None;
+    for (i, r) in rows.iter_mut().enumerate() {
+        let Some(v) = r.tally.value(by.key).number() else { continue };
+        let place = match last {
+            Some((prev, place)) if prev == v => place,
+            _ => i + 1,
+        };
+        r.rank = Some(place);
+        last = Some((v, place));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_cover_the_calendar() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 17).unwrap();
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(Period::Month.bounds(d), (day(2026, 11, 1), day(2026, 12, 1)));
+        assert_eq!(Period::Quarter.bounds(d), (day(2026, 10, 1), day(2027, 1, 1)));
+        assert_eq!(Period::Year.bounds(d), (day(2026, 1, 1), day(2027, 1, 1)));
+        assert_eq!(Period::Month.bounds(day(2026, 12, 31)), (day(2026, 12, 1), day(2027, 1, 1)));
+        assert_eq!(Period::Quarter.label(day(2026, 10, 1)), "2026年第四季度");
+        // Midnight in Beijing is 16:00 UTC the day before.
+        assert_eq!(epoch_ms(day(2026, 12, 1)), 1_796_054_400_000);
+    }
+}
