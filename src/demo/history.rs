@@ -68,6 +68,16 @@ pub async fn record(db: &Db, crypto: &Crypto) -> anyhow::Result<usize> {
             _ => None,
         };
     }
+    // Each node's parent, to find the centre an escalated order reached.
+    let mut parent: HashMap<i64, i64> = HashMap::new();
+    for r in sqlx::query("select id, parent_id from nodes where kind <> 'building' and kind <> 'grid'")
+        .fetch_all(&db.pool)
+        .await?
+    {
+        if let Some(p) = r.try_get::<Option<i64>, _>(1)? {
+            parent.insert(r.try_get(0)?, p);
+        }
+    }
     let resident = Actor {
         user_id: None,
         username: "resident".into(),
@@ -87,12 +97,15 @@ pub async fn record(db: &Db, crypto: &Crypto) -> anyhow::Result<usize> {
     // (at, order, seq, actor, action, reason, detail)
     let mut steps: Vec<(i64, i64, i64, &Actor, &'static str, Option<String>, serde_json::Value)> = vec![];
     let mut lead: Option<i64> = None;
+    // 0 community, 1 subdistrict, 2 district: where the order is handled.
+    let mut level = 0;
     let mut current_order = 0;
     for e in &events {
         let order: i64 = e.try_get(0)?;
         if order != current_order {
             current_order = order;
             lead = None;
+            level = 0;
         }
         let (seq, at): (i64, i64) = (e.try_get(1)?, e.try_get(2)?);
         let (role, action): (String, String) = (e.try_get(3)?, e.try_get(4)?);
@@ -105,7 +118,11 @@ pub async fn record(db: &Db, crypto: &Crypto) -> anyhow::Result<usize> {
         if action == "dispatch" {
             lead = data.get("lead_unit").and_then(|v| v.as_i64()).or(lead);
         }
-        let centre = community.and_then(|c| centre_at.get(&c)).and_then(|u| accounts.get(u)).map(|a| &a.actor);
+        let mut at_level = community;
+        for _ in 0..level {
+            at_level = at_level.and_then(|n| parent.get(&n).copied());
+        }
+        let centre = at_level.and_then(|c| centre_at.get(&c)).and_then(|u| accounts.get(u)).map(|a| &a.actor);
         let actor = match role.as_str() {
             "reporter" if action == "create" && source == "patrol" => {
                 grid_unit_at.get(&grid).and_then(|u| accounts.get(u)).map(|a| &a.actor).or(centre)
@@ -116,6 +133,9 @@ pub async fn record(db: &Db, crypto: &Crypto) -> anyhow::Result<usize> {
             "system" => Some(&timer),
             _ => centre,
         };
+        if action == "escalate" {
+            level += 1;
+        }
         if action == "approve_return" {
             lead = data.get("reassign_to").and_then(|v| v.as_i64()).or(lead);
         }

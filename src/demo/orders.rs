@@ -162,6 +162,16 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         serde_json::from_str(text).unwrap_or(TimeLimit::WorkingDays(5))
     };
     let owner = |code: &str| cats.iter().find(|c| c.0 == code).and_then(|c| c.1.clone());
+    // The subdistrict centre above each grid, for matters escalated to it.
+    let sub_centres: std::collections::HashMap<i64, i64> = sqlx::query(
+        "select g.id, su.id from nodes g join nodes c on c.id = g.parent_id \
+         join units su on su.node_id = c.parent_id and su.kind = 'centre' where g.kind = 'grid'",
+    )
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect::<Result<_, sqlx::Error>>()?;
     // The assisting units the demo's dispatch catalogue names for a matter:
     // its departments and the community's centre (the subdistrict's is left out).
     let assisting = |code: &str, lead: i64, community_centre: i64| -> Vec<i64> {
@@ -264,6 +274,8 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         };
         let mut t = created + hours(rng, 0, 3);
         let goes = |rng: &mut StdRng, p: f64| rng.gen_bool(p);
+        let mut centre = centre;
+        let (mut lead, mut lead_name) = (lead, lead_name);
         'story: {
             if goes(rng, 0.04) {
                 sim.step(
@@ -285,6 +297,18 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             if i > 0 && goes(rng, 0.015) {
                 sim.step(&ctx, t + hours(rng, 0, 2), ActorRole::Dispatcher, Action::Merge { into: id - 1 }, centre);
                 break 'story;
+            }
+            // 大事街道协调: some matters need the subdistrict (the community
+            // escalates; the subdistrict's centre dispatches and verifies).
+            if let Some(&sub_centre) = sub_centres.get(&grid.0).filter(|_| goes(rng, 0.12)) {
+                t += hours(rng, 0, 3);
+                let reason = "涉及多方利益，社区协调未果，提请街道统筹解决";
+                if sim.step(&ctx, t, ActorRole::Dispatcher, Action::Escalate { reason: reason.into() }, centre) {
+                    centre = "街道综治中心";
+                    if owner(matter.0).is_none() {
+                        (lead, lead_name) = (sub_centre, centre.to_string());
+                    }
+                }
             }
             t += hours(rng, 0, 4);
             if !sim.step(
