@@ -845,7 +845,7 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
         }
         let detail = match e.action.as_str() {
             "dispatch" | "reassign" | "approve_return" | "evaluate" => e.detail(),
-            "sign" | "verify_pass" | "report_back" => lead.as_ref().map(|u| format!("{}{u}", t("portal.step_unit"))),
+            "sign" | "report_back" => lead.as_ref().map(|u| format!("{}{u}", t("portal.step_unit"))),
             _ => None,
         };
         timeline.push(PublicStep {
@@ -966,7 +966,9 @@ async fn portal_locate(State(s): State<AppState>, Query(q): Query<LocateQuery>) 
     };
     let building = tree::nearest_building(&s.db, grid.id, q.lon, q.lat).await?.map(|b| b.name);
     let community_name = portal_community_name(&community.name);
-    let mut place = [subdistrict.as_deref(), Some(community_name.as_str()), Some(grid.name.as_str())]
+    // "黑龙潭社区 · 黑龙潭社区第一网格" says the community twice.
+    let community_part = (!grid.name.starts_with(&community_name)).then_some(community_name.as_str());
+    let mut place = [subdistrict.as_deref(), community_part, Some(grid.name.as_str())]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()

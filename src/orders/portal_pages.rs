@@ -161,8 +161,9 @@ struct PortalTrack {
     code: String,
     fresh: bool,
     error: Option<String>,
-    /// The rating picked before a refusal, kept on the form.
+    /// The rating and comment given before a refusal, kept on the form.
     chosen: Option<String>,
+    comment: String,
 }
 
 impl PortalTrack {
@@ -184,7 +185,14 @@ pub async fn portal_track_form(Query(q): Query<TrackQuery>) -> Response {
             url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
         ))
         .into_response(),
-        None => render(&PortalTrack { order: None, code: String::new(), fresh: false, error: None, chosen: None }),
+        None => render(&PortalTrack {
+            order: None,
+            code: String::new(),
+            fresh: false,
+            error: None,
+            chosen: None,
+            comment: String::new(),
+        }),
     }
 }
 
@@ -199,7 +207,7 @@ pub async fn portal_track(
         Err(e) => return Err(e),
     };
     let error = order.is_none().then(|| t("portal.track_not_found").to_string());
-    Ok(render(&PortalTrack { order, code, fresh: q.new.is_some(), error, chosen: None }))
+    Ok(render(&PortalTrack { order, code, fresh: q.new.is_some(), error, chosen: None, comment: String::new() }))
 }
 
 /// The resident rates or withdraws, by tracking code (the code is the key).
@@ -227,6 +235,7 @@ pub async fn portal_track_act(
                 fresh: false,
                 error: Some(e.message()),
                 chosen: Some(f.rating.clone()).filter(|r| !r.is_empty()),
+                comment: f.comment.clone(),
             };
             Ok((e.status(), render(&page)).into_response())
         }
