@@ -896,6 +896,10 @@ fn progress(order: &OrderView) -> Option<String> {
         },
         (S::PendingVerify, Some(u)) => t("portal.progress.pending_verify").replace("{unit}", u),
         (S::PendingEvaluation, _) => t("portal.progress.pending_evaluation").to_string(),
+        (S::ReturnRequested, _) => t("portal.progress.return_requested").to_string(),
+        (S::InDeliberation, _) => t("portal.progress.in_deliberation").to_string(),
+        (S::Supervision, _) => t("portal.progress.supervision").to_string(),
+        (S::Shelved, _) => t("portal.progress.shelved").to_string(),
         _ => return None,
     };
     Some(text)
