@@ -214,6 +214,8 @@ const MEMBER_COLS: &[&str] = &[
     "user_id",
     "started_at",
     "created_at",
+    "public_phone",
+    "public_phone_published",
 ];
 
 struct NodeRow {
@@ -393,6 +395,10 @@ impl Gen {
         let id_number = resident_id_number(self.next_person, born, male);
         self.next_person += 1;
         let sealed_id = self.crypto.seal_id_number(&id_number).expect("the key ring was checked when loaded");
+        // 网格员公示: grid leaders and workers publish a work phone (derived
+        // from the person's number, so the random stream stays as it was).
+        let public_phone =
+            matches!(role, "grid_leader" | "grid_worker").then(|| format!("0351-{}", 6_100_000 + self.next_person));
         self.members.push(vec![
             V::I(Some(node_id)),
             V::S(Some(role.into())),
@@ -410,6 +416,8 @@ impl Gen {
             V::I(user_id),
             V::I(Some(self.now - rng.gen_range(30..2000) * 86_400_000)),
             V::I(Some(self.now)),
+            V::S(public_phone.clone()),
+            V::I(Some(i64::from(public_phone.is_some()))),
         ]);
         match role {
             "grid_leader" => self.summary.grid_leaders += 1,

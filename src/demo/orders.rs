@@ -10,7 +10,7 @@ use super::{Batch, V};
 use crate::{
     kernel::clock::{Clock, TimeLimit},
     orders::{
-        machine::{self, Action, ActorRole, Level, Order, Rating, State},
+        machine::{self, Action, ActorRole, EvalReason, Level, Order, Rating, State},
         store::tracking_code,
     },
     platform::db::Db,
@@ -228,6 +228,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         ],
     );
     let mut assists = Batch::new("order_assists", &["unit_id", "order_id"]);
+    let mut evaluations = Batch::new("order_evaluations", &["order_id", "seq", "at", "rating", "reasons"]);
     let mut events = Batch::new(
         "order_events",
         &["order_id", "seq", "at", "actor_name", "actor_role", "action", "from_state", "to_state", "reason", "data"],
@@ -432,8 +433,18 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             } else {
                 Rating::Dissatisfied
             };
-            let comment = (rating == Rating::Dissatisfied).then(|| "问题没有彻底解决".to_string());
-            if !sim.step(&ctx, t, ActorRole::Reporter, Action::Evaluate { rating, comment }, "反映人") {
+            // 不满意 carries the reasons residents pick most (unresolved, slow).
+            let (reasons, comment) = if rating == Rating::Dissatisfied {
+                let mut reasons = vec![EvalReason::Unresolved];
+                if rng.gen_bool(0.4) {
+                    reasons.push(EvalReason::TooSlow);
+                }
+                (reasons, Some("问题没有彻底解决".to_string()))
+            } else {
+                (vec![], None)
+            };
+            let evaluation = Action::Evaluate { rating: Some(rating), reasons, comment };
+            if !sim.step(&ctx, t, ActorRole::Reporter, evaluation, "反映人") {
                 let eval_due = limit(matter.0, 2).due(&ctx.clock, t);
                 sim.step(&ctx, eval_due, ActorRole::System, Action::Archive, "系统");
                 break 'story;
@@ -451,12 +462,13 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
                 sim.step(&ctx, t, ActorRole::Verifier, Action::VerifyPass { attachments: vec![] }, centre);
                 t += hours(rng, 2, 30);
                 let again = rng.gen_bool(0.25);
-                let (rating, comment) = if again {
-                    (Rating::Dissatisfied, Some("重办后仍未解决".to_string()))
+                let (rating, reasons, comment) = if again {
+                    (Rating::Dissatisfied, vec![EvalReason::Unresolved], Some("重办后仍未解决".to_string()))
                 } else {
-                    (Rating::Satisfied, None)
+                    (Rating::Satisfied, vec![], None)
                 };
-                sim.step(&ctx, t, ActorRole::Reporter, Action::Evaluate { rating, comment }, "反映人");
+                let evaluation = Action::Evaluate { rating: Some(rating), reasons, comment };
+                sim.step(&ctx, t, ActorRole::Reporter, evaluation, "反映人");
             }
         }
         // The running deadline, if any.
@@ -544,6 +556,16 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             V::S(Some("{}".into())),
         ]);
         for (seq, (at, role, action, from, to, actor)) in sim.events.iter().enumerate() {
+            if let Action::Evaluate { rating: Some(r), reasons, .. } = action {
+                let codes: Vec<&str> = reasons.iter().map(|x| x.as_str()).collect();
+                evaluations.push(vec![
+                    V::I(Some(id)),
+                    V::I(Some(seq as i64 + 2)),
+                    V::I(Some(at.timestamp_millis())),
+                    V::S(Some(r.as_str().into())),
+                    V::S(Some(codes.join(","))),
+                ]);
+            }
             events.push(vec![
                 V::I(Some(id)),
                 V::I(Some(seq as i64 + 2)),
@@ -562,6 +584,7 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
     orders.flush(&mut tx).await?;
     events.flush(&mut tx).await?;
     assists.flush(&mut tx).await?;
+    evaluations.flush(&mut tx).await?;
     if db.backend == crate::platform::db::Backend::Postgres {
         sqlx::query("select setval(pg_get_serial_sequence('orders', 'id'), (select max(id) from orders))")
             .execute(&mut *tx)

@@ -92,7 +92,7 @@ mod coverage {
 
 #[cfg(test)]
 mod order_coverage {
-    use crate::orders::machine::{ActionKind, ActorRole, Level, MachineError, Rating, State};
+    use crate::orders::machine::{ActionKind, ActorRole, EvalReason, Level, MachineError, Rating, State};
 
     /// Every label and error code of the work-order machine has catalogue text.
     #[test]
@@ -104,6 +104,7 @@ mod order_coverage {
             .chain(ActorRole::ALL.iter().map(|a| a.label_key()))
             .chain(Level::ALL.iter().map(|a| a.label_key()))
             .chain(Rating::ALL.iter().map(|a| a.label_key()))
+            .chain(EvalReason::ALL.iter().map(|a| a.label_key()))
             .chain(MachineError::CODES.iter().copied());
         for key in keys {
             assert!(super::has(key), "catalogue lacks {key}");

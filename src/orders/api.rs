@@ -50,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(portal_report))
         .routes(routes!(portal_track))
         .routes(routes!(portal_act))
+        .routes(routes!(portal_locate))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -480,6 +481,9 @@ pub struct Category {
     /// 评价时限: how long the reporter has to rate the result.
     #[schema(value_type = Object)]
     pub evaluate_limit: TimeLimit,
+    /// Offered to residents on the portal; internal categories (e.g.
+    /// 重点人员动态) are for staff only and refused from the portal.
+    pub resident_facing: bool,
 }
 
 fn stored_limit(text: String) -> Result<TimeLimit> {
@@ -489,8 +493,8 @@ fn stored_limit(text: String) -> Result<TimeLimit> {
 pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
     use sqlx::Row;
     let rows = sqlx::query(
-        "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
-         from categories order by sort, code",
+        "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit, \
+         resident_facing from categories order by sort, code",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -505,6 +509,7 @@ pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
                 handle_limit: stored_limit(r.try_get(5)?)?,
                 urgent_handle_limit: stored_limit(r.try_get(6)?)?,
                 evaluate_limit: stored_limit(r.try_get(7)?)?,
+                resident_facing: r.try_get::<i64, _>(8)? != 0,
             })
         })
         .collect()
@@ -531,6 +536,9 @@ pub struct CategoryInput {
     pub urgent_handle_limit: TimeLimit,
     #[schema(value_type = Object)]
     pub evaluate_limit: TimeLimit,
+    /// Offer it to residents on the portal; unchanged when left out.
+    #[serde(default)]
+    pub resident_facing: Option<bool>,
 }
 
 /// Edit a category of the catalogue (派单目录): its name, the department it belongs to and its
@@ -592,7 +600,8 @@ pub async fn save_category(
     let text = |l: TimeLimit| serde_json::to_string(&l).map_err(anyhow::Error::from);
     let updated = sqlx::query(
         "update categories set name = $1, owner_unit = $2, sign_limit = $3, handle_limit = $4, \
-         urgent_handle_limit = $5, evaluate_limit = $6 where code = $7",
+         urgent_handle_limit = $5, evaluate_limit = $6, resident_facing = coalesce($8, resident_facing) \
+         where code = $7",
     )
     .bind(name.as_str())
     .bind(&owner)
@@ -601,6 +610,7 @@ pub async fn save_category(
     .bind(text(input.urgent_handle_limit)?)
     .bind(text(input.evaluate_limit)?)
     .bind(&code)
+    .bind(input.resident_facing.map(i64::from))
     .execute(&s.db.pool)
     .await?
     .rows_affected();
@@ -611,12 +621,15 @@ pub async fn save_category(
     super::refs::reload(&s.db).await?;
     let detail = serde_json::json!({"name": name.as_str(), "owner_unit": owner, "sign_limit": input.sign_limit,
         "handle_limit": input.handle_limit, "urgent_handle_limit": input.urgent_handle_limit,
-        "evaluate_limit": input.evaluate_limit});
+        "evaluate_limit": input.evaluate_limit, "resident_facing": input.resident_facing});
     record_write(s, user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
-    let row =
-        sqlx::query("select parent_code from categories where code = $1").bind(&code).fetch_one(&s.db.pool).await?;
+    let row = sqlx::query("select parent_code, resident_facing from categories where code = $1")
+        .bind(&code)
+        .fetch_one(&s.db.pool)
+        .await?;
     Ok(Category {
         parent_code: row.try_get(0)?,
+        resident_facing: row.try_get::<i64, _>(1)? != 0,
         code,
         name: name.as_str().to_string(),
         owner_unit: owner,
@@ -789,6 +802,8 @@ pub struct PublicOrder {
     pub state_label: &'static str,
     pub created_at: i64,
     pub version: i64,
+    /// Who handles it and by when, in plain words (none once it is over).
+    pub progress: Option<String>,
     pub timeline: Vec<PublicStep>,
     /// Actions the reporter may take now (`evaluate`, `withdraw`).
     #[schema(value_type = Vec<String>)]
@@ -803,33 +818,48 @@ pub struct PublicStep {
     pub state_label: &'static str,
     /// Public text: results and replies; staff-internal reasons are omitted.
     pub note: Option<String>,
+    /// The unit the step concerns, or the rating given, in words.
+    pub detail: Option<String>,
     /// The reporter's photos (on the report) and the result photos (on
     /// 反馈), as copies without location or other metadata.
     pub photos: Vec<PublicAttachment>,
 }
 
 pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder> {
+    use crate::kernel::i18n::t;
     // Public: numbers typed into the text are masked for everyone.
     let events = store::events(&s.db, order.id).await?.into_iter().map(store::EventView::masked);
     let photos = crate::orders::attachment_api::public_photos(s, order.id, &order.tracking_code).await?;
-    let timeline = events
-        .filter(|e| {
-            !matches!(
-                e.action.as_str(),
-                "handle" | "urge" | "supervise" | "mark_overdue" | "request_extension" | "refuse_extension"
-            )
-        })
-        .map(|e| PublicStep {
+    // Units are named (who handles it is public); staff names are not.
+    let mut lead: Option<String> = None;
+    let mut timeline = vec![];
+    for e in events {
+        if e.lead_unit_name.is_some() {
+            lead = e.lead_unit_name.clone();
+        }
+        if matches!(
+            e.action.as_str(),
+            "handle" | "urge" | "supervise" | "mark_overdue" | "request_extension" | "refuse_extension"
+        ) {
+            continue;
+        }
+        let detail = match e.action.as_str() {
+            "dispatch" | "reassign" | "approve_return" | "evaluate" => e.detail(),
+            "sign" | "report_back" => lead.as_ref().map(|u| format!("{}{u}", t("portal.step_unit"))),
+            _ => None,
+        };
+        timeline.push(PublicStep {
             photos: photos.iter().filter(|p| p.event_seq == Some(e.seq)).cloned().collect(),
             at: e.at,
-            label: if e.action == "create" { crate::kernel::i18n::t("order.action.create") } else { e.action_label },
+            label: if e.action == "create" { t("order.action.create") } else { e.action_label },
             state_label: e.to_state_label,
+            detail,
             note: match e.action.as_str() {
                 "report_back" | "reject" | "evaluate" | "withdraw" | "conclude" => e.reason,
                 _ => None,
             },
-        })
-        .collect();
+        });
+    }
     Ok(PublicOrder {
         tracking_code: order.tracking_code.clone(),
         title: crate::kernel::redact::mask_numbers(&order.title).into_owned(),
@@ -838,10 +868,41 @@ pub async fn public_view(s: &AppState, order: &OrderView) -> Result<PublicOrder>
         state_label: order.state_label,
         created_at: order.created_at,
         version: order.version,
+        progress: progress(order),
         timeline,
         allowed_actions: store::allowed(None, order),
         rating: order.rating.clone(),
     })
+}
+
+/// Where the order stands, in the words a resident uses: who handles it
+/// and by when ("已由某某街道办事处受理，承诺12月8日前办结").
+fn progress(order: &OrderView) -> Option<String> {
+    use crate::kernel::i18n::t;
+    let unit = order.lead_unit_name.as_deref();
+    let day = |ms: i64| {
+        chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms)
+            .single()
+            .map(|d| d.with_timezone(&crate::kernel::clock::CHINA_STANDARD_TIME).format("%-m月%-d日").to_string())
+    };
+    use super::machine::State as S;
+    let text = match (order.state, unit) {
+        (S::PendingAccept, _) => t("portal.progress.pending_accept").to_string(),
+        (S::PendingDispatch, _) => t("portal.progress.pending_dispatch").to_string(),
+        (S::PendingSign, Some(u)) => t("portal.progress.pending_sign").replace("{unit}", u),
+        (S::Handling, Some(u)) => match (order.deadline_kind.as_deref(), order.deadline_at.and_then(day)) {
+            (Some("handle"), Some(d)) => t("portal.progress.handling_by").replace("{unit}", u).replace("{date}", &d),
+            _ => t("portal.progress.handling").replace("{unit}", u),
+        },
+        (S::PendingVerify, Some(u)) => t("portal.progress.pending_verify").replace("{unit}", u),
+        (S::PendingEvaluation, _) => t("portal.progress.pending_evaluation").to_string(),
+        (S::ReturnRequested, _) => t("portal.progress.return_requested").to_string(),
+        (S::InDeliberation, _) => t("portal.progress.in_deliberation").to_string(),
+        (S::Supervision, _) => t("portal.progress.supervision").to_string(),
+        (S::Shelved, _) => t("portal.progress.shelved").to_string(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 /// Report a problem as a resident (居民提单). No login; returns the tracking code.
@@ -867,6 +928,71 @@ async fn portal_report(
     let order =
         store::create(&s.db, Reporter { user: None, crypto: &s.crypto, scope: Scope::everything() }, input).await?;
     Ok((StatusCode::CREATED, Json(public_view(&s, &order).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LocateQuery {
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// Where a point lies, in the words of the report form.
+#[derive(Serialize, ToSchema)]
+pub struct PortalPlace {
+    /// The community (社区/村) whose grid contains the point: the report
+    /// form's `node_id`.
+    pub community_id: i64,
+    pub community_name: String,
+    pub subdistrict_name: Option<String>,
+    pub grid_name: String,
+    /// The nearest building of that grid, if the grid has buildings.
+    pub building_name: Option<String>,
+    /// One line for people: "胜利街道 · 胜利西街社区 · 第三网格（附近：3号楼）".
+    pub place: String,
+}
+
+/// Which community a point is in (the grid polygon containing it) and the
+/// nearest building: the portal's report form sets its community from the
+/// phone's location and shows a place instead of coordinates. Public.
+#[utoipa::path(get, path = "/api/v1/portal/locate", tag = "portal", params(LocateQuery),
+    responses((status = 200, body = PortalPlace), (status = 422, body = ErrorBody)))]
+async fn portal_locate(State(s): State<AppState>, Query(q): Query<LocateQuery>) -> Result<Json<PortalPlace>> {
+    use crate::tree::store as tree;
+    let everything = Scope::everything();
+    let grid = tree::locate_grid(&s.db, &everything, q.lon, q.lat)
+        .await?
+        .ok_or_else(|| Error::invalid("order.outside_area", "lon"))?;
+    let community = tree::get_node(&s.db, &everything, grid.parent_id.ok_or(Error::NotFound)?).await?;
+    let subdistrict = match community.parent_id {
+        Some(p) => Some(tree::get_node(&s.db, &everything, p).await?.name),
+        None => None,
+    };
+    let building = tree::nearest_building(&s.db, grid.id, q.lon, q.lat).await?.map(|b| b.name);
+    let community_name = portal_community_name(&community.name);
+    // "黑龙潭社区 · 黑龙潭社区第一网格" says the community twice.
+    let community_part = (!grid.name.starts_with(&community_name)).then_some(community_name.as_str());
+    let mut place = [subdistrict.as_deref(), community_part, Some(grid.name.as_str())]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    if let Some(b) = &building {
+        place.push_str(&crate::kernel::i18n::t("portal.near").replace("{}", b));
+    }
+    Ok(Json(PortalPlace {
+        community_id: community.id,
+        community_name,
+        subdistrict_name: subdistrict,
+        grid_name: grid.name,
+        building_name: building,
+        place,
+    }))
+}
+
+/// A community's name as residents say it (without 居委会/村委会).
+pub fn portal_community_name(name: &str) -> String {
+    name.trim_end_matches("居委会").trim_end_matches("委会").to_string()
 }
 
 /// Follow a report by its tracking code.

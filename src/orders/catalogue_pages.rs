@@ -158,6 +158,8 @@ pub struct CategoryForm {
     urgent_unit: String,
     evaluate_amount: String,
     evaluate_unit: String,
+    /// The checkbox: present when ticked.
+    resident_facing: Option<String>,
 }
 
 /// A limit from its two form fields; the error names the API's field.
@@ -187,6 +189,7 @@ pub async fn save(
             handle_limit: form_limit(&f.handle_amount, &f.handle_unit, "handle_limit")?,
             urgent_handle_limit: form_limit(&f.urgent_amount, &f.urgent_unit, "urgent_handle_limit")?,
             evaluate_limit: form_limit(&f.evaluate_amount, &f.evaluate_unit, "evaluate_limit")?,
+            resident_facing: Some(f.resident_facing.is_some()),
         };
         save_category(&s, &user, addr, code, input).await
     }

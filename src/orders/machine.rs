@@ -165,6 +165,21 @@ keyed_enum! {
 }
 
 keyed_enum! {
+    /// Why a resident is dissatisfied (不满意原因), picked from a list so
+    /// that KPIs can count them.
+    pub enum EvalReason: "order.eval_reason." {
+        /// 问题未解决
+        Unresolved = "unresolved",
+        /// 办理时间过长
+        TooSlow = "too_slow",
+        /// 工作人员态度不好
+        Attitude = "attitude",
+        /// 未联系本人
+        NotContacted = "not_contacted",
+    }
+}
+
+keyed_enum! {
     /// Who acts, as far as the machine is concerned.
     pub enum ActorRole: "order.role." {
         /// The resident or worker who reported the matter.
@@ -331,9 +346,14 @@ pub enum Action {
     FollowUp {
         note: String,
     },
-    /// A comment is required for 不满意 (the unit must know what to redo).
+    /// The rating is an explicit choice (a missing one is refused, never
+    /// read as 满意); 不满意 needs a reason picked or a comment (the unit
+    /// must know what to redo).
     Evaluate {
-        rating: Rating,
+        #[serde(default)]
+        rating: Option<Rating>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<EvalReason>,
         #[serde(default)]
         comment: Option<String>,
     },
@@ -754,6 +774,12 @@ pub enum MachineError {
     DuplicateAssisting { unit: i64 },
     #[error("unit {unit} already has the order; choose another unit")]
     SameUnit { field: &'static str, unit: i64 },
+    #[error("an evaluation needs a rating")]
+    RatingRequired,
+    #[error("a dissatisfied evaluation needs a reason or a comment")]
+    DissatisfiedReasonRequired,
+    #[error("reasons go with a dissatisfied rating only")]
+    ReasonsOnlyDissatisfied,
 }
 
 impl MachineError {
@@ -779,6 +805,9 @@ impl MachineError {
             MachineError::LeadAlsoAssisting { .. } => "order.lead_also_assisting",
             MachineError::DuplicateAssisting { .. } => "order.duplicate_assisting",
             MachineError::SameUnit { .. } => "order.same_unit",
+            MachineError::RatingRequired => "order.rating_required",
+            MachineError::DissatisfiedReasonRequired => "order.dissatisfied_reason_required",
+            MachineError::ReasonsOnlyDissatisfied => "order.reasons_only_dissatisfied",
         }
     }
 
@@ -789,6 +818,8 @@ impl MachineError {
             MachineError::ExtensionDays { .. } => Some("days"),
             MachineError::InvalidId { field, .. } | MachineError::SameUnit { field, .. } => Some(field),
             MachineError::LeadAlsoAssisting { .. } | MachineError::DuplicateAssisting { .. } => Some("assisting"),
+            MachineError::RatingRequired => Some("rating"),
+            MachineError::DissatisfiedReasonRequired | MachineError::ReasonsOnlyDissatisfied => Some("reasons"),
             _ => None,
         }
     }
@@ -807,7 +838,10 @@ impl MachineError {
             | MachineError::InvalidId { .. }
             | MachineError::LeadAlsoAssisting { .. }
             | MachineError::DuplicateAssisting { .. }
-            | MachineError::SameUnit { .. } => ErrorClass::Invalid,
+            | MachineError::SameUnit { .. }
+            | MachineError::RatingRequired
+            | MachineError::DissatisfiedReasonRequired
+            | MachineError::ReasonsOnlyDissatisfied => ErrorClass::Invalid,
         }
     }
 
@@ -830,6 +864,9 @@ impl MachineError {
         "order.lead_also_assisting",
         "order.duplicate_assisting",
         "order.same_unit",
+        "order.rating_required",
+        "order.dissatisfied_reason_required",
+        "order.reasons_only_dissatisfied",
     ];
 }
 
@@ -1040,10 +1077,14 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
         Action::FollowUp { note } => {
             require(note, TextField::Note)?;
         }
-        Action::Evaluate { rating, comment } => {
+        Action::Evaluate { rating, reasons, comment } => {
+            let rating = rating.as_ref().ok_or(MachineError::RatingRequired)?;
             let commented = comment.as_deref().is_some_and(|c| !blank(c));
-            if *rating == Rating::Dissatisfied && !commented {
-                return Err(MachineError::Blank { field: TextField::Comment });
+            if *rating == Rating::Dissatisfied && !commented && reasons.is_empty() {
+                return Err(MachineError::DissatisfiedReasonRequired);
+            }
+            if *rating != Rating::Dissatisfied && !reasons.is_empty() {
+                return Err(MachineError::ReasonsOnlyDissatisfied);
             }
             next.evaluation_count += 1;
             next.rating = Some(*rating);
@@ -1226,7 +1267,7 @@ mod tests {
     }
 
     fn evaluate(rating: Rating) -> Action {
-        Action::Evaluate { rating, comment: Some("说明".into()) }
+        Action::Evaluate { rating: Some(rating), reasons: vec![], comment: Some("说明".into()) }
     }
 
     /// A community order signed by unit 10 (assisted by 11).
@@ -1446,11 +1487,31 @@ mod tests {
     #[test]
     fn reopen_once_then_supervision() {
         let mut o = pending_evaluation();
-        let e = refused(&o, R::Reporter, Action::Evaluate { rating: Rating::Dissatisfied, comment: None });
-        assert_eq!((e.code(), e.field()), ("order.comment_required", Some("comment")));
+        let unexplained = Action::Evaluate { rating: Some(Rating::Dissatisfied), reasons: vec![], comment: None };
+        let e = refused(&o, R::Reporter, unexplained);
+        assert_eq!((e.code(), e.field()), ("order.dissatisfied_reason_required", Some("reasons")));
+        // A picked reason is enough without a comment.
+        let mut picked = o.clone();
+        let why = Action::Evaluate {
+            rating: Some(Rating::Dissatisfied),
+            reasons: vec![EvalReason::Unresolved, EvalReason::TooSlow],
+            comment: None,
+        };
+        assert_eq!(step(&mut picked, R::Reporter, why).to, S::Handling);
+        // No rating is refused, never read as 满意.
+        let e =
+            refused(&o, R::Reporter, Action::Evaluate { rating: None, reasons: vec![], comment: Some("很好".into()) });
+        assert_eq!((e.code(), e.field()), ("order.rating_required", Some("rating")));
+        let wrong =
+            Action::Evaluate { rating: Some(Rating::Satisfied), reasons: vec![EvalReason::Attitude], comment: None };
+        assert_eq!(refused(&o, R::Reporter, wrong).code(), "order.reasons_only_dissatisfied");
         // Comments are optional for the other ratings.
         let mut fair = o.clone();
-        step(&mut fair, R::Acceptor, Action::Evaluate { rating: Rating::FairlySatisfied, comment: None });
+        step(
+            &mut fair,
+            R::Acceptor,
+            Action::Evaluate { rating: Some(Rating::FairlySatisfied), reasons: vec![], comment: None },
+        );
         assert_eq!(fair.state, S::Closed);
 
         let t = step(&mut o, R::Reporter, evaluate(Rating::Dissatisfied));
@@ -1653,6 +1714,7 @@ mod tests {
         check(ActorRole::ALL, ActorRole::as_str, ActorRole::label_key, "order.role.");
         check(Level::ALL, Level::as_str, Level::label_key, "order.level.");
         check(Rating::ALL, Rating::as_str, Rating::label_key, "order.rating.");
+        check(EvalReason::ALL, EvalReason::as_str, EvalReason::label_key, "order.eval_reason.");
         for a in sample_actions_all() {
             let serde = serde_json::to_value(&a).unwrap();
             assert_eq!(serde["action"].as_str(), Some(a.kind().as_str()));
@@ -1684,6 +1746,9 @@ mod tests {
             MachineError::LeadAlsoAssisting { unit: 1 },
             MachineError::DuplicateAssisting { unit: 1 },
             MachineError::SameUnit { field: "lead_unit", unit: 1 },
+            MachineError::RatingRequired,
+            MachineError::DissatisfiedReasonRequired,
+            MachineError::ReasonsOnlyDissatisfied,
         ];
         let codes: HashSet<_> = errors.iter().map(MachineError::code).collect();
         let listed: HashSet<_> = MachineError::CODES.iter().copied().collect();
@@ -1929,7 +1994,7 @@ supervision system: escalate
             K::VerifyPass => Action::VerifyPass { attachments: p.units.clone() },
             K::VerifyFail => Action::VerifyFail { reason: text, attachments: p.units.clone() },
             K::FollowUp => Action::FollowUp { note: text },
-            K::Evaluate => Action::Evaluate { rating, comment: p.flag.then_some(text) },
+            K::Evaluate => Action::Evaluate { rating: Some(rating), reasons: vec![], comment: p.flag.then_some(text) },
             K::Archive => Action::Archive,
             K::ReturnOrder => Action::ReturnOrder { reason: text },
             K::ApproveReturn => Action::ApproveReturn { reassign_to: p.flag.then_some(p.unit) },

@@ -245,6 +245,9 @@ pub struct ActForm {
     pub override_reason: String,
     #[serde(default)]
     pub rating: String,
+    /// 不满意原因 (checkboxes, repeated).
+    #[serde(default)]
+    pub reasons: Vec<String>,
     pub lead_unit: Option<i64>,
     /// 协办单位 (checkboxes, repeated).
     #[serde(default)]
@@ -284,7 +287,11 @@ impl ActForm {
                 obj.insert("resolution".into(), serde_json::json!(self.resolution));
             }
             "evaluate" => {
-                obj.insert("rating".into(), serde_json::json!(self.rating));
+                // No choice is refused by the machine, never read as 满意.
+                if !self.rating.trim().is_empty() {
+                    obj.insert("rating".into(), serde_json::json!(self.rating));
+                }
+                obj.insert("reasons".into(), serde_json::json!(self.reasons));
                 if let Some(c) = text(&self.comment) {
                     obj.insert("comment".into(), c);
                 }

@@ -38,6 +38,41 @@ struct PortalReport {
     categories: Vec<Category>,
     groups: Vec<CommunityGroup>,
     error: Option<String>,
+    /// What the resident typed, kept when the report is refused.
+    values: Values,
+}
+
+/// The report form's values (empty on a fresh form: nothing is chosen for
+/// the resident).
+#[derive(Default)]
+pub struct Values {
+    category_code: String,
+    title: String,
+    description: String,
+    address: String,
+    node_id: String,
+    name: String,
+    contact: String,
+}
+
+impl Values {
+    fn of(f: &ReportForm) -> Values {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Values {
+            category_code: f.category_code.clone(),
+            title: f.title.clone(),
+            description: f.description.clone(),
+            address: f.address.clone(),
+            node_id: text(&f.node_id),
+            name: text(&f.name),
+            contact: text(&f.contact),
+        }
+    }
+}
+
+/// The categories residents may pick (administrators mark them).
+async fn resident_categories(s: &AppState) -> Result<Vec<Category>> {
+    Ok(categories(&s.db).await?.into_iter().filter(|c| c.resident_facing).collect())
 }
 
 async fn community_groups(s: &AppState) -> Result<Vec<CommunityGroup>> {
@@ -48,7 +83,7 @@ async fn community_groups(s: &AppState) -> Result<Vec<CommunityGroup>> {
             let communities = crate::tree::store::children(&s.db, &scope, sub.id, false)
                 .await?
                 .into_iter()
-                .map(|c| (c.id, c.name.trim_end_matches("居委会").trim_end_matches("委会").to_string()))
+                .map(|c| (c.id, crate::orders::api::portal_community_name(&c.name)))
                 .collect();
             groups.push(CommunityGroup { name: sub.name, communities });
         }
@@ -57,14 +92,21 @@ async fn community_groups(s: &AppState) -> Result<Vec<CommunityGroup>> {
 }
 
 pub async fn portal_report_form(State(s): State<AppState>) -> Result<Response> {
-    Ok(render(&PortalReport { categories: categories(&s.db).await?, groups: community_groups(&s).await?, error: None }))
+    Ok(render(&PortalReport {
+        categories: resident_categories(&s).await?,
+        groups: community_groups(&s).await?,
+        error: None,
+        values: Values::default(),
+    }))
 }
 
 /// 居民提单 with an optional photo: the photo is checked before the order
 /// is created, so a refused photo leaves no order behind either.
 pub async fn portal_report(State(s): State<AppState>, form: Result<FormWithFiles<ReportForm>>) -> Result<Response> {
+    let mut values = Values::default();
     let r = async {
         let FormWithFiles { form: f, files } = form?;
+        values = Values::of(&f);
         let prepared = upload::prepare_all(files, &s.config.attachments, true).await?;
         if prepared.len() as i64 > s.config.attachments.per_resident {
             return Err(Error::invalid("attachment.too_many", "photo"));
@@ -85,9 +127,10 @@ pub async fn portal_report(State(s): State<AppState>, form: Result<FormWithFiles
         Ok(o) => Ok(Redirect::to(&format!("/portal/track/{}?new=1", o.tracking_code)).into_response()),
         Err(e) if e.status().is_client_error() => {
             let page = PortalReport {
-                categories: categories(&s.db).await?,
+                categories: resident_categories(&s).await?,
                 groups: community_groups(&s).await?,
                 error: Some(e.message()),
+                values,
             };
             Ok((e.status(), render(&page)).into_response())
         }
@@ -118,6 +161,9 @@ struct PortalTrack {
     code: String,
     fresh: bool,
     error: Option<String>,
+    /// The rating and comment given before a refusal, kept on the form.
+    chosen: Option<String>,
+    comment: String,
 }
 
 impl PortalTrack {
@@ -139,7 +185,14 @@ pub async fn portal_track_form(Query(q): Query<TrackQuery>) -> Response {
             url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
         ))
         .into_response(),
-        None => render(&PortalTrack { order: None, code: String::new(), fresh: false, error: None }),
+        None => render(&PortalTrack {
+            order: None,
+            code: String::new(),
+            fresh: false,
+            error: None,
+            chosen: None,
+            comment: String::new(),
+        }),
     }
 }
 
@@ -154,7 +207,7 @@ pub async fn portal_track(
         Err(e) => return Err(e),
     };
     let error = order.is_none().then(|| t("portal.track_not_found").to_string());
-    Ok(render(&PortalTrack { order, code, fresh: q.new.is_some(), error }))
+    Ok(render(&PortalTrack { order, code, fresh: q.new.is_some(), error, chosen: None, comment: String::new() }))
 }
 
 /// The resident rates or withdraws, by tracking code (the code is the key).
@@ -181,6 +234,8 @@ pub async fn portal_track_act(
                 code,
                 fresh: false,
                 error: Some(e.message()),
+                chosen: Some(f.rating.clone()).filter(|r| !r.is_empty()),
+                comment: f.comment.clone(),
             };
             Ok((e.status(), render(&page)).into_response())
         }

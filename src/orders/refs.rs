@@ -40,6 +40,8 @@ pub struct CategoryRef {
     pub parent: Option<String>,
     /// The department a matter belongs to (国办函〔2025〕66号).
     pub owner: Option<String>,
+    /// Residents may report it on the portal (internal ones are staff-only).
+    pub resident_facing: bool,
     /// Time limits as stored (JSON), by deadline column.
     pub sign_limit: String,
     pub handle_limit: String,
@@ -83,8 +85,8 @@ pub async fn reload(db: &Db) -> Result<()> {
 async fn load(db: &Db) -> Result<Arc<Refs>> {
     let mut categories = HashMap::new();
     for r in sqlx::query(
-        "select code, name, parent_code, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
-         from categories",
+        "select code, name, parent_code, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit, \
+         resident_facing from categories",
     )
     .fetch_all(&db.pool)
     .await?
@@ -97,6 +99,7 @@ async fn load(db: &Db) -> Result<Arc<Refs>> {
                 leaf: parent.is_some(),
                 parent,
                 owner: r.try_get("owner_unit")?,
+                resident_facing: r.try_get::<i64, _>("resident_facing")? != 0,
                 sign_limit: r.try_get("sign_limit")?,
                 handle_limit: r.try_get("handle_limit")?,
                 urgent_handle_limit: r.try_get("urgent_handle_limit")?,

@@ -732,34 +732,97 @@ pub struct EventView {
     pub to_state: String,
     pub to_state_label: &'static str,
     pub reason: Option<String>,
+    /// The unit the step sent the order to (派单, 改派), by name.
+    pub lead_unit_name: Option<String>,
+    /// The assisting units (协办) named by the step.
+    pub assisting_unit_names: Vec<String>,
+    /// The rating of an evaluation step (`satisfied`, `fairly_satisfied`,
+    /// `dissatisfied`) and its picked reasons (`unresolved`, `too_slow`,
+    /// `attitude`, `not_contacted`).
+    pub rating: Option<String>,
+    pub rating_reasons: Vec<String>,
+}
+
+impl EventView {
+    /// Who the step sent the order to and what the resident rated, in
+    /// words: "主办：某某街道办事处；协办：某某局", "评价：不满意（问题未解决）".
+    pub fn detail(&self) -> Option<String> {
+        use crate::kernel::i18n::t;
+        let mut parts = vec![];
+        if let Some(u) = &self.lead_unit_name {
+            parts.push(format!("{}{}", t("order.timeline.lead"), u));
+        }
+        if !self.assisting_unit_names.is_empty() {
+            parts.push(format!("{}{}", t("order.timeline.assisting"), self.assisting_unit_names.join("、")));
+        }
+        if let Some(r) = &self.rating {
+            let mut line = format!("{}{}", t("order.timeline.rating"), t(&format!("order.rating.{r}")));
+            if !self.rating_reasons.is_empty() {
+                let reasons: Vec<&str> =
+                    self.rating_reasons.iter().map(|c| t(&format!("order.eval_reason.{c}"))).collect();
+                line.push_str(&format!("（{}）", reasons.join("、")));
+            }
+            parts.push(line);
+        }
+        (!parts.is_empty()).then(|| parts.join("；"))
+    }
 }
 
 pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
     let rows = sqlx::query(
-        "select seq, at, actor_name, actor_role, action, from_state, to_state, reason from order_events \
+        "select seq, at, actor_name, actor_role, action, from_state, to_state, reason, data from order_events \
          where order_id = $1 order by seq",
     )
     .bind(order_id)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let action: String = r.try_get("action")?;
-            let to: String = r.try_get("to_state")?;
-            Ok(EventView {
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                actor_name: r.try_get("actor_name")?,
-                actor_role: r.try_get("actor_role")?,
-                action_label: crate::kernel::i18n::t(&format!("order.action.{action}")),
-                action,
-                from_state: r.try_get("from_state")?,
-                to_state_label: crate::kernel::i18n::t(&format!("order.state.{to}")),
-                to_state: to,
-                reason: r.try_get("reason")?,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let action: String = r.try_get("action")?;
+        let to: String = r.try_get("to_state")?;
+        let data: String = r.try_get("data")?;
+        // The step's data is the action as sent (creation's is not an action).
+        let (lead, assisting, rating, reasons) = match serde_json::from_str::<Action>(&data) {
+            Ok(Action::Dispatch { lead_unit, assisting, .. }) | Ok(Action::Reassign { lead_unit, assisting, .. }) => {
+                (Some(lead_unit), assisting, None, vec![])
+            }
+            Ok(Action::ApproveReturn { reassign_to: Some(u) }) => (Some(u), vec![], None, vec![]),
+            Ok(Action::Evaluate { rating, reasons, .. }) => (
+                None,
+                vec![],
+                rating.map(|r| r.as_str().to_string()),
+                reasons.iter().map(|r| r.as_str().to_string()).collect(),
+            ),
+            _ => (None, vec![], None, vec![]),
+        };
+        let lead_unit_name = match lead {
+            Some(u) => refs::unit_name(db, u).await?,
+            None => None,
+        };
+        let mut assisting_unit_names = vec![];
+        for u in assisting {
+            if let Some(n) = refs::unit_name(db, u).await? {
+                assisting_unit_names.push(n);
+            }
+        }
+        out.push(EventView {
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            actor_name: r.try_get("actor_name")?,
+            actor_role: r.try_get("actor_role")?,
+            action_label: crate::kernel::i18n::t(&format!("order.action.{action}")),
+            action,
+            from_state: r.try_get("from_state")?,
+            to_state_label: crate::kernel::i18n::t(&format!("order.state.{to}")),
+            to_state: to,
+            reason: r.try_get("reason")?,
+            lead_unit_name,
+            assisting_unit_names,
+            rating,
+            rating_reasons: reasons,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -828,11 +891,18 @@ pub async fn create(db: &Db, reporter: Reporter<'_>, input: NewOrder) -> Result<
     if contact.is_some_and(|c| c.chars().count() > 50) {
         return Err(Error::invalid("text.too_long", "reporter_contact"));
     }
-    let category_name = refs::category(db, &input.category_code)
+    if input.category_code.trim().is_empty() {
+        return Err(Error::invalid("order.category_required", "category_code"));
+    }
+    let category = refs::category(db, &input.category_code)
         .await?
         .filter(|c| c.leaf)
-        .ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?
-        .name;
+        .ok_or_else(|| Error::invalid("order.category_unknown", "category_code"))?;
+    // The portal (no signed-in reporter) offers resident-facing categories only.
+    if reporter.user.is_none() && !category.resident_facing {
+        return Err(Error::invalid("order.category_internal", "category_code"));
+    }
+    let category_name = category.name;
     let category = input.category_code.clone();
     // Where is it? A point resolves to its grid; otherwise the given node.
     let node = match (input.lon, input.lat, input.node_id) {
@@ -1450,6 +1520,12 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
             at: now,
         },
         assists: (new.assisting_units != order.facts.assisting_units).then(|| new.assisting_units.clone()),
+        evaluation: match &req.action {
+            Action::Evaluate { rating: Some(r), reasons, .. } => {
+                Some((r.as_str(), reasons.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",")))
+            }
+            _ => None,
+        },
         event: order_event(
             &Step {
                 action: kind.as_str(),
@@ -1611,6 +1687,8 @@ struct Transition {
     assists: Option<Vec<i64>>,
     /// Told to the outbox if the step wins.
     event: NewEvent,
+    /// An evaluation's rating and its reason codes (comma-separated).
+    evaluation: Option<(&'static str, String)>,
 }
 
 /// One step of an order, as its outbox event names it.
@@ -1704,6 +1782,18 @@ impl Transition {
             ],
         );
         count_statement(&mut rest, &self.counts);
+        if let Some((rating, reasons)) = self.evaluation {
+            rest.push(
+                "insert into order_evaluations (order_id, seq, at, rating, reasons) values ($1, $2, $3, $4, $5)",
+                vec![
+                    V::I(Some(self.id)),
+                    V::I(Some(self.version + 1)),
+                    V::I(Some(self.now)),
+                    V::S(Some(rating.into())),
+                    V::S(Some(reasons)),
+                ],
+            );
+        }
         self.event.push_to(&mut rest);
         if let Some(kind) = self.notice {
             rest.push(

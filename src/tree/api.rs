@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     model::*,
     overlays::{self, NewOverlay, Overlay, OverlayKind},
-    store::{self, MoveNode, NewMember, NewNode, NodePatch, SubtreeQuery},
+    store::{self, MoveNode, NewMember, NewNode, NodePatch, PublicPhone, SubtreeQuery},
 };
 use crate::{
     audit::Object,
@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(geojson))
         .routes(routes!(list_members, add_member))
         .routes(routes!(end_member))
+        .routes(routes!(set_public_phone))
         .routes(routes!(locate_grid))
         .routes(routes!(list_overlays, create_overlay))
         .routes(routes!(get_overlay))
@@ -302,6 +303,27 @@ async fn add_member(
     let detail = serde_json::json!({"node_id": member.node_id, "role": member.role, "name": member.name});
     audited(&s, &user, addr, action::MEMBER_ADD, Object::new("member", member.id), detail).await?;
     Ok((StatusCode::CREATED, Json(member)))
+}
+
+/// Set a member's public work phone (网格员公示) and whether the resident
+/// portal shows it as a number to call. Off by default; publishing needs a
+/// phone. The personal mobile is never published.
+#[utoipa::path(put, path = "/api/v1/members/{id}/public-phone", tag = "tree", params(("id" = i64, Path)),
+    request_body = PublicPhone, security(("bearer" = [])),
+    responses((status = 200, body = Member), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_public_phone(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<i64>,
+    Json(p): Json<PublicPhone>,
+) -> Result<Json<Member>> {
+    user.require(Perm::TreeWrite)?;
+    let member = store::set_public_phone(&s.db, &s.crypto, &user.scope(), id, &p).await?;
+    let detail = serde_json::json!({"node_id": member.node_id, "name": member.name,
+        "public_phone": member.public_phone, "published": member.public_phone_published});
+    audited(&s, &user, addr, action::MEMBER_PUBLIC_PHONE, Object::new("member", member.id), detail).await?;
+    Ok(Json(member))
 }
 
 /// End a membership (kept for history).

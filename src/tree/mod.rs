@@ -58,6 +58,7 @@ pub mod action {
     pub const MEMBER_ADD: &str = "member.add";
     pub const MEMBER_END: &str = "member.end";
     pub const MEMBER_UNMASK: &str = "member.unmask";
+    pub const MEMBER_PUBLIC_PHONE: &str = "member.public_phone";
     pub const OVERLAY_CREATE: &str = "overlay.create";
 
     /// Every action above, for the audit log's filters (`audit::action::register`).
@@ -70,6 +71,7 @@ pub mod action {
         MEMBER_ADD,
         MEMBER_END,
         MEMBER_UNMASK,
+        MEMBER_PUBLIC_PHONE,
         OVERLAY_CREATE,
     ];
 }

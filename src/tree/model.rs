@@ -239,6 +239,10 @@ pub struct Member {
     pub id_number_masked: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// 网格员公示: the work phone residents may call, shown on the portal
+    /// only while `public_phone_published` is set.
+    pub public_phone: Option<String>,
+    pub public_phone_published: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<i64>,
     pub started_at: i64,
@@ -247,6 +251,13 @@ pub struct Member {
 impl Member {
     pub fn role_label(&self) -> &'static str {
         crate::kernel::i18n::t(self.role.label_key())
+    }
+
+    /// The published work phone as shown and as a `tel:` target (no
+    /// spaces); none unless published.
+    pub fn published_phone(&self) -> Option<(String, String)> {
+        let phone = self.public_phone.as_deref().filter(|_| self.public_phone_published)?;
+        Some((phone.to_string(), phone.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect()))
     }
 }
 

@@ -250,7 +250,7 @@ pub async fn ancestors(db: &Db, scope: &Scope, node: &Node) -> Result<Vec<Node>>
 }
 
 const MEMBER_COLS: &str = "id, node_id, role, name, gender, ethnicity, political_status, birth_date, \
-     education, mobile_enc, id_number_enc, phone, user_id, started_at";
+     education, mobile_enc, id_number_enc, phone, public_phone, public_phone_published, user_id, started_at";
 
 /// The member's mobile number, decrypted (for unmasking and masking).
 fn member_mobile_from_row(row: &AnyRow, crypto: &Crypto) -> Result<MobilePhone> {
@@ -288,6 +288,8 @@ fn member_from_row(row: &AnyRow, crypto: &Crypto) -> Result<Member> {
         mobile: member_mobile_from_row(row, crypto)?.masked(),
         id_number_masked: member_id_number_from_row(row, crypto)?.map(|n| n.masked()),
         phone: row.try_get("phone")?,
+        public_phone: row.try_get("public_phone")?,
+        public_phone_published: row.try_get::<i64, _>("public_phone_published")? != 0,
         user_id: row.try_get("user_id")?,
         started_at: row.try_get("started_at")?,
     })
@@ -883,6 +885,40 @@ pub struct NewMember {
     pub id_number: Option<String>,
     pub phone: Option<String>,
     pub user_id: Option<i64>,
+    /// 网格员公示: a work phone residents may call (not the personal mobile).
+    #[serde(default)]
+    pub public_phone: Option<String>,
+    /// Show `public_phone` on the portal; off unless set.
+    #[serde(default)]
+    pub public_phone_published: bool,
+}
+
+/// A member's public work phone and whether the portal shows it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct PublicPhone {
+    /// Digits, `-` and spaces (e.g. `0351-5551234`); null or empty clears it.
+    pub phone: Option<String>,
+    /// Publish it on the portal (网格员公示); needs a phone.
+    pub published: bool,
+}
+
+impl PublicPhone {
+    /// The phone to store (trimmed, empty as none), checked.
+    fn parse(&self) -> Result<Option<String>> {
+        let phone = self.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        if let Some(p) = phone {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            let ok =
+                p.chars().count() <= 18 && digits >= 7 && p.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ');
+            if !ok {
+                return Err(Error::invalid("phone.invalid", "public_phone"));
+            }
+        }
+        if self.published && phone.is_none() {
+            return Err(Error::invalid("member.public_phone_required", "public_phone"));
+        }
+        Ok(phone.map(str::to_string))
+    }
 }
 
 /// A member's validated input: name, mobile and optional ID number.
@@ -932,6 +968,7 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
         return Err(Error::invalid("node.parent_retired", "node_id"));
     }
     let (name, mobile, id_number) = validate_member(&m)?;
+    let public_phone = PublicPhone { phone: m.public_phone.clone(), published: m.public_phone_published }.parse()?;
     if let Some(user_id) = m.user_id {
         // The member's login account: an existing user of the caller's
         // subtree (someone else's account is as unknown as a missing one).
@@ -955,8 +992,9 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
     let now = now_ms();
     let id: i64 = sqlx::query(
         "insert into node_members (node_id, role, name, gender, ethnicity, political_status, birth_date, \
-         education, mobile_enc, mobile_idx, id_number_enc, id_number_idx, phone, user_id, started_at, created_at) \
-         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) returning id",
+         education, mobile_enc, mobile_idx, id_number_enc, id_number_idx, phone, user_id, started_at, created_at, \
+         public_phone, public_phone_published) \
+         values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17) returning id",
     )
     .bind(node.id)
     .bind(m.role.as_str())
@@ -973,11 +1011,46 @@ pub async fn add_member(db: &Db, crypto: &Crypto, scope: &Scope, node_id: i64, m
     .bind(&m.phone)
     .bind(m.user_id)
     .bind(now)
+    .bind(public_phone)
+    .bind(i64::from(m.public_phone_published))
     .fetch_one(&db.pool)
     .await?
     .try_get(0)?;
     let row = sqlx::query(&format!("select {MEMBER_COLS} from node_members where id = $1"))
         .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    member_from_row(&row, crypto)
+}
+
+/// Sets a current member's public work phone and its publication (the
+/// member must be in scope).
+pub async fn set_public_phone(
+    db: &Db,
+    crypto: &Crypto,
+    scope: &Scope,
+    member_id: i64,
+    input: &PublicPhone,
+) -> Result<Member> {
+    let phone = input.parse()?;
+    let (lo, hi) = scope.bounds();
+    let done = sqlx::query(
+        "update node_members set public_phone = $1, public_phone_published = $2 where id = $3 and ended_at is null \
+         and node_id in (select id from nodes where path >= $4 and path < $5)",
+    )
+    .bind(phone)
+    .bind(i64::from(input.published))
+    .bind(member_id)
+    .bind(&lo)
+    .bind(&hi)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    let row = sqlx::query(&format!("select {MEMBER_COLS} from node_members where id = $1"))
+        .bind(member_id)
         .fetch_one(&db.pool)
         .await?;
     member_from_row(&row, crypto)
@@ -1027,6 +1100,23 @@ pub async fn locate_grid(db: &Db, scope: &Scope, lon: f64, lat: f64) -> Result<O
         }
     }
     Ok(None)
+}
+
+/// The active building of a grid nearest to a point (buildings are points),
+/// so that a located report names a place people know.
+pub async fn nearest_building(db: &Db, grid_id: i64, lon: f64, lat: f64) -> Result<Option<Node>> {
+    check_point(Some(lon), Some(lat))?;
+    let row = sqlx::query(&format!(
+        "select {NODE_COLS} from nodes where parent_id = $1 and kind = 'building' and status = 'active' \
+         and lon is not null and lat is not null \
+         order by (lon - $2) * (lon - $2) + (lat - $3) * (lat - $3), id limit 1"
+    ))
+    .bind(grid_id)
+    .bind(lon)
+    .bind(lat)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| node_from_row(&r, None)).transpose()
 }
 
 /// A GeoJSON FeatureCollection for maps: with `kinds`, every node of those

@@ -183,6 +183,9 @@ fn rules() -> Vec<Rule> {
         with(r(Method::POST, "/api/v1/members/{id}/unmask", Perm(&["member.unmask"]), Path(Member)), |_, _| {
             Some(json!({"reason": "权限矩阵测试"}))
         }),
+        with(r(Method::PUT, "/api/v1/members/{id}/public-phone", Perm(&["tree.write"]), Path(Member)), |_, _| {
+            Some(json!({"phone": "0351-6123456", "published": true}))
+        }),
         r(Method::GET, "/api/v1/grids/locate?lon=112.605&lat=37.905", Perm(&["tree.read"]), List("甲网格", "乙网格")),
         r(Method::GET, "/api/v1/overlays", Perm(&["tree.read"]), List("甲单元", "乙单元")),
         with(r(Method::POST, "/api/v1/overlays", Perm(&["tree.write"]), Body(Community)), |_, id| {
@@ -265,6 +268,7 @@ fn rules() -> Vec<Rule> {
             Some(json!({"category_code": "0101", "title": "", "description": "x", "address": "x"}))
         }),
         fixed(r(Method::GET, "/api/v1/portal/orders/{code}", Public, Global), "AAAABBBBCCCC"),
+        r(Method::GET, "/api/v1/portal/locate?lon=112.605&lat=37.905", Public, Global),
         fixed(
             with(r(Method::POST, "/api/v1/portal/orders/{code}/actions", Public, Global), |_, _| {
                 Some(json!({"version": 1, "action": {"action": "withdraw", "reason": "x"}}))

@@ -18,6 +18,7 @@ mod ops;
 mod orders;
 mod outbox;
 mod pages;
+mod portal;
 mod privacy;
 mod refusals;
 mod session;
