@@ -19,6 +19,7 @@ mod orders;
 mod outbox;
 mod pages;
 mod privacy;
+mod queues;
 mod refusals;
 mod session;
 mod settings;
