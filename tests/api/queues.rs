@@ -98,6 +98,19 @@ both_backends!(each_queue_filter_narrows_and_none_reaches_beyond_the_area, |app|
         .unwrap();
     assert_eq!(got(&app.get(&all("warning=red"), &l.centre).await.body), vec![patrol]);
     assert!(got(&app.get(&all("warning=yellow"), &l.centre).await.body).is_empty());
+    // Nine of ten hours used: the yellow light, not the red one.
+    let now = fengqiao::platform::db::now_ms();
+    sqlx::query(
+        "update orders set deadline_kind = 'sign:calendar_hours', deadline_start = $1, deadline_at = $2 where id = $3",
+    )
+    .bind(now - 9 * 3_600_000)
+    .bind(now + 3_600_000)
+    .bind(patrol)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(got(&app.get(&all("warning=yellow"), &l.centre).await.body), vec![patrol]);
+    assert!(got(&app.get(&all("warning=red"), &l.centre).await.body).is_empty());
     let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
     let tomorrow = today.succ_opt().unwrap();
     assert_eq!(got(&app.get(&all(&format!("from={today}&to={today}")), &l.centre).await.body).len(), 3);
@@ -263,4 +276,8 @@ both_backends!(the_dispatch_form_offers_only_the_units_of_the_orders_place, |app
     }
     act_ok(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit, "assisting": [l.dept_unit]}))
         .await;
+    // Before signing, the order's page names the deadline that runs: 签收时限.
+    let html =
+        browser(&app, "sq").await.get(format!("{}/orders/{id}", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<dt>签收时限</dt>"), "{html}");
 });
