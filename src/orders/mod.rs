@@ -18,6 +18,7 @@ pub mod home;
 pub mod machine;
 pub mod pages;
 pub mod portal_pages;
+pub mod queues;
 pub mod refs;
 pub mod store;
 pub mod timers;
@@ -36,6 +37,7 @@ pub fn pages() -> Router<crate::web::AppState> {
         .route("/", get(home::home))
         .route("/orders", get(pages::list))
         .route("/orders/bulk", post(pages::bulk))
+        .route("/orders/export", get(queues::export))
         .route("/orders/{id}", get(pages::detail))
         // Forms that may carry photos read their bodies within the
         // attachment limits themselves (see `attachments::upload`).
@@ -93,6 +95,7 @@ pub mod action {
     pub const ORDER_CREATE: &str = "order.create";
     pub const ORDER_ACT: &str = "order.act";
     pub const ATTACHMENT_ORIGINAL: &str = "attachment.original";
+    pub const ORDER_EXPORT: &str = "order.export";
 
     /// Every action above, for the audit log's filters (`audit::action::register`).
     pub const ALL: &[&str] = &[
@@ -106,6 +109,7 @@ pub mod action {
         ORDER_CREATE,
         ORDER_ACT,
         ATTACHMENT_ORIGINAL,
+        ORDER_EXPORT,
     ];
 }
 

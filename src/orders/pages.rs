@@ -97,18 +97,84 @@ struct OrdersPage {
     total: i64,
     page: i64,
     pages: i64,
-    q: String,
-    category: String,
+    /// The numbered pages around the current one (0 marks a gap).
+    page_list: Vec<i64>,
+    q: ListQuery,
     categories: Vec<Category>,
+    places: Vec<super::queues::Place>,
     can_dispatch: bool,
     units: Vec<Unit>,
+    now: i64,
 }
 
 impl OrdersPage {
-    fn link(&self, queue: &Queue, page: i64) -> String {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        format!("/orders?queue={}&category={}&q={}&page={page}", queue.as_str(), enc(&self.category), enc(&self.q))
+    /// The query string of the current filters, without queue and page.
+    fn filters(&self) -> String {
+        let q = &self.q;
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("category", &q.category),
+            ("q", &q.q),
+            ("from", &q.from),
+            ("to", &q.to),
+            ("node", &q.node),
+            ("source", &q.source),
+            ("urgency", &q.urgency),
+            ("state", &q.state),
+            ("warning", &q.warning),
+            ("sort", &q.sort),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.finish()
     }
+
+    fn link(&self, queue: &Queue, page: i64) -> String {
+        let f = self.filters();
+        format!("/orders?queue={}&page={page}{}{f}", queue.as_str(), if f.is_empty() { "" } else { "&" })
+    }
+
+    /// The export of what is on screen: this queue with these filters.
+    fn export_link(&self) -> String {
+        let f = self.filters();
+        format!("/orders/export?queue={}{}{f}", self.queue.as_str(), if f.is_empty() { "" } else { "&" })
+    }
+
+    fn val<'a>(&self, v: &'a Option<String>) -> &'a str {
+        v.as_deref().unwrap_or("")
+    }
+
+    /// ` selected` on the option that is the current filter's value.
+    fn sel(&self, v: &Option<String>, option: &str) -> &'static str {
+        if v.as_deref() == Some(option) {
+            " selected"
+        } else {
+            ""
+        }
+    }
+
+    fn sources(&self) -> [&'static str; 5] {
+        ["resident", "patrol", "hotline", "video", "assigned"]
+    }
+
+    fn states(&self) -> Vec<(&'static str, &'static str)> {
+        crate::orders::machine::State::ALL.iter().map(|s| (s.as_str(), t(s.label_key()))).collect()
+    }
+}
+
+/// Pages 1, last, and two either side of the current one; 0 for a gap.
+pub(super) fn page_numbers(page: i64, pages: i64) -> Vec<i64> {
+    let mut out = vec![];
+    for p in 1..=pages {
+        if p == 1 || p == pages || (p - page).abs() <= 2 {
+            out.push(p);
+        } else if out.last() != Some(&0) {
+            out.push(0);
+        }
+    }
+    out
 }
 
 pub async fn list(
@@ -137,6 +203,7 @@ pub async fn list(
     };
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
     let orders = page.orders.into_iter().map(|o| o.for_reader(&user)).collect();
+    let places = super::queues::places(&s.db, &user).await?;
     Ok(render(&OrdersPage {
         shell: Shell { user, active: "orders" },
         counts,
@@ -145,11 +212,13 @@ pub async fn list(
         total: page.total,
         page: page.page,
         pages,
-        q: q.q.unwrap_or_default(),
-        category: q.category.unwrap_or_default(),
+        page_list: page_numbers(page.page, pages),
+        q,
         categories: categories(&s.db).await?.into_iter().filter(|c| c.parent_code.is_none()).collect(),
+        places,
         can_dispatch,
         units,
+        now: crate::platform::db::now_ms(),
     }))
 }
 
@@ -190,7 +259,7 @@ pub(super) async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> R
     let needs_units =
         allowed.iter().any(|k| matches!(k, ActionKind::Dispatch | ActionKind::Reassign | ActionKind::ApproveReturn));
     let units = if needs_units {
-        units::choices(&s.db, user, units::community_of(&s.db, &order).await?).await?
+        units::choices_for(&s.db, user, units::community_of(&s.db, &order).await?, Some(&order.node_path)).await?
     } else {
         vec![]
     };

@@ -472,8 +472,18 @@ impl Queue {
         self != Queue::Assisting || *count > 0
     }
 
+    /// The tab's name on the console, which says whose work it counts:
+    /// the area's queues by their step, the unit's own as 本单位承办 / 协办.
+    pub fn tab_label(self) -> &'static str {
+        match self {
+            Queue::Mine => crate::kernel::i18n::t("queue.tab.mine"),
+            Queue::Assisting => crate::kernel::i18n::t("queue.tab.assisting"),
+            other => other.label(),
+        }
+    }
+
     /// The caller's unit's own work (led or assisted), not their area's.
-    fn is_own(self) -> bool {
+    pub fn is_own(self) -> bool {
         matches!(self, Queue::Mine | Queue::Assisting)
     }
 
@@ -510,6 +520,24 @@ pub struct ListQuery {
     pub q: Option<String>,
     pub page: Option<i64>,
     pub per_page: Option<i64>,
+    /// Reported on or after this day, `YYYY-MM-DD` (local time).
+    pub from: Option<String>,
+    /// Reported on or before this day, `YYYY-MM-DD` (local time).
+    pub to: Option<String>,
+    /// A subdistrict, community or grid of the caller's area (its node id);
+    /// one outside the area is refused like one that does not exist.
+    pub node: Option<String>,
+    /// `resident`, `patrol`, `hotline`, `video` or `assigned`.
+    pub source: Option<String>,
+    /// `normal` or `urgent`.
+    pub urgency: Option<String>,
+    /// One state, e.g. `handling` (narrows the queue).
+    pub state: Option<String>,
+    /// The deadline light: `yellow` or `red`.
+    pub warning: Option<String>,
+    /// `priority` (urgent and overdue first, then by deadline; the default
+    /// of the work queues) or `newest` (the default of `all`).
+    pub sort: Option<String>,
 }
 
 pub struct Page {
@@ -527,10 +555,22 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
     let per_page = q.per_page.unwrap_or(20).clamp(1, 200);
     let page = q.page.unwrap_or(1).max(1);
     let scope = OrderScope::of(db, user).await?;
-    let f = Filter::new(user, &scope, &queue.condition(4), queue.is_own(), q);
+    let now = now_ms();
+    let narrow = Narrowing::parse(db, clock, user, q, now).await?;
+    let condition = format!("{}{}", queue.condition(4), narrow.sql);
+    let f = Filter::new(user, &scope, &condition, queue.is_own(), q);
+    let priority = match q.sort.as_deref() {
+        None | Some("") => queue != Queue::All,
+        Some("priority") => true,
+        Some("newest") => false,
+        Some(_) => return Err(Error::invalid("queue.sort_unknown", "sort")),
+    };
+    if narrow.yellow {
+        return yellow_page(db, clock, &f, priority, page, per_page, now).await;
+    }
     // Without filters the kept counts answer; with them, count at most
     // 10,000 matches (the pager shows "10000+" beyond).
-    let unfiltered = f.category.is_empty() && f.text.is_empty() && !f.own;
+    let unfiltered = f.category.is_empty() && f.text.is_empty() && !f.own && narrow.sql.is_empty();
     let kept = if unfiltered {
         queue_counts(db, user).await?.into_iter().find(|(q, _)| *q == queue).map(|(_, n)| n)
     } else {
@@ -545,13 +585,155 @@ pub async fn list(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery) -> 
             .try_get(0)?,
     };
     let sql = format!(
-        "select {ORDER_COLS} from {ORDER_FROM} where {} order by o.created_at desc, o.id desc limit $7 offset $8",
-        f.sql
+        "select {ORDER_COLS} from {ORDER_FROM} where {} order by {} limit $7 offset $8",
+        f.sql,
+        if priority { PRIORITY_ORDER } else { "o.created_at desc, o.id desc" }
     );
     let rows =
         f.bind(sqlx::query(&sql)).bind(per_page).bind((page - 1).saturating_mul(per_page)).fetch_all(&db.pool).await?;
-    let now = now_ms();
     let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
+}
+
+/// A work queue's order: overdue first, then urgent, then the nearest
+/// deadline, then the longest waiting. The (area, state, overdue, urgency,
+/// deadline) indexes of migration 0140 give a page of it without sorting.
+const PRIORITY_ORDER: &str = "o.overdue desc, o.urgency desc, o.deadline_at, o.created_at, o.id";
+
+/// The most orders the yellow-light filter looks at (see `yellow_page`).
+const YELLOW_CANDIDATES: i64 = 2000;
+
+/// The filters of a queue beyond its state, category and text, as SQL
+/// conditions. Every value is checked against its list or parsed as a
+/// number before it is written into the SQL, so nothing the caller typed
+/// reaches it as text. They only ever narrow the caller's queue.
+struct Narrowing {
+    sql: String,
+    /// The yellow light depends on working time, which SQL cannot count:
+    /// the orders whose deadline runs are read and checked one by one.
+    yellow: bool,
+}
+
+impl Narrowing {
+    async fn parse(db: &Db, clock: &Clock, user: &CurrentUser, q: &ListQuery, now: i64) -> Result<Narrowing> {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let mut sql = String::new();
+        let day = |v: &str, field: &'static str| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(|d| d.and_local_timezone(clock.offset()).single())
+                .map(|d| d.timestamp_millis())
+                .ok_or_else(|| Error::invalid("queue.bad_date", field))
+        };
+        let from = given(&q.from).map(|v| day(&v, "from")).transpose()?;
+        let to = given(&q.to).map(|v| day(&v, "to")).transpose()?.map(|t| t + 86_400_000);
+        if let (Some(a), Some(b)) = (from, to) {
+            if a >= b {
+                return Err(Error::invalid("queue.date_order", "to"));
+            }
+        }
+        if let Some(a) = from {
+            sql += &format!(" and o.created_at >= {a}");
+        }
+        if let Some(b) = to {
+            sql += &format!(" and o.created_at < {b}");
+        }
+        if let Some(v) = given(&q.node) {
+            let id: i64 = v.parse().map_err(|_| Error::invalid("queue.node_unknown", "node"))?;
+            // Out of the caller's area answers like a node that does not exist.
+            let node = match tree::get_node(db, &user.scope(), id).await {
+                Err(Error::NotFound) => return Err(Error::invalid("queue.node_unknown", "node")),
+                r => r?,
+            };
+            let path = node.path.clone();
+            if !path.bytes().all(|b| b.is_ascii_digit() || b == b'/') {
+                return Err(Error::invalid("queue.node_unknown", "node"));
+            }
+            let depth = path.matches('/').count().saturating_sub(2);
+            if (1..=3).contains(&depth) {
+                sql += &format!(" and o.area{depth} = {id}");
+            } else {
+                let (lo, hi) = crate::kernel::scope::subtree_bounds(&path);
+                sql += &format!(" and o.node_path >= '{lo}' and o.node_path < '{hi}'");
+            }
+        }
+        if let Some(v) = given(&q.source) {
+            let s = [Source::Resident, Source::Patrol, Source::Hotline, Source::Video, Source::Assigned]
+                .into_iter()
+                .find(|s| s.as_str() == v)
+                .ok_or_else(|| Error::invalid("queue.source_unknown", "source"))?;
+            sql += &format!(" and o.source = '{}'", s.as_str());
+        }
+        if let Some(v) = given(&q.urgency) {
+            let u = ["normal", "urgent"]
+                .into_iter()
+                .find(|u| *u == v)
+                .ok_or_else(|| Error::invalid("queue.urgency_unknown", "urgency"))?;
+            sql += &format!(" and o.urgency = '{u}'");
+        }
+        if let Some(v) = given(&q.state) {
+            let st = State::ALL
+                .iter()
+                .find(|s| s.as_str() == v)
+                .ok_or_else(|| Error::invalid("queue.state_unknown", "state"))?;
+            sql += &format!(" and o.state = '{}'", st.as_str());
+        }
+        let mut yellow = false;
+        match given(&q.warning).as_deref() {
+            None => {}
+            // Red: the deadline has passed (as of the pause, if paused).
+            Some("red") => {
+                sql += &format!(" and o.deadline_at is not null and o.deadline_at < coalesce(o.paused_at, {now})")
+            }
+            Some("yellow") => {
+                sql += &format!(
+                    " and o.deadline_at is not null and o.deadline_start is not null \
+                     and o.deadline_at >= coalesce(o.paused_at, {now}) and o.deadline_start <= coalesce(o.paused_at, {now})"
+                );
+                yellow = true;
+            }
+            Some(_) => return Err(Error::invalid("queue.warning_unknown", "warning")),
+        }
+        Ok(Narrowing { sql, yellow })
+    }
+}
+
+/// A page of the yellow-light orders: the running deadlines nearest their
+/// end (at most [`YELLOW_CANDIDATES`]) are read, the light of each worked
+/// out in working time, and the page cut from those that are yellow.
+async fn yellow_page(
+    db: &Db,
+    clock: &Clock,
+    f: &Filter,
+    priority: bool,
+    page: i64,
+    per_page: i64,
+    now: i64,
+) -> Result<Page> {
+    let sql = format!("select {ORDER_COLS} from {ORDER_FROM} where {} order by o.deadline_at, o.id limit $7", f.sql);
+    let rows = f.bind(sqlx::query(&sql)).bind(YELLOW_CANDIDATES).fetch_all(&db.pool).await?;
+    let mut orders: Vec<OrderView> = rows
+        .iter()
+        .map(|r| order_from_row(r, clock, now))
+        .filter(|o| o.as_ref().map_or(true, |o| o.warning == "yellow"))
+        .collect::<Result<_>>()?;
+    if priority {
+        orders.sort_by(|a, b| {
+            (b.overdue, &b.urgency, a.deadline_at.is_none(), a.deadline_at, a.created_at, a.id).cmp(&(
+                a.overdue,
+                &a.urgency,
+                b.deadline_at.is_none(),
+                b.deadline_at,
+                b.created_at,
+                b.id,
+            ))
+        });
+    } else {
+        orders.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    }
+    let total = orders.len() as i64;
+    let orders = orders.into_iter().skip(((page - 1) * per_page) as usize).take(per_page as usize).collect();
     Ok(Page { orders, total, page, per_page })
 }
 

@@ -30,23 +30,59 @@ pub(super) fn unit_from_row(r: &sqlx::any::AnyRow) -> Result<Unit> {
 }
 
 /// The units someone acting at `user`'s node may dispatch to (see
-/// `refs::UnitRef::dispatchable_from`): the departments and centres above
-/// the communities in their subtree and on the levels above them, plus the
-/// grids and centre of one community when given. A community out of their
-/// reach adds nothing, as if it did not exist.
+/// `refs::UnitRef::dispatchable_from`), as far as they fit the place: the
+/// departments of their area and of the levels above it; the centres above
+/// them and, in their area, those on the way down to the order's place
+/// (`order_path`; without an order, those above the communities) — never
+/// another subdistrict's; and the grids and centre of the order's community
+/// (`community_node`). A community out of their reach adds nothing, as if it
+/// did not exist. Departments first, then centres, then grids: the groups
+/// (职能部门 / 属地 / 网格) the dispatch form shows.
 pub async fn choices(
     db: &Db,
     user: &crate::kernel::principal::CurrentUser,
     community_node: Option<i64>,
 ) -> Result<Vec<Unit>> {
+    choices_for(db, user, community_node, None).await
+}
+
+/// The units by group as the dispatch form shows them: 职能部门, 属地 (the
+/// centres), 网格; empty groups left out.
+pub fn groups(units: &[Unit]) -> Vec<(&'static str, Vec<Unit>)> {
+    ["department", "centre", "grid"]
+        .into_iter()
+        .map(|kind| {
+            let label = crate::kernel::i18n::t(&format!("dispatch.group.{kind}"));
+            (label, units.iter().filter(|u| u.kind == kind).cloned().collect::<Vec<_>>())
+        })
+        .filter(|(_, g)| !g.is_empty())
+        .collect()
+}
+
+/// [`choices`] for one order at `order_path`.
+pub async fn choices_for(
+    db: &Db,
+    user: &crate::kernel::principal::CurrentUser,
+    community_node: Option<i64>,
+    order_path: Option<&str>,
+) -> Result<Vec<Unit>> {
     let (lo, hi) = user.scope().bounds();
     let above = crate::tree::ancestor_ids(&user.node_path).iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let above = if above.is_empty() { "-1".to_string() } else { above };
+    // The order's own chain of places: its ancestors and itself.
+    let chain = order_path.map(|p| {
+        p.split('/').filter_map(|s| s.parse::<i64>().ok()).map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+    });
+    let centres = match chain.as_deref() {
+        Some(c) if !c.is_empty() => format!("n.id in ({c})"),
+        _ => "n.kind <> 'community'".to_string(),
+    };
     let rows = sqlx::query(&format!(
         "select u.id, u.kind, u.code, u.name, u.node_id from units u join nodes n on n.id = u.node_id \
-         where u.status = 'active' and ((n.path >= $2 and n.path < $3) or n.id in ({above})) \
-         and (u.kind = 'department' or (u.kind = 'centre' and n.kind <> 'community') \
-         or n.id = $1 or n.parent_id = $1) order by case u.kind when 'department' then 0 when 'centre' then 1 else 2 end, u.code",
+         where u.status = 'active' and ((n.path >= $2 and n.path < $3 and (u.kind = 'department' \
+         or (u.kind = 'centre' and ({centres} or n.id = $1)) or (u.kind = 'grid' and n.parent_id = $1))) \
+         or (u.kind in ('department', 'centre') and n.id in ({above}))) \
+         order by case u.kind when 'department' then 0 when 'centre' then 1 else 2 end, n.path, u.code",
     ))
     .bind(community_node.unwrap_or(-1))
     .bind(lo)

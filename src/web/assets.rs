@@ -30,6 +30,7 @@ assets! {
     "js/locate.js" => "text/javascript",
     "js/photos.js" => "text/javascript",
     "js/portal.js" => "text/javascript",
+    "js/units.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

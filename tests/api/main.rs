@@ -20,6 +20,7 @@ mod outbox;
 mod pages;
 mod portal;
 mod privacy;
+mod queues;
 mod refusals;
 mod session;
 mod settings;

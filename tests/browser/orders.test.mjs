@@ -212,16 +212,16 @@ test('the dispatch catalogue: a community rule set by the administrator is what 
     const form = page.locator('details:has(summary[data-action=dispatch]) form');
     assert.match(await form.locator('.suggestion-basis').innerText(), /黑龙潭社区(居委会)? · 物业服务/);
     assert.equal(await form.locator('select[name=lead_unit] option:checked').innerText(), '黑龙潭社区综治中心');
-    const ticked = await form.locator('input[name=assisting]:checked').evaluateAll(
-      (xs) => xs.map((x) => x.closest('label').innerText.trim()));
+    const ticked = await form.locator('select[name=assisting] option:checked').evaluateAll(
+      (xs) => xs.map((x) => x.textContent.trim()));
     assert.deepEqual(ticked, ['区市场监督管理局', '三桥街道综治中心']);
     // The unit chosen to lead cannot also assist.
-    const market = form.locator('label.check', { hasText: '区市场监督管理局' }).locator('input');
+    const market = form.locator('select[name=assisting] option', { hasText: '区市场监督管理局' });
     await form.locator('select[name=lead_unit]').selectOption({ label: '区市场监督管理局' });
     assert.equal(await market.isDisabled(), true);
-    assert.equal(await market.isChecked(), false);
+    assert.equal(await market.evaluate((o) => o.selected), false);
     await form.locator('select[name=lead_unit]').selectOption({ label: '黑龙潭社区综治中心' });
-    await market.check();
+    await form.locator('select[name=assisting]').selectOption([{ label: '区市场监督管理局' }, { label: '三桥街道综治中心' }]);
     await page.screenshot({ path: join(shots, 'desk-order-dispatch-suggested.png'), fullPage: true });
     await Promise.all([page.waitForEvent('load'), form.locator('button[type=submit]').click()]);
     await page.waitForLoadState('load');

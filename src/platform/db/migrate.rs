@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(114, "0114_login_failures"),
     migration!(115, "0115_outbox"),
     migration!(120, "0120_portal_evaluations"),
+    migration!(140, "0140_queue_priority"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
