@@ -256,7 +256,7 @@ pub struct ReporterContact {
 }
 
 /// The reporter's full contact, e.g. to call them back (回访). Needs the
-/// unmask permission and a stated reason; every read is audited. Orders
+/// unmask or the 回访 permission and a stated reason; every read is audited. Orders
 /// outside your scope answer 404 like missing ones.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/reporter-contact", tag = "orders", params(("id" = i64, Path)),
     request_body = ReasonRequest, security(("bearer" = [])),
@@ -269,11 +269,37 @@ async fn reporter_contact(
     Path(id): Path<i64>,
     Json(req): Json<ReasonRequest>,
 ) -> Result<Json<ReporterContact>> {
+    let (contact, audit_id) = disclose_contact(&s, &user, addr, id, &req.reason).await?;
+    Ok(Json(ReporterContact { order_id: id, contact, audit_id }))
+}
+
+/// The reporter's full contact for the pages (see `reporter_contact`).
+pub async fn reveal_contact(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    reason: &str,
+) -> Result<Option<String>> {
+    Ok(disclose_contact(s, user, addr, id, reason).await?.0)
+}
+
+/// Checks the caller and the reason, records the disclosure in the audit
+/// log, then decrypts: the contact and the audit entry's id.
+async fn disclose_contact(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    reason: &str,
+) -> Result<(Option<String>, i64)> {
     use crate::audit::{record, Actor, Object};
     use crate::orders::action;
-    user.require(Perm::MemberUnmask)?;
-    let reason = crate::audit::unmask::check_reason(&req.reason)?;
-    let order = store::get(&s.db, &s.clock(), &user, id).await?;
+    if !may_see_contact(user) {
+        return Err(Error::Forbidden);
+    }
+    let reason = crate::audit::unmask::check_reason(reason)?;
+    let order = store::get(&s.db, &s.clock(), user, id).await?;
     let sealed: Option<String> = sqlx::query_scalar("select reporter_contact from orders where id = $1")
         .bind(order.id)
         .fetch_one(&s.db.pool)
@@ -284,14 +310,20 @@ async fn reporter_contact(
         .map_err(anyhow::Error::from)?;
     let audit_id = record(
         &s.db,
-        &Actor::user(&user, addr),
+        &Actor::user(user, addr),
         action::ORDER_CONTACT_UNMASK,
         Some(Object::new("order", id)),
         Some(reason),
         serde_json::json!({"field": "reporter_contact", "node_id": order.node_id}),
     )
     .await?;
-    Ok(Json(ReporterContact { order_id: id, contact, audit_id }))
+    Ok((contact, audit_id))
+}
+
+/// Who may ask for a reporter's full contact (with a reason, audited):
+/// those who unmask personal data, and those who make the 回访 calls.
+pub fn may_see_contact(user: &CurrentUser) -> bool {
+    user.can(Perm::MemberUnmask) || user.can(Perm::OrdersFollowUp)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -732,11 +732,13 @@ pub struct EventView {
     pub to_state: String,
     pub to_state_label: &'static str,
     pub reason: Option<String>,
+    /// What a 回访 call found (已接通, 未接通, 满意, 不满意), if recorded.
+    pub outcome_label: Option<&'static str>,
 }
 
 pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
     let rows = sqlx::query(
-        "select seq, at, actor_name, actor_role, action, from_state, to_state, reason from order_events \
+        "select seq, at, actor_name, actor_role, action, from_state, to_state, reason, data from order_events \
          where order_id = $1 order by seq",
     )
     .bind(order_id)
@@ -746,7 +748,17 @@ pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
         .map(|r| {
             let action: String = r.try_get("action")?;
             let to: String = r.try_get("to_state")?;
+            let outcome_label = if action == ActionKind::FollowUp.as_str() {
+                let data: String = r.try_get("data")?;
+                match serde_json::from_str::<Action>(&data) {
+                    Ok(Action::FollowUp { outcome: Some(o), .. }) => Some(crate::kernel::i18n::t(o.label_key())),
+                    _ => None,
+                }
+            } else {
+                None
+            };
             Ok(EventView {
+                outcome_label,
                 seq: r.try_get("seq")?,
                 at: r.try_get("at")?,
                 actor_name: r.try_get("actor_name")?,
@@ -1138,7 +1150,10 @@ pub fn actor_roles(user: Option<&CurrentUser>, order: &OrderView) -> Vec<ActorRo
     if user.can(Perm::OrdersDispatch) {
         roles.push(ActorRole::Dispatcher);
     }
-    if user.can(Perm::OrdersHandle) && user.unit_id.is_some() && user.unit_id == order.lead_unit_id {
+    // Unit staff act on what their unit leads, and on a matter they reported
+    // themselves that nobody has taken up yet (即报即办).
+    let own_report = order.state == State::PendingAccept && order.reporter_user_id == Some(user.id);
+    if user.can(Perm::OrdersHandle) && user.unit_id.is_some() && (user.unit_id == order.lead_unit_id || own_report) {
         roles.push(ActorRole::Handler);
     }
     if user.can(Perm::OrdersVerify) {
@@ -1217,6 +1232,7 @@ async fn check_references(db: &Db, actor: &Actor<'_>, order: &OrderView, action:
         // The unit's return reason, reviewed by the dispatcher, is the reason.
         Action::ApproveReturn { reassign_to: Some(u) } => (Some(*u), vec![], Some("退单".to_string())),
         Action::Merge { into } => return check_merge_target(db, actor, order, *into).await,
+        Action::HandleOnSpot { unit, .. } => return check_on_spot(db, actor, order, *unit).await,
         _ => return Ok(()),
     };
     let Some(lead) = lead else { return Ok(()) };
@@ -1241,6 +1257,39 @@ async fn check_references(db: &Db, actor: &Actor<'_>, order: &OrderView, action:
         return Err(Error::invalid("order.functional_push_down", "override_reason"));
     }
     Ok(())
+}
+
+/// 即报即办 is for the reporting person's own unit, and only for matters
+/// whose category allows it at this urgency (`categories.on_spot`).
+async fn check_on_spot(db: &Db, actor: &Actor<'_>, order: &OrderView, unit: i64) -> Result<()> {
+    let Actor::User(user) = actor else { return Err(Error::Forbidden) };
+    if user.unit_id != Some(unit) || order.reporter_user_id != Some(user.id) {
+        return Err(Error::invalid("order.unit_unknown", "unit"));
+    }
+    if !on_spot_allowed(db, &order.category_code, &order.urgency).await? {
+        return Err(Error::conflict("order.on_spot_not_allowed"));
+    }
+    Ok(())
+}
+
+/// Whether a matter of this category and urgency may be handled on the
+/// spot (即报即办) by the worker who reports it.
+pub async fn on_spot_allowed(db: &Db, category: &str, urgency: &str) -> Result<bool> {
+    let rule: Option<String> = sqlx::query_scalar("select on_spot from categories where code = $1")
+        .bind(category)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(match rule.as_deref() {
+        Some("any") => true,
+        Some("normal") => urgency != "urgent",
+        _ => false,
+    })
+}
+
+/// The categories that allow 即报即办, with the urgencies it is allowed at.
+pub async fn on_spot_categories(db: &Db) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query("select code, on_spot from categories where on_spot <> 'none'").fetch_all(&db.pool).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 /// A merge target must be another order the person may see; one they may
@@ -1440,6 +1489,10 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         attachments: attachments.to_vec(),
         // The result photos of 反馈 are what the resident sees of the work.
         public_photos: kind == ActionKind::ReportBack,
+        follow_up: match &req.action {
+            Action::FollowUp { outcome: Some(o), .. } => Some(o.as_str()),
+            _ => None,
+        },
         audit: crate::audit::PendingEntry {
             actor: actor.audit_actor(),
             action: crate::orders::action::ORDER_ACT,
@@ -1511,6 +1564,88 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     };
     Recent::of(db).remember(&after);
     Ok(after)
+}
+
+// ---------- the field app's 已办 and the 回访 list ----------
+
+/// Steps that count as having handled an order (已办).
+const HANDLED_ACTIONS: &str = "('report_back','handle_on_spot')";
+
+/// 已办: orders the person reported back on or handled on the spot, the
+/// most recently handled first; only those they may still see.
+pub async fn handled_by(db: &Db, clock: &Clock, user: &CurrentUser, page: i64, per_page: i64) -> Result<Page> {
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let scope = OrderScope::of(db, user).await?;
+    let (lo, hi) = scope.bounds();
+    let from = format!(
+        "(select order_id, max(at) as handled_at from order_events where actor_user_id = $1 \
+         and action in {HANDLED_ACTIONS} group by order_id) h join orders o on o.id = h.order_id \
+         join categories c on c.code = o.category_code join nodes n on n.id = o.node_id \
+         left join units u on u.id = o.lead_unit_id where {}",
+        scope_sql(2)
+    );
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) from {from}"))
+        .bind(user.id)
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.unit)
+        .fetch_one(&db.pool)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "select {ORDER_COLS} from {from} order by h.handled_at desc, o.id desc limit $5 offset $6"
+    ))
+    .bind(user.id)
+    .bind(&lo)
+    .bind(&hi)
+    .bind(scope.unit)
+    .bind(per_page)
+    .bind((page - 1).saturating_mul(per_page))
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
+}
+
+/// How far back the 回访 list looks: calls are made the day after 办结.
+pub const FOLLOW_UP_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// 回访: orders of the person's area closed (办结) in the last 30 days whose
+/// reporter left a contact and that no call has reached yet, the longest
+/// waiting first.
+pub async fn awaiting_follow_up(db: &Db, clock: &Clock, user: &CurrentUser, page: i64, per_page: i64) -> Result<Page> {
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let scope = OrderScope::of(db, user).await?;
+    let (lo, hi) = scope.bounds();
+    let since = now_ms() - FOLLOW_UP_WINDOW_MS;
+    let filter = format!(
+        "o.state in ('pending_evaluation','closed') and o.reporter_contact is not null \
+         and (o.follow_up is null or o.follow_up = 'not_reached') and o.closed_at >= $4 and {}",
+        scope_sql(1)
+    );
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) from orders o where {filter}"))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.unit)
+        .bind(since)
+        .fetch_one(&db.pool)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where {filter} order by o.closed_at, o.id limit $5 offset $6"
+    ))
+    .bind(&lo)
+    .bind(&hi)
+    .bind(scope.unit)
+    .bind(since)
+    .bind(per_page)
+    .bind((page - 1).saturating_mul(per_page))
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
 }
 
 /// Orders as they were last created, read or acted on here, by id, so that
@@ -1605,6 +1740,8 @@ struct Transition {
     /// Attachments of this step (checked unlinked beforehand).
     attachments: Vec<i64>,
     public_photos: bool,
+    /// A 回访 call's outcome, kept on the order for the 回访 list.
+    follow_up: Option<&'static str>,
     /// The hash-chained audit entry of this action.
     audit: crate::audit::PendingEntry,
     /// The order's assisting units, when this step changed them.
@@ -1704,6 +1841,15 @@ impl Transition {
             ],
         );
         count_statement(&mut rest, &self.counts);
+        if self.action == ActionKind::HandleOnSpot.as_str() {
+            rest.push("update orders set on_spot = 1 where id = $1", vec![V::I(Some(self.id))]);
+        }
+        if let Some(outcome) = self.follow_up {
+            rest.push(
+                "update orders set follow_up = $1 where id = $2",
+                vec![V::S(Some(outcome.into())), V::I(Some(self.id))],
+            );
+        }
         self.event.push_to(&mut rest);
         if let Some(kind) = self.notice {
             rest.push(

@@ -29,6 +29,7 @@ assets! {
     "js/map.js" => "text/javascript",
     "js/locate.js" => "text/javascript",
     "js/photos.js" => "text/javascript",
+    "js/field.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

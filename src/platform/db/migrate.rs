@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(110, "0110_audit_keyed_chain"),
     migration!(114, "0114_login_failures"),
     migration!(115, "0115_outbox"),
+    migration!(150, "0150_field_follow_up"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
