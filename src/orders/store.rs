@@ -1789,9 +1789,17 @@ const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_
     deadline_kind = $5, deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, \
     closed_at = $11, version = version + 1, updated_at = $12 where id = $13 and version = $14";
 
+/// Columns a few actions set besides the machine's: 即报即办 (for 即报即办率)
+/// and the latest 回访 outcome (for the 回访 list).
+struct OrderMarks {
+    on_spot: bool,
+    follow_up: Option<&'static str>,
+}
+
 /// What a transition writes, as statements: the guarded order update and
 /// what follows it only if it won (event, queue counts, notice).
 struct TransitionWrite {
+    marks: OrderMarks,
     update: Vec<V>,
     rest: Statements,
     audit: crate::audit::PendingEntry,
@@ -1841,15 +1849,6 @@ impl Transition {
             ],
         );
         count_statement(&mut rest, &self.counts);
-        if self.action == ActionKind::HandleOnSpot.as_str() {
-            rest.push("update orders set on_spot = 1 where id = $1", vec![V::I(Some(self.id))]);
-        }
-        if let Some(outcome) = self.follow_up {
-            rest.push(
-                "update orders set follow_up = $1 where id = $2",
-                vec![V::S(Some(outcome.into())), V::I(Some(self.id))],
-            );
-        }
         self.event.push_to(&mut rest);
         if let Some(kind) = self.notice {
             rest.push(
@@ -1863,7 +1862,9 @@ impl Transition {
                 ],
             );
         }
+        let marks = OrderMarks { on_spot: self.action == ActionKind::HandleOnSpot.as_str(), follow_up: self.follow_up };
         TransitionWrite {
+            marks,
             update,
             rest,
             audit: self.audit,
@@ -1886,6 +1887,16 @@ impl Transition {
         let won = w.rest.execute_if(UPDATE_ORDER, w.update, conn).await?;
         if won {
             w.audit.append_in(conn).await?;
+            if w.marks.on_spot {
+                sqlx::query("update orders set on_spot = 1 where id = $1").bind(w.order_id).execute(&mut *conn).await?;
+            }
+            if let Some(outcome) = w.marks.follow_up {
+                sqlx::query("update orders set follow_up = $1 where id = $2")
+                    .bind(outcome)
+                    .bind(w.order_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             link_attachments(conn, w.order_id, w.seq, &w.attachments, w.public_photos).await?;
             if let Some(units) = &w.assists {
                 sqlx::query("delete from order_assists where order_id = $1")
@@ -1914,6 +1925,13 @@ impl TransitionWrite {
             return Ok(false);
         }
         self.audit.append_sqlite(conn)?;
+        if self.marks.on_spot {
+            conn.prepare_cached("update orders set on_spot = 1 where id = $1")?.execute([self.order_id])?;
+        }
+        if let Some(outcome) = self.marks.follow_up {
+            conn.prepare_cached("update orders set follow_up = $1 where id = $2")?
+                .execute(rusqlite::params![outcome, self.order_id])?;
+        }
         if let Some(units) = &self.assists {
             conn.prepare_cached("delete from order_assists where order_id = $1")?.execute([self.order_id])?;
             let mut insert = conn.prepare_cached("insert into order_assists (unit_id, order_id) values ($1, $2)")?;

@@ -9,6 +9,7 @@ mod authz;
 mod backup;
 mod binary;
 mod demo;
+mod field;
 mod durability;
 mod hardening;
 mod identity;
