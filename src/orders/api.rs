@@ -512,7 +512,20 @@ pub struct Category {
     /// 评价时限: how long the reporter has to rate the result.
     #[schema(value_type = Object)]
     pub evaluate_limit: TimeLimit,
+    /// 即报即办: whether the reporting grid worker may handle such a matter on
+    /// the spot and close it: `none`, `normal` (not when urgent) or `any`.
+    pub on_spot: String,
 }
+
+impl Category {
+    /// Whether its 即报即办 rule is `rule`.
+    pub fn on_spot_is(&self, rule: &str) -> bool {
+        self.on_spot == rule
+    }
+}
+
+/// The values of `Category::on_spot`.
+pub const ON_SPOT_RULES: [&str; 3] = ["none", "normal", "any"];
 
 fn stored_limit(text: String) -> Result<TimeLimit> {
     Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
@@ -521,8 +534,8 @@ fn stored_limit(text: String) -> Result<TimeLimit> {
 pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
     use sqlx::Row;
     let rows = sqlx::query(
-        "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit \
-         from categories order by sort, code",
+        "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit, \
+         on_spot from categories order by sort, code",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -537,6 +550,7 @@ pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
                 handle_limit: stored_limit(r.try_get(5)?)?,
                 urgent_handle_limit: stored_limit(r.try_get(6)?)?,
                 evaluate_limit: stored_limit(r.try_get(7)?)?,
+                on_spot: r.try_get(8)?,
             })
         })
         .collect()
@@ -563,6 +577,9 @@ pub struct CategoryInput {
     pub urgent_handle_limit: TimeLimit,
     #[schema(value_type = Object)]
     pub evaluate_limit: TimeLimit,
+    /// 即报即办: `none`, `normal` or `any`; unchanged when left out.
+    #[serde(default)]
+    pub on_spot: Option<String>,
 }
 
 /// Edit a category of the catalogue (派单目录): its name, the department it belongs to and its
@@ -621,10 +638,15 @@ pub async fn save_category(
             Some(key.to_string())
         }
     };
+    let on_spot = match input.on_spot.as_deref().map(str::trim) {
+        None => None,
+        Some(rule) if ON_SPOT_RULES.contains(&rule) => Some(rule.to_string()),
+        Some(_) => return Err(Error::invalid("category.bad_on_spot", "on_spot")),
+    };
     let text = |l: TimeLimit| serde_json::to_string(&l).map_err(anyhow::Error::from);
     let updated = sqlx::query(
         "update categories set name = $1, owner_unit = $2, sign_limit = $3, handle_limit = $4, \
-         urgent_handle_limit = $5, evaluate_limit = $6 where code = $7",
+         urgent_handle_limit = $5, evaluate_limit = $6, on_spot = coalesce($8, on_spot) where code = $7",
     )
     .bind(name.as_str())
     .bind(&owner)
@@ -633,6 +655,7 @@ pub async fn save_category(
     .bind(text(input.urgent_handle_limit)?)
     .bind(text(input.evaluate_limit)?)
     .bind(&code)
+    .bind(&on_spot)
     .execute(&s.db.pool)
     .await?
     .rows_affected();
@@ -643,10 +666,12 @@ pub async fn save_category(
     super::refs::reload(&s.db).await?;
     let detail = serde_json::json!({"name": name.as_str(), "owner_unit": owner, "sign_limit": input.sign_limit,
         "handle_limit": input.handle_limit, "urgent_handle_limit": input.urgent_handle_limit,
-        "evaluate_limit": input.evaluate_limit});
+        "evaluate_limit": input.evaluate_limit, "on_spot": on_spot});
     record_write(s, user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
-    let row =
-        sqlx::query("select parent_code from categories where code = $1").bind(&code).fetch_one(&s.db.pool).await?;
+    let row = sqlx::query("select parent_code, on_spot from categories where code = $1")
+        .bind(&code)
+        .fetch_one(&s.db.pool)
+        .await?;
     Ok(Category {
         parent_code: row.try_get(0)?,
         code,
@@ -656,6 +681,7 @@ pub async fn save_category(
         handle_limit: input.handle_limit,
         urgent_handle_limit: input.urgent_handle_limit,
         evaluate_limit: input.evaluate_limit,
+        on_spot: row.try_get(1)?,
     })
 }
 

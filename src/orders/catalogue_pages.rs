@@ -149,6 +149,9 @@ pub async fn edit(
 #[derive(Deserialize)]
 pub struct CategoryForm {
     name: String,
+    /// 即报即办 (`none`, `normal`, `any`).
+    #[serde(default)]
+    on_spot: Option<String>,
     owner_unit: String,
     sign_amount: String,
     sign_unit: String,
@@ -187,6 +190,7 @@ pub async fn save(
             handle_limit: form_limit(&f.handle_amount, &f.handle_unit, "handle_limit")?,
             urgent_handle_limit: form_limit(&f.urgent_amount, &f.urgent_unit, "urgent_handle_limit")?,
             evaluate_limit: form_limit(&f.evaluate_amount, &f.evaluate_unit, "evaluate_limit")?,
+            on_spot: f.on_spot,
         };
         save_category(&s, &user, addr, code, input).await
     }

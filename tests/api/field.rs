@@ -118,6 +118,21 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
     let id = staff_order(&app, &l, "0303").await;
     let r = act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已处理"})).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "order.on_spot_not_allowed"));
+
+    // Which matters allow it is the catalogue's setting.
+    let admin = app.admin().await;
+    let cats = app.call(Method::GET, "/api/v1/categories", None, None).await.body;
+    let mut lamp = cats.as_array().unwrap().iter().find(|c| c["code"] == "0303").unwrap().clone();
+    assert_eq!(lamp["on_spot"], "none");
+    lamp["on_spot"] = json!("sometimes");
+    let r = app.call(Method::PUT, "/api/v1/categories/0303", Some(&admin), Some(lamp.clone())).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "category.bad_on_spot"));
+    lamp["on_spot"] = json!("any");
+    let r = app.call(Method::PUT, "/api/v1/categories/0303", Some(&admin), Some(lamp)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["on_spot"], "any");
+    let o = act_ok(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已更换灯泡"})).await;
+    assert_eq!(o["state"], "closed");
 });
 
 /// A resident's report of `category`, handled by the grid and verified:

@@ -148,6 +148,8 @@ test('the field app on a phone, and 回访 by the community', async () => {
     await page.screenshot({ path: join(shots, 'phone-order-sign.png') });
     // Scrolled so that the map passes under the header: its zoom buttons go under it too.
     await page.evaluate(() => {
+      // As on an order with a long timeline: room to scroll the map up.
+      document.querySelector('main').style.paddingBottom = '900px';
       const map = document.querySelector('#m-order-map');
       window.scrollBy(0, map.getBoundingClientRect().top - 20);
     });
