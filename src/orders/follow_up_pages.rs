@@ -85,17 +85,25 @@ pub async fn reveal_contact(
 ) -> Response {
     let r = super::api::reveal_contact(&s, &user, addr, id, &f.reason).await;
     match r {
-        Ok(Some(contact)) => {
-            let c = askama_escape(&contact);
-            let dial: String = contact.chars().filter(|ch| ch.is_ascii_digit() || *ch == '+' || *ch == '-').collect();
-            Html(format!(
-                "<span class=\"contact-full\"><b>{c}</b> <a class=\"button primary call\" href=\"tel:{}\">{}</a></span>",
-                askama_escape(&dial),
-                crate::web::t("follow_up.call")
-            ))
-            .into_response()
+        // The number and its call button take the place of the whole line
+        // (the masked number and the reason form); errors show in the form.
+        Ok(shown) => {
+            let html = match shown {
+                Some(contact) => {
+                    let dial: String =
+                        contact.chars().filter(|ch| ch.is_ascii_digit() || *ch == '+' || *ch == '-').collect();
+                    format!(
+                        "<span class=\"contact-full\"><b>{}</b> <a class=\"button primary call\" href=\"tel:{}\">{}</a></span>",
+                        askama_escape(&contact),
+                        askama_escape(&dial),
+                        crate::web::t("follow_up.call")
+                    )
+                }
+                None => format!("<span class=\"muted\">{}</span>", crate::web::t("follow_up.no_contact")),
+            };
+            let target = format!("#contact-line-{id}");
+            ([("HX-Retarget", target.as_str()), ("HX-Reswap", "outerHTML")], Html(html)).into_response()
         }
-        Ok(None) => Html(format!("<span class=\"muted\">{}</span>", crate::web::t("follow_up.no_contact"))).into_response(),
         Err(e) => {
             if e.status().is_server_error() {
                 tracing::error!(error = %e, "contact reveal failed");

@@ -476,9 +476,7 @@ impl Action {
             | Action::SendToDeliberation { reason }
             | Action::Conclude { reason } => Some(reason),
             Action::FollowUp { note, .. } => (!blank(note)).then_some(note.as_str()),
-            Action::Handle { note, .. }
-            | Action::Supervise { note }
-            | Action::Urge { note } => Some(note),
+            Action::Handle { note, .. } | Action::Supervise { note } | Action::Urge { note } => Some(note),
             Action::ReportBack { result, .. } | Action::HandleOnSpot { result, .. } => Some(result),
             Action::ResumeFromDeliberation { resolution } => Some(resolution),
             Action::Evaluate { comment, .. } => comment.as_deref(),
@@ -1859,7 +1857,8 @@ closed verifier: follow_up
         assert_eq!(allowed_actions(&o, R::Handler), vec![ActionKind::HandleOnSpot]);
         let blank = Action::HandleOnSpot { unit: 10, result: " ".into(), attachments: vec![] };
         assert_eq!(refused(&o, R::Handler, blank).code(), "order.result_required");
-        let t = step(&mut o, R::Handler, Action::HandleOnSpot { unit: 10, result: "已清理".into(), attachments: vec![4] });
+        let t =
+            step(&mut o, R::Handler, Action::HandleOnSpot { unit: 10, result: "已清理".into(), attachments: vec![4] });
         assert_eq!((t.from, t.to, t.clock), (S::PendingAccept, S::Closed, ClockEffect::Stop));
         assert!(o.on_spot && o.state.is_closed());
         assert_eq!(o.lead_unit, Some(10));

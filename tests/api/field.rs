@@ -15,7 +15,9 @@ fn form(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<
     let boundary = "----fq-field-boundary-41a9";
     let mut body = vec![];
     for (name, value) in fields {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
     for (field, name, bytes) in files {
         body.extend(
@@ -93,7 +95,11 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
     // Counted as handled on the spot (即报即办率), with photos before and after.
     assert_eq!(scalar_i64(&app, "select on_spot from orders where id = $1", id).await, 1);
     let photos: Vec<(Option<i64>,)> =
-        sqlx::query_as("select event_id from attachments where order_id = $1 order by id").bind(id).fetch_all(&app.db.pool).await.unwrap();
+        sqlx::query_as("select event_id from attachments where order_id = $1 order by id")
+            .bind(id)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(photos.len(), 2, "one photo before, one after");
     assert!(photos[0].0.is_some() && photos[1].0.is_some() && photos[0].0 != photos[1].0, "{photos:?}");
     // No order awaits the centre.
@@ -109,14 +115,20 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
 
     // Through the API: only the reporting worker, with their own unit.
     let id = staff_order(&app, &l, "0301").await;
-    let other = act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.other_grid_unit, "result": "已处理"})).await;
+    let other =
+        act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.other_grid_unit, "result": "已处理"}))
+            .await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", other.body);
-    let centre = act(&app, &l.centre, id, json!({"action": "handle_on_spot", "unit": l.community_unit, "result": "已处理"})).await;
+    let centre =
+        act(&app, &l.centre, id, json!({"action": "handle_on_spot", "unit": l.community_unit, "result": "已处理"}))
+            .await;
     assert_eq!(centre.status, StatusCode::FORBIDDEN, "{:?}", centre.body);
-    let o = act_ok(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已处理"})).await;
+    let o =
+        act_ok(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已处理"})).await;
     assert_eq!(o["state"], "closed");
     let id = staff_order(&app, &l, "0303").await;
-    let r = act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已处理"})).await;
+    let r =
+        act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已处理"})).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "order.on_spot_not_allowed"));
 
     // Which matters allow it is the catalogue's setting.
@@ -131,7 +143,9 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
     let r = app.call(Method::PUT, "/api/v1/categories/0303", Some(&admin), Some(lamp)).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["on_spot"], "any");
-    let o = act_ok(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已更换灯泡"})).await;
+    let o =
+        act_ok(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.grid_unit, "result": "已更换灯泡"}))
+            .await;
     assert_eq!(o["state"], "closed");
 });
 
@@ -180,7 +194,11 @@ both_backends!(follow_up_reveals_the_contact_with_a_reason_and_records_the_call,
     assert_eq!(r.body["contact"], "13900001111");
     let audit_id = r.body["audit_id"].as_i64().unwrap();
     let (action, reason): (String, Option<String>) =
-        sqlx::query_as("select action, reason from audit_log where id = $1").bind(audit_id).fetch_one(&app.db.pool).await.unwrap();
+        sqlx::query_as("select action, reason from audit_log where id = $1")
+            .bind(audit_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
     assert_eq!((action.as_str(), reason.as_deref()), ("order.contact_unmask", Some("办结后电话回访")));
     // Without a reason: refused. A grid worker, without the permission: refused.
     let r = app.post(&path, &l.centre, json!({"reason": "  "})).await;
@@ -242,12 +260,22 @@ both_backends!(follow_up_reveals_the_contact_with_a_reason_and_records_the_call,
     assert!(html.contains(&format!("data-order=\"{id}\"")), "not reached: still to call");
     let r = act(&app, &l.centre, id, json!({"action": "follow_up", "outcome": "dissatisfied", "note": " "})).await;
     assert_eq!(r.code(), "order.note_required");
-    let o = act_ok(&app, &l.centre, id, json!({"action": "follow_up", "outcome": "dissatisfied", "note": "调解后邻居仍有噪音"})).await;
+    let o = act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "follow_up", "outcome": "dissatisfied", "note": "调解后邻居仍有噪音"}),
+    )
+    .await;
     assert_eq!(o["rating"], "satisfied", "a call never replaces the resident's rating");
     let detail = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body;
-    let calls: Vec<&Value> = detail["events"].as_array().unwrap().iter().filter(|e| e["action"] == "follow_up").collect();
+    let calls: Vec<&Value> =
+        detail["events"].as_array().unwrap().iter().filter(|e| e["action"] == "follow_up").collect();
     assert_eq!(calls.len(), 2);
-    assert_eq!((calls[0]["outcome_label"].as_str(), calls[1]["outcome_label"].as_str()), (Some("未接通"), Some("不满意")));
+    assert_eq!(
+        (calls[0]["outcome_label"].as_str(), calls[1]["outcome_label"].as_str()),
+        (Some("未接通"), Some("不满意"))
+    );
     assert_eq!(calls[1]["reason"], "调解后邻居仍有噪音");
     let page = centre.get(format!("{}/orders/{id}", app.addr)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("不满意") && page.contains("调解后邻居仍有噪音"), "the timeline shows the call");
