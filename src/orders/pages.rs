@@ -188,7 +188,13 @@ pub(super) struct DetailParts {
 pub(super) async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
     let order = store::get(&s.db, &s.clock(), user, id).await?;
     let events = store::events(&s.db, order.id).await?;
-    let allowed = store::allowed(Some(user), &order);
+    let mut allowed = store::allowed(Some(user), &order);
+    // 即报即办 is offered only where the catalogue allows it.
+    if allowed.contains(&ActionKind::HandleOnSpot)
+        && !store::on_spot_allowed(&s.db, &order.category_code, &order.urgency).await?
+    {
+        allowed.retain(|k| *k != ActionKind::HandleOnSpot);
+    }
     let needs_units =
         allowed.iter().any(|k| matches!(k, ActionKind::Dispatch | ActionKind::Reassign | ActionKind::ApproveReturn));
     let units = if needs_units {

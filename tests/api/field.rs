@@ -115,6 +115,14 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
 
     // Through the API: only the reporting worker, with their own unit.
     let id = staff_order(&app, &l, "0301").await;
+    // The order page offers it on the worker's own report, where allowed.
+    let page = |id: i64| {
+        let (worker, addr) = (worker.clone(), app.addr.clone());
+        async move { worker.get(format!("{addr}/m/orders/{id}")).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(id).await.contains("data-action=\"handle_on_spot\""));
+    let lamp = staff_order(&app, &l, "0303").await;
+    assert!(!page(lamp).await.contains("data-action=\"handle_on_spot\""), "not offered where not allowed");
     let other =
         act(&app, &l.worker, id, json!({"action": "handle_on_spot", "unit": l.other_grid_unit, "result": "已处理"}))
             .await;
