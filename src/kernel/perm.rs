@@ -34,6 +34,10 @@ pub enum Perm {
     /// 核查 and 回访.
     #[serde(rename = "orders.verify")]
     OrdersVerify,
+    /// 回访: call residents back, seeing the reporter's full contact with a
+    /// stated reason (audited), and record what they said.
+    #[serde(rename = "orders.follow_up")]
+    OrdersFollowUp,
     /// 督办, 催办, escalation.
     #[serde(rename = "orders.supervise")]
     OrdersSupervise,
@@ -61,7 +65,7 @@ pub enum Perm {
 }
 
 impl Perm {
-    pub const ALL: [Perm; 17] = [
+    pub const ALL: [Perm; 18] = [
         Perm::TreeRead,
         Perm::TreeWrite,
         Perm::MemberUnmask,
@@ -71,6 +75,7 @@ impl Perm {
         Perm::OrdersDispatch,
         Perm::OrdersHandle,
         Perm::OrdersVerify,
+        Perm::OrdersFollowUp,
         Perm::OrdersSupervise,
         Perm::CalendarWrite,
         Perm::AuditRead,
@@ -92,6 +97,7 @@ impl Perm {
             Perm::OrdersDispatch => "orders.dispatch",
             Perm::OrdersHandle => "orders.handle",
             Perm::OrdersVerify => "orders.verify",
+            Perm::OrdersFollowUp => "orders.follow_up",
             Perm::OrdersSupervise => "orders.supervise",
             Perm::CalendarWrite => "calendar.write",
             Perm::AuditRead => "audit.read",
@@ -116,7 +122,12 @@ impl Perm {
     pub fn is_order_duty(self) -> bool {
         matches!(
             self,
-            Perm::OrdersAccept | Perm::OrdersDispatch | Perm::OrdersHandle | Perm::OrdersVerify | Perm::OrdersSupervise
+            Perm::OrdersAccept
+                | Perm::OrdersDispatch
+                | Perm::OrdersHandle
+                | Perm::OrdersVerify
+                | Perm::OrdersFollowUp
+                | Perm::OrdersSupervise
         )
     }
 
@@ -153,11 +164,13 @@ mod tests {
         for sql in [
             concat!(
                 include_str!("../../migrations/sqlite/0102_identity.sql"),
-                include_str!("../../migrations/sqlite/0115_outbox.sql")
+                include_str!("../../migrations/sqlite/0115_outbox.sql"),
+                include_str!("../../migrations/sqlite/0150_field_follow_up.sql")
             ),
             concat!(
                 include_str!("../../migrations/postgres/0102_identity.sql"),
-                include_str!("../../migrations/postgres/0115_outbox.sql")
+                include_str!("../../migrations/postgres/0115_outbox.sql"),
+                include_str!("../../migrations/postgres/0150_field_follow_up.sql")
             ),
         ] {
             let seeded: Vec<&str> = sql

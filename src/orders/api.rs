@@ -257,7 +257,7 @@ pub struct ReporterContact {
 }
 
 /// The reporter's full contact, e.g. to call them back (回访). Needs the
-/// unmask permission and a stated reason; every read is audited. Orders
+/// unmask or the 回访 permission and a stated reason; every read is audited. Orders
 /// outside your scope answer 404 like missing ones.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/reporter-contact", tag = "orders", params(("id" = i64, Path)),
     request_body = ReasonRequest, security(("bearer" = [])),
@@ -270,11 +270,37 @@ async fn reporter_contact(
     Path(id): Path<i64>,
     Json(req): Json<ReasonRequest>,
 ) -> Result<Json<ReporterContact>> {
+    let (contact, audit_id) = disclose_contact(&s, &user, addr, id, &req.reason).await?;
+    Ok(Json(ReporterContact { order_id: id, contact, audit_id }))
+}
+
+/// The reporter's full contact for the pages (see `reporter_contact`).
+pub async fn reveal_contact(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    reason: &str,
+) -> Result<Option<String>> {
+    Ok(disclose_contact(s, user, addr, id, reason).await?.0)
+}
+
+/// Checks the caller and the reason, records the disclosure in the audit
+/// log, then decrypts: the contact and the audit entry's id.
+async fn disclose_contact(
+    s: &AppState,
+    user: &CurrentUser,
+    addr: Option<String>,
+    id: i64,
+    reason: &str,
+) -> Result<(Option<String>, i64)> {
     use crate::audit::{record, Actor, Object};
     use crate::orders::action;
-    user.require(Perm::MemberUnmask)?;
-    let reason = crate::audit::unmask::check_reason(&req.reason)?;
-    let order = store::get(&s.db, &s.clock(), &user, id).await?;
+    if !may_see_contact(user) {
+        return Err(Error::Forbidden);
+    }
+    let reason = crate::audit::unmask::check_reason(reason)?;
+    let order = store::get(&s.db, &s.clock(), user, id).await?;
     let sealed: Option<String> = sqlx::query_scalar("select reporter_contact from orders where id = $1")
         .bind(order.id)
         .fetch_one(&s.db.pool)
@@ -285,14 +311,20 @@ async fn reporter_contact(
         .map_err(anyhow::Error::from)?;
     let audit_id = record(
         &s.db,
-        &Actor::user(&user, addr),
+        &Actor::user(user, addr),
         action::ORDER_CONTACT_UNMASK,
         Some(Object::new("order", id)),
         Some(reason),
         serde_json::json!({"field": "reporter_contact", "node_id": order.node_id}),
     )
     .await?;
-    Ok(Json(ReporterContact { order_id: id, contact, audit_id }))
+    Ok((contact, audit_id))
+}
+
+/// Who may ask for a reporter's full contact (with a reason, audited):
+/// those who unmask personal data, and those who make the 回访 calls.
+pub fn may_see_contact(user: &CurrentUser) -> bool {
+    user.can(Perm::MemberUnmask) || user.can(Perm::OrdersFollowUp)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -484,7 +516,20 @@ pub struct Category {
     /// Offered to residents on the portal; internal categories (e.g.
     /// 重点人员动态) are for staff only and refused from the portal.
     pub resident_facing: bool,
+    /// 即报即办: whether the reporting grid worker may handle such a matter on
+    /// the spot and close it: `none`, `normal` (not when urgent) or `any`.
+    pub on_spot: String,
 }
+
+impl Category {
+    /// Whether its 即报即办 rule is `rule`.
+    pub fn on_spot_is(&self, rule: &str) -> bool {
+        self.on_spot == rule
+    }
+}
+
+/// The values of `Category::on_spot`.
+pub const ON_SPOT_RULES: [&str; 3] = ["none", "normal", "any"];
 
 fn stored_limit(text: String) -> Result<TimeLimit> {
     Ok(serde_json::from_str(&text).map_err(anyhow::Error::from)?)
@@ -494,7 +539,7 @@ pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
     use sqlx::Row;
     let rows = sqlx::query(
         "select code, parent_code, name, owner_unit, sign_limit, handle_limit, urgent_handle_limit, evaluate_limit, \
-         resident_facing from categories order by sort, code",
+         resident_facing, on_spot from categories order by sort, code",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -510,6 +555,7 @@ pub async fn categories(db: &crate::platform::db::Db) -> Result<Vec<Category>> {
                 urgent_handle_limit: stored_limit(r.try_get(6)?)?,
                 evaluate_limit: stored_limit(r.try_get(7)?)?,
                 resident_facing: r.try_get::<i64, _>(8)? != 0,
+                on_spot: r.try_get(9)?,
             })
         })
         .collect()
@@ -539,6 +585,9 @@ pub struct CategoryInput {
     /// Offer it to residents on the portal; unchanged when left out.
     #[serde(default)]
     pub resident_facing: Option<bool>,
+    /// 即报即办: `none`, `normal` or `any`; unchanged when left out.
+    #[serde(default)]
+    pub on_spot: Option<String>,
 }
 
 /// Edit a category of the catalogue (派单目录): its name, the department it belongs to and its
@@ -597,11 +646,16 @@ pub async fn save_category(
             Some(key.to_string())
         }
     };
+    let on_spot = match input.on_spot.as_deref().map(str::trim) {
+        None => None,
+        Some(rule) if ON_SPOT_RULES.contains(&rule) => Some(rule.to_string()),
+        Some(_) => return Err(Error::invalid("category.bad_on_spot", "on_spot")),
+    };
     let text = |l: TimeLimit| serde_json::to_string(&l).map_err(anyhow::Error::from);
     let updated = sqlx::query(
         "update categories set name = $1, owner_unit = $2, sign_limit = $3, handle_limit = $4, \
-         urgent_handle_limit = $5, evaluate_limit = $6, resident_facing = coalesce($8, resident_facing) \
-         where code = $7",
+         urgent_handle_limit = $5, evaluate_limit = $6, resident_facing = coalesce($8, resident_facing), \
+         on_spot = coalesce($9, on_spot) where code = $7",
     )
     .bind(name.as_str())
     .bind(&owner)
@@ -611,6 +665,7 @@ pub async fn save_category(
     .bind(text(input.evaluate_limit)?)
     .bind(&code)
     .bind(input.resident_facing.map(i64::from))
+    .bind(&on_spot)
     .execute(&s.db.pool)
     .await?
     .rows_affected();
@@ -621,9 +676,9 @@ pub async fn save_category(
     super::refs::reload(&s.db).await?;
     let detail = serde_json::json!({"name": name.as_str(), "owner_unit": owner, "sign_limit": input.sign_limit,
         "handle_limit": input.handle_limit, "urgent_handle_limit": input.urgent_handle_limit,
-        "evaluate_limit": input.evaluate_limit, "resident_facing": input.resident_facing});
+        "evaluate_limit": input.evaluate_limit, "resident_facing": input.resident_facing, "on_spot": on_spot});
     record_write(s, user, addr, action::CATEGORY_UPDATE, Object::new("category", &code), detail).await?;
-    let row = sqlx::query("select parent_code, resident_facing from categories where code = $1")
+    let row = sqlx::query("select parent_code, resident_facing, on_spot from categories where code = $1")
         .bind(&code)
         .fetch_one(&s.db.pool)
         .await?;
@@ -637,6 +692,7 @@ pub async fn save_category(
         handle_limit: input.handle_limit,
         urgent_handle_limit: input.urgent_handle_limit,
         evaluate_limit: input.evaluate_limit,
+        on_spot: row.try_get(2)?,
     })
 }
 

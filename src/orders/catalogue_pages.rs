@@ -149,6 +149,9 @@ pub async fn edit(
 #[derive(Deserialize)]
 pub struct CategoryForm {
     name: String,
+    /// 即报即办 (`none`, `normal`, `any`).
+    #[serde(default)]
+    on_spot: Option<String>,
     owner_unit: String,
     sign_amount: String,
     sign_unit: String,
@@ -190,6 +193,7 @@ pub async fn save(
             urgent_handle_limit: form_limit(&f.urgent_amount, &f.urgent_unit, "urgent_handle_limit")?,
             evaluate_limit: form_limit(&f.evaluate_amount, &f.evaluate_unit, "evaluate_limit")?,
             resident_facing: Some(f.resident_facing.is_some()),
+            on_spot: f.on_spot,
         };
         save_category(&s, &user, addr, code, input).await
     }

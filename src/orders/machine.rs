@@ -180,6 +180,21 @@ keyed_enum! {
 }
 
 keyed_enum! {
+    /// What a 回访 call found. It is recorded on the timeline only: the
+    /// resident's own rating (评单) is never replaced by what a caller heard.
+    pub enum FollowUpOutcome: "order.follow_up_outcome." {
+        /// 未接通
+        NotReached = "not_reached",
+        /// 已接通 (no opinion given)
+        Reached = "reached",
+        /// 满意
+        Satisfied = "satisfied",
+        /// 不满意
+        Dissatisfied = "dissatisfied",
+    }
+}
+
+keyed_enum! {
     /// Who acts, as far as the machine is concerned.
     pub enum ActorRole: "order.role." {
         /// The resident or worker who reported the matter.
@@ -224,6 +239,8 @@ keyed_enum! {
         VerifyFail = "verify_fail",
         /// 回访
         FollowUp = "follow_up",
+        /// 即报即办: the reporting grid worker handled a small matter on the spot.
+        HandleOnSpot = "handle_on_spot",
         /// 评单
         Evaluate = "evaluate",
         /// 归档: the evaluation window ended without a rating.
@@ -278,6 +295,9 @@ impl ActionKind {
             K::Sign | K::Handle | K::ReportBack | K::ReturnOrder | K::RequestExtension => &[R::Handler],
             K::VerifyPass | K::VerifyFail => &[R::Verifier],
             K::FollowUp => &[R::Acceptor, R::Verifier],
+            // The reporting worker's own unit; whether the category allows it
+            // and the person is that unit's is the caller's check.
+            K::HandleOnSpot => &[R::Handler],
             // The resident rates in the portal, or the visitor records the rating.
             K::Evaluate => &[R::Reporter, R::Acceptor, R::Verifier],
             K::Archive => &[R::Supervisor, R::System],
@@ -343,8 +363,21 @@ pub enum Action {
         #[serde(default)]
         attachments: Vec<i64>,
     },
+    /// A 回访 note; with an `outcome`, the note may be left out unless the
+    /// resident was not satisfied.
     FollowUp {
+        #[serde(default)]
         note: String,
+        #[serde(default)]
+        outcome: Option<FollowUpOutcome>,
+    },
+    /// 即报即办: reported and handled in one step by the reporter's unit
+    /// `unit`, with the photos after the work.
+    HandleOnSpot {
+        unit: i64,
+        result: String,
+        #[serde(default)]
+        attachments: Vec<i64>,
     },
     /// The rating is an explicit choice (a missing one is refused, never
     /// read as 满意); 不满意 needs a reason picked or a comment (the unit
@@ -424,6 +457,7 @@ impl Action {
             Action::VerifyPass { .. } => K::VerifyPass,
             Action::VerifyFail { .. } => K::VerifyFail,
             Action::FollowUp { .. } => K::FollowUp,
+            Action::HandleOnSpot { .. } => K::HandleOnSpot,
             Action::Evaluate { .. } => K::Evaluate,
             Action::Archive => K::Archive,
             Action::ReturnOrder { .. } => K::ReturnOrder,
@@ -461,11 +495,9 @@ impl Action {
             | Action::Escalate { reason }
             | Action::SendToDeliberation { reason }
             | Action::Conclude { reason } => Some(reason),
-            Action::Handle { note, .. }
-            | Action::FollowUp { note }
-            | Action::Supervise { note }
-            | Action::Urge { note } => Some(note),
-            Action::ReportBack { result, .. } => Some(result),
+            Action::FollowUp { note, .. } => (!blank(note)).then_some(note.as_str()),
+            Action::Handle { note, .. } | Action::Supervise { note } | Action::Urge { note } => Some(note),
+            Action::ReportBack { result, .. } | Action::HandleOnSpot { result, .. } => Some(result),
             Action::ResumeFromDeliberation { resolution } => Some(resolution),
             Action::Evaluate { comment, .. } => comment.as_deref(),
             Action::Dispatch { override_reason, .. } => override_reason.as_deref(),
@@ -485,6 +517,7 @@ impl Action {
     pub fn attachments(&self) -> &[i64] {
         match self {
             Action::ReportBack { attachments, .. }
+            | Action::HandleOnSpot { attachments, .. }
             | Action::Handle { attachments, .. }
             | Action::VerifyPass { attachments }
             | Action::VerifyFail { attachments, .. } => attachments,
@@ -545,6 +578,9 @@ pub struct Order {
     pub urge_count: u32,
     /// The master order, once merged.
     pub merged_into: Option<i64>,
+    /// 即报即办: closed by the reporting unit on the spot (即报即办率).
+    #[serde(default)]
+    pub on_spot: bool,
 }
 
 impl Order {
@@ -571,6 +607,7 @@ impl Order {
             supervise_count: 0,
             urge_count: 0,
             merged_into: None,
+            on_spot: false,
         }
     }
 
@@ -664,6 +701,9 @@ impl Order {
         }
 
         ensure(self.merged_into.is_some() == (self.state == S::Merged), "merged_into is set exactly when merged")?;
+        if self.on_spot {
+            ensure(self.state == S::Closed && self.evaluation_count == 0, "an order handled on the spot is closed")?;
+        }
         Ok(())
     }
 }
@@ -943,7 +983,11 @@ fn admissible(order: &Order, kind: ActionKind) -> Result<(), MachineError> {
             }
         }
         K::VerifyPass | K::VerifyFail => in_states(&[S::PendingVerify]),
-        K::FollowUp | K::Evaluate | K::Archive => in_states(&[S::PendingEvaluation]),
+        // 回访 also reaches residents whose orders are already closed.
+        K::FollowUp => in_states(&[S::PendingEvaluation, S::Closed]),
+        K::Evaluate | K::Archive => in_states(&[S::PendingEvaluation]),
+        // Only before anyone accepted it: then it is the centre's to dispatch.
+        K::HandleOnSpot => in_states(&[S::PendingAccept]),
         K::ApproveReturn | K::RejectReturn => in_states(&[S::ReturnRequested]) && order.resume_to.is_some(),
         K::Reassign => in_states(&[S::PendingSign, S::Handling, S::Supervision]),
         // Pauses do not nest: one `resume_to` slot.
@@ -1074,8 +1118,18 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
             next.rework_count += 1;
             next.state = State::Handling;
         }
-        Action::FollowUp { note } => {
-            require(note, TextField::Note)?;
+        Action::FollowUp { note, outcome } => {
+            if matches!(outcome, None | Some(FollowUpOutcome::Dissatisfied)) {
+                require(note, TextField::Note)?;
+            }
+        }
+        Action::HandleOnSpot { unit, result, attachments } => {
+            require(result, TextField::Result)?;
+            positive("unit", *unit)?;
+            attachments.iter().try_for_each(|&id| positive("attachments", id))?;
+            next.lead_unit = Some(*unit);
+            next.on_spot = true;
+            next.state = State::Closed;
         }
         Action::Evaluate { rating, reasons, comment } => {
             let rating = rating.as_ref().ok_or(MachineError::RatingRequired)?;
@@ -1310,12 +1364,14 @@ mod tests {
         let t = go(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![9] });
         assert_eq!(t.to, S::PendingEvaluation);
         assert!(o.state.is_closed(), "办结 happens at verification");
-        go(&mut o, R::Acceptor, Action::FollowUp { note: "电话回访".into() });
+        go(&mut o, R::Acceptor, Action::FollowUp { note: "电话回访".into(), outcome: None });
         let t = go(&mut o, R::Reporter, evaluate(Rating::Satisfied));
         assert_eq!(t.to, S::Closed);
         assert_eq!(o.rating, Some(Rating::Satisfied));
         for role in ActorRole::ALL {
-            assert!(allowed_actions(&o, *role).is_empty(), "{role:?}");
+            // A closed order may still be called back (回访), nothing more.
+            let left = if matches!(role, R::Acceptor | R::Verifier) { vec![ActionKind::FollowUp] } else { vec![] };
+            assert_eq!(allowed_actions(&o, *role), left, "{role:?}");
         }
         assert_eq!(replay(Level::Community, log).unwrap(), o);
     }
@@ -1809,6 +1865,7 @@ mod tests {
 pending_accept reporter: withdraw
 pending_accept acceptor: accept reject merge
 pending_accept dispatcher: merge
+pending_accept handler: handle_on_spot
 pending_accept supervisor: supervise
 pending_accept system: accept
 pending_dispatch reporter: withdraw
@@ -1853,8 +1910,42 @@ pending_evaluation system: archive
 supervision dispatcher: reassign shelve escalate send_to_deliberation
 supervision supervisor: reassign shelve escalate send_to_deliberation supervise conclude
 supervision system: escalate
+closed acceptor: follow_up
+closed verifier: follow_up
 ";
         assert_eq!(table, expected, "\n{table}");
+    }
+
+    #[test]
+    fn handled_on_the_spot_closes_without_dispatch() {
+        let mut o = Order::new(Level::Community);
+        assert_eq!(allowed_actions(&o, R::Handler), vec![ActionKind::HandleOnSpot]);
+        let blank = Action::HandleOnSpot { unit: 10, result: " ".into(), attachments: vec![] };
+        assert_eq!(refused(&o, R::Handler, blank).code(), "order.result_required");
+        let t =
+            step(&mut o, R::Handler, Action::HandleOnSpot { unit: 10, result: "已清理".into(), attachments: vec![4] });
+        assert_eq!((t.from, t.to, t.clock), (S::PendingAccept, S::Closed, ClockEffect::Stop));
+        assert!(o.on_spot && o.state.is_closed());
+        assert_eq!(o.lead_unit, Some(10));
+        // Once accepted, the matter is the centre's to dispatch.
+        let mut accepted = Order::new(Level::Community);
+        step(&mut accepted, R::Acceptor, Action::Accept);
+        let again = Action::HandleOnSpot { unit: 10, result: "已清理".into(), attachments: vec![] };
+        assert_eq!(refused(&accepted, R::Handler, again).code(), "order.action_not_allowed");
+    }
+
+    #[test]
+    fn follow_up_outcomes_keep_the_rating() {
+        let mut o = pending_evaluation();
+        step(&mut o, R::Reporter, evaluate(Rating::Satisfied));
+        let heard = |outcome, note: &str| Action::FollowUp { note: note.into(), outcome: Some(outcome) };
+        let t = step(&mut o, R::Acceptor, heard(FollowUpOutcome::NotReached, ""));
+        assert_eq!((t.from, t.to), (S::Closed, S::Closed));
+        let e = refused(&o, R::Acceptor, heard(FollowUpOutcome::Dissatisfied, " "));
+        assert_eq!(e.code(), "order.note_required");
+        step(&mut o, R::Verifier, heard(FollowUpOutcome::Dissatisfied, "路灯仍不亮"));
+        assert_eq!(o.rating, Some(Rating::Satisfied), "a call never replaces the resident's rating");
+        assert_eq!(heard(FollowUpOutcome::Reached, "  ").text(), None);
     }
 
     #[test]
@@ -1889,7 +1980,11 @@ supervision system: escalate
             K::ReportBack => vec![report()],
             K::VerifyPass => vec![Action::VerifyPass { attachments: vec![1] }],
             K::VerifyFail => vec![Action::VerifyFail { reason: why(), attachments: vec![] }],
-            K::FollowUp => vec![Action::FollowUp { note: why() }],
+            K::FollowUp => vec![
+                Action::FollowUp { note: why(), outcome: None },
+                Action::FollowUp { note: String::new(), outcome: Some(FollowUpOutcome::NotReached) },
+            ],
+            K::HandleOnSpot => vec![Action::HandleOnSpot { unit: 5, result: why(), attachments: vec![3] }],
             K::Evaluate => Rating::ALL.iter().map(|&r| evaluate(r)).collect(),
             K::Archive => vec![Action::Archive],
             K::ReturnOrder => vec![Action::ReturnOrder { reason: why() }],
@@ -1993,7 +2088,11 @@ supervision system: escalate
             K::ReportBack => Action::ReportBack { result: text, attachments: p.units.clone() },
             K::VerifyPass => Action::VerifyPass { attachments: p.units.clone() },
             K::VerifyFail => Action::VerifyFail { reason: text, attachments: p.units.clone() },
-            K::FollowUp => Action::FollowUp { note: text },
+            K::FollowUp => Action::FollowUp {
+                note: text,
+                outcome: p.flag.then(|| FollowUpOutcome::ALL[p.rating % FollowUpOutcome::ALL.len()]),
+            },
+            K::HandleOnSpot => Action::HandleOnSpot { unit: p.unit, result: text, attachments: p.units.clone() },
             K::Evaluate => Action::Evaluate { rating: Some(rating), reasons: vec![], comment: p.flag.then_some(text) },
             K::Archive => Action::Archive,
             K::ReturnOrder => Action::ReturnOrder { reason: text },
@@ -2077,7 +2176,7 @@ supervision system: escalate
                     // Endings are drawn rarely so that most runs get deep.
                     let ending = |k: &ActionKind| {
                         use ActionKind as K;
-                        matches!(k, K::Reject | K::Merge | K::Withdraw | K::Archive | K::Conclude)
+                        matches!(k, K::Reject | K::Merge | K::Withdraw | K::Archive | K::Conclude | K::HandleOnSpot)
                     };
                     let rare = s.pick % 16 == 0;
                     let options: Vec<(ActorRole, ActionKind)> = ActorRole::ALL

@@ -14,6 +14,7 @@ pub mod catalogue_pages;
 pub mod dispatch;
 pub mod dispatch_pages;
 pub mod field_pages;
+pub mod follow_up_pages;
 pub mod home;
 pub mod machine;
 pub mod pages;
@@ -45,6 +46,9 @@ pub fn pages() -> Router<crate::web::AppState> {
         .route("/orders/{id}/attachments", post(pages::attach).layer(DefaultBodyLimit::disable()))
         .route("/m/tasks", get(field_pages::mobile_tasks))
         .route("/m/orders/{id}", get(field_pages::mobile_order))
+        .route("/m/done", get(field_pages::mobile_done))
+        .route("/orders/follow-ups", get(follow_up_pages::list))
+        .route("/orders/{id}/contact", post(follow_up_pages::reveal_contact))
         .route(
             "/m/report",
             get(field_pages::mobile_report_form).post(field_pages::mobile_report).layer(DefaultBodyLimit::disable()),

@@ -35,7 +35,9 @@ pub fn form_kind(kind: &ActionKind) -> &'static str {
     use ActionKind as K;
     match kind {
         K::Accept | K::Sign | K::VerifyPass | K::ApproveExtension | K::Resume | K::Archive | K::MarkOverdue => "none",
-        K::Handle | K::Supervise | K::Urge | K::FollowUp => "note",
+        K::Handle | K::Supervise | K::Urge => "note",
+        K::FollowUp => "follow_up",
+        K::HandleOnSpot => "on_spot",
         K::ReportBack => "result",
         K::Evaluate => "evaluate",
         K::Dispatch => "dispatch",
@@ -61,7 +63,7 @@ pub struct ActionForm {
 
 /// Actions that carry attachments.
 pub(super) fn takes_photos(kind: &ActionKind) -> bool {
-    matches!(kind, ActionKind::Handle | ActionKind::ReportBack | ActionKind::VerifyFail)
+    matches!(kind, ActionKind::Handle | ActionKind::ReportBack | ActionKind::VerifyFail | ActionKind::HandleOnSpot)
 }
 
 pub(super) fn action_forms(kinds: &[ActionKind]) -> Vec<ActionForm> {
@@ -255,7 +257,13 @@ pub(super) struct DetailParts {
 pub(super) async fn detail_parts(s: &AppState, user: &CurrentUser, id: i64) -> Result<DetailParts> {
     let order = store::get(&s.db, &s.clock(), user, id).await?;
     let events = store::events(&s.db, order.id).await?;
-    let allowed = store::allowed(Some(user), &order);
+    let mut allowed = store::allowed(Some(user), &order);
+    // 即报即办 is offered only where the catalogue allows it.
+    if allowed.contains(&ActionKind::HandleOnSpot)
+        && !store::on_spot_allowed(&s.db, &order.category_code, &order.urgency).await?
+    {
+        allowed.retain(|k| *k != ActionKind::HandleOnSpot);
+    }
     let needs_units =
         allowed.iter().any(|k| matches!(k, ActionKind::Dispatch | ActionKind::Reassign | ActionKind::ApproveReturn));
     let units = if needs_units {
@@ -324,6 +332,12 @@ pub struct ActForm {
     pub reassign_to: Option<i64>,
     pub days: Option<u32>,
     pub into: Option<i64>,
+    /// 回访: what the call found (`reached`, `not_reached`, `satisfied`, `dissatisfied`).
+    #[serde(default)]
+    pub outcome: String,
+    /// 即报即办: the acting person's unit, set by the handler, never read from the form.
+    #[serde(skip)]
+    pub unit: Option<i64>,
     #[serde(default)]
     pub back: String,
 }
@@ -389,6 +403,16 @@ impl ActForm {
             "merge" => {
                 obj.insert("into".into(), serde_json::json!(self.into.unwrap_or(0)));
             }
+            "follow_up" => {
+                obj.insert("note".into(), serde_json::json!(self.note));
+                if !self.outcome.trim().is_empty() {
+                    obj.insert("outcome".into(), serde_json::json!(self.outcome.trim()));
+                }
+            }
+            "on_spot" => {
+                obj.insert("unit".into(), serde_json::json!(self.unit.unwrap_or(0)));
+                obj.insert("result".into(), serde_json::json!(self.result));
+            }
             _ => {}
         }
         if !attachments.is_empty() && takes_photos(&kind) {
@@ -441,7 +465,8 @@ pub async fn act(
 ) -> Response {
     let r = async {
         user.require(Perm::OrdersRead)?;
-        let FormWithFiles { form: f, files } = form?;
+        let FormWithFiles { form: mut f, files } = form?;
+        f.unit = user.unit_id;
         let clock = s.clock();
         let order = store::get_to_act(&s.db, &clock, &user, id, f.version).await?;
         let kind = f.action()?.kind();

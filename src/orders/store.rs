@@ -923,6 +923,8 @@ pub struct EventView {
     /// `attitude`, `not_contacted`).
     pub rating: Option<String>,
     pub rating_reasons: Vec<String>,
+    /// What a 回访 call found (已接通, 未接通, 满意, 不满意), if recorded.
+    pub outcome_label: Option<&'static str>,
 }
 
 impl EventView {
@@ -964,7 +966,12 @@ pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
         let to: String = r.try_get("to_state")?;
         let data: String = r.try_get("data")?;
         // The step's data is the action as sent (creation's is not an action).
-        let (lead, assisting, rating, reasons) = match serde_json::from_str::<Action>(&data) {
+        let parsed = serde_json::from_str::<Action>(&data);
+        let outcome_label = match &parsed {
+            Ok(Action::FollowUp { outcome: Some(o), .. }) => Some(crate::kernel::i18n::t(o.label_key())),
+            _ => None,
+        };
+        let (lead, assisting, rating, reasons) = match parsed {
             Ok(Action::Dispatch { lead_unit, assisting, .. }) | Ok(Action::Reassign { lead_unit, assisting, .. }) => {
                 (Some(lead_unit), assisting, None, vec![])
             }
@@ -1002,6 +1009,7 @@ pub async fn events(db: &Db, order_id: i64) -> Result<Vec<EventView>> {
             assisting_unit_names,
             rating,
             rating_reasons: reasons,
+            outcome_label,
         });
     }
     Ok(out)
@@ -1390,7 +1398,10 @@ pub fn actor_roles(user: Option<&CurrentUser>, order: &OrderView) -> Vec<ActorRo
     if user.can(Perm::OrdersDispatch) {
         roles.push(ActorRole::Dispatcher);
     }
-    if user.can(Perm::OrdersHandle) && user.unit_id.is_some() && user.unit_id == order.lead_unit_id {
+    // Unit staff act on what their unit leads, and on a matter they reported
+    // themselves that nobody has taken up yet (即报即办).
+    let own_report = order.state == State::PendingAccept && order.reporter_user_id == Some(user.id);
+    if user.can(Perm::OrdersHandle) && user.unit_id.is_some() && (user.unit_id == order.lead_unit_id || own_report) {
         roles.push(ActorRole::Handler);
     }
     if user.can(Perm::OrdersVerify) {
@@ -1469,6 +1480,7 @@ async fn check_references(db: &Db, actor: &Actor<'_>, order: &OrderView, action:
         // The unit's return reason, reviewed by the dispatcher, is the reason.
         Action::ApproveReturn { reassign_to: Some(u) } => (Some(*u), vec![], Some("退单".to_string())),
         Action::Merge { into } => return check_merge_target(db, actor, order, *into).await,
+        Action::HandleOnSpot { unit, .. } => return check_on_spot(db, actor, order, *unit).await,
         _ => return Ok(()),
     };
     let Some(lead) = lead else { return Ok(()) };
@@ -1493,6 +1505,39 @@ async fn check_references(db: &Db, actor: &Actor<'_>, order: &OrderView, action:
         return Err(Error::invalid("order.functional_push_down", "override_reason"));
     }
     Ok(())
+}
+
+/// 即报即办 is for the reporting person's own unit, and only for matters
+/// whose category allows it at this urgency (`categories.on_spot`).
+async fn check_on_spot(db: &Db, actor: &Actor<'_>, order: &OrderView, unit: i64) -> Result<()> {
+    let Actor::User(user) = actor else { return Err(Error::Forbidden) };
+    if user.unit_id != Some(unit) || order.reporter_user_id != Some(user.id) {
+        return Err(Error::invalid("order.unit_unknown", "unit"));
+    }
+    if !on_spot_allowed(db, &order.category_code, &order.urgency).await? {
+        return Err(Error::conflict("order.on_spot_not_allowed"));
+    }
+    Ok(())
+}
+
+/// Whether a matter of this category and urgency may be handled on the
+/// spot (即报即办) by the worker who reports it.
+pub async fn on_spot_allowed(db: &Db, category: &str, urgency: &str) -> Result<bool> {
+    let rule: Option<String> = sqlx::query_scalar("select on_spot from categories where code = $1")
+        .bind(category)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(match rule.as_deref() {
+        Some("any") => true,
+        Some("normal") => urgency != "urgent",
+        _ => false,
+    })
+}
+
+/// The categories that allow 即报即办, with the urgencies it is allowed at.
+pub async fn on_spot_categories(db: &Db) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query("select code, on_spot from categories where on_spot <> 'none'").fetch_all(&db.pool).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 /// A merge target must be another order the person may see; one they may
@@ -1692,6 +1737,10 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         attachments: attachments.to_vec(),
         // The result photos of 反馈 are what the resident sees of the work.
         public_photos: kind == ActionKind::ReportBack,
+        follow_up: match &req.action {
+            Action::FollowUp { outcome: Some(o), .. } => Some(o.as_str()),
+            _ => None,
+        },
         audit: crate::audit::PendingEntry {
             actor: actor.audit_actor(),
             action: crate::orders::action::ORDER_ACT,
@@ -1769,6 +1818,88 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
     };
     Recent::of(db).remember(&after);
     Ok(after)
+}
+
+// ---------- the field app's 已办 and the 回访 list ----------
+
+/// Steps that count as having handled an order (已办).
+const HANDLED_ACTIONS: &str = "('report_back','handle_on_spot')";
+
+/// 已办: orders the person reported back on or handled on the spot, the
+/// most recently handled first; only those they may still see.
+pub async fn handled_by(db: &Db, clock: &Clock, user: &CurrentUser, page: i64, per_page: i64) -> Result<Page> {
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let scope = OrderScope::of(db, user).await?;
+    let (lo, hi) = scope.bounds();
+    let from = format!(
+        "(select order_id, max(at) as handled_at from order_events where actor_user_id = $1 \
+         and action in {HANDLED_ACTIONS} group by order_id) h join orders o on o.id = h.order_id \
+         join categories c on c.code = o.category_code join nodes n on n.id = o.node_id \
+         left join units u on u.id = o.lead_unit_id where {}",
+        scope_sql(2)
+    );
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) from {from}"))
+        .bind(user.id)
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.unit)
+        .fetch_one(&db.pool)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "select {ORDER_COLS} from {from} order by h.handled_at desc, o.id desc limit $5 offset $6"
+    ))
+    .bind(user.id)
+    .bind(&lo)
+    .bind(&hi)
+    .bind(scope.unit)
+    .bind(per_page)
+    .bind((page - 1).saturating_mul(per_page))
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
+}
+
+/// How far back the 回访 list looks: calls are made the day after 办结.
+pub const FOLLOW_UP_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// 回访: orders of the person's area closed (办结) in the last 30 days whose
+/// reporter left a contact and that no call has reached yet, the longest
+/// waiting first.
+pub async fn awaiting_follow_up(db: &Db, clock: &Clock, user: &CurrentUser, page: i64, per_page: i64) -> Result<Page> {
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let scope = OrderScope::of(db, user).await?;
+    let (lo, hi) = scope.bounds();
+    let since = now_ms() - FOLLOW_UP_WINDOW_MS;
+    let filter = format!(
+        "o.state in ('pending_evaluation','closed') and o.reporter_contact is not null \
+         and (o.follow_up is null or o.follow_up = 'not_reached') and o.closed_at >= $4 and {}",
+        scope_sql(1)
+    );
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) from orders o where {filter}"))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.unit)
+        .bind(since)
+        .fetch_one(&db.pool)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "select {ORDER_COLS} from {ORDER_FROM} where {filter} order by o.closed_at, o.id limit $5 offset $6"
+    ))
+    .bind(&lo)
+    .bind(&hi)
+    .bind(scope.unit)
+    .bind(since)
+    .bind(per_page)
+    .bind((page - 1).saturating_mul(per_page))
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    let orders = rows.iter().map(|r| order_from_row(r, clock, now)).collect::<Result<_>>()?;
+    Ok(Page { orders, total, page, per_page })
 }
 
 /// Orders as they were last created, read or acted on here, by id, so that
@@ -1863,6 +1994,8 @@ struct Transition {
     /// Attachments of this step (checked unlinked beforehand).
     attachments: Vec<i64>,
     public_photos: bool,
+    /// A 回访 call's outcome, kept on the order for the 回访 list.
+    follow_up: Option<&'static str>,
     /// The hash-chained audit entry of this action.
     audit: crate::audit::PendingEntry,
     /// The order's assisting units, when this step changed them.
@@ -1912,9 +2045,17 @@ const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_
     deadline_kind = $5, deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, \
     closed_at = $11, version = version + 1, updated_at = $12 where id = $13 and version = $14";
 
+/// Columns a few actions set besides the machine's: 即报即办 (for 即报即办率)
+/// and the latest 回访 outcome (for the 回访 list).
+struct OrderMarks {
+    on_spot: bool,
+    follow_up: Option<&'static str>,
+}
+
 /// What a transition writes, as statements: the guarded order update and
 /// what follows it only if it won (event, queue counts, notice).
 struct TransitionWrite {
+    marks: OrderMarks,
     update: Vec<V>,
     rest: Statements,
     audit: crate::audit::PendingEntry,
@@ -1989,7 +2130,9 @@ impl Transition {
                 ],
             );
         }
+        let marks = OrderMarks { on_spot: self.action == ActionKind::HandleOnSpot.as_str(), follow_up: self.follow_up };
         TransitionWrite {
+            marks,
             update,
             rest,
             audit: self.audit,
@@ -2012,6 +2155,16 @@ impl Transition {
         let won = w.rest.execute_if(UPDATE_ORDER, w.update, conn).await?;
         if won {
             w.audit.append_in(conn).await?;
+            if w.marks.on_spot {
+                sqlx::query("update orders set on_spot = 1 where id = $1").bind(w.order_id).execute(&mut *conn).await?;
+            }
+            if let Some(outcome) = w.marks.follow_up {
+                sqlx::query("update orders set follow_up = $1 where id = $2")
+                    .bind(outcome)
+                    .bind(w.order_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             link_attachments(conn, w.order_id, w.seq, &w.attachments, w.public_photos).await?;
             if let Some(units) = &w.assists {
                 sqlx::query("delete from order_assists where order_id = $1")
@@ -2040,6 +2193,13 @@ impl TransitionWrite {
             return Ok(false);
         }
         self.audit.append_sqlite(conn)?;
+        if self.marks.on_spot {
+            conn.prepare_cached("update orders set on_spot = 1 where id = $1")?.execute([self.order_id])?;
+        }
+        if let Some(outcome) = self.marks.follow_up {
+            conn.prepare_cached("update orders set follow_up = $1 where id = $2")?
+                .execute(rusqlite::params![outcome, self.order_id])?;
+        }
         if let Some(units) = &self.assists {
             conn.prepare_cached("delete from order_assists where order_id = $1")?.execute([self.order_id])?;
             let mut insert = conn.prepare_cached("insert into order_assists (unit_id, order_id) values ($1, $2)")?;

@@ -30,6 +30,8 @@ use crate::{
 pub struct Incoming {
     pub name: String,
     pub bytes: Vec<u8>,
+    /// The form field it came in (e.g. photos before and after the work).
+    pub field: String,
 }
 
 /// A multipart form: its files and its text fields.
@@ -97,7 +99,7 @@ pub async fn read_multipart(mut mp: Multipart, limits: &Limits) -> Result<Parts>
                 if parts.files.len() >= limits.per_request {
                     return Err(Error::invalid("attachment.too_many_files", "file"));
                 }
-                parts.files.push(Incoming { name: file_name, bytes: buf });
+                parts.files.push(Incoming { name: file_name, bytes: buf, field: name });
             }
             None => {
                 let text = String::from_utf8(buf).map_err(|_| Error::invalid("attachment.bad_form", &name))?;

@@ -31,6 +31,7 @@ assets! {
     "js/photos.js" => "text/javascript",
     "js/portal.js" => "text/javascript",
     "js/units.js" => "text/javascript",
+    "js/field.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -8,7 +8,8 @@ document.addEventListener('DOMContentLoaded', function () {
     navigator.geolocation.getCurrentPosition(function (p) {
       document.getElementById('lon').value = p.coords.longitude.toFixed(6);
       document.getElementById('lat').value = p.coords.latitude.toFixed(6);
-      status.textContent = btn.getAttribute('data-ok') + ' ' + p.coords.longitude.toFixed(5) + ', ' + p.coords.latitude.toFixed(5);
+      // The place is matched to its grid on the server; numbers mean nothing to people.
+      status.textContent = btn.getAttribute('data-ok');
     }, function () { status.textContent = btn.getAttribute('data-fail'); }, { enableHighAccuracy: true, timeout: 10000 });
   });
 });

@@ -203,9 +203,15 @@ fn rules() -> Vec<Rule> {
         r(Method::GET, "/api/v1/orders/counts", Perm(&["orders.read"]), Counts),
         r(Method::GET, "/api/v1/orders/map", Perm(&["orders.read"]), List("甲单", "乙单")),
         r(Method::GET, "/api/v1/orders/{id}", Perm(&["orders.read"]), Path(Order)),
-        with(r(Method::POST, "/api/v1/orders/{id}/reporter-contact", Perm(&["member.unmask"]), Path(Order)), |_, _| {
-            Some(json!({"reason": "回访核实"}))
-        }),
+        with(
+            r(
+                Method::POST,
+                "/api/v1/orders/{id}/reporter-contact",
+                Perm(&["member.unmask", "orders.follow_up"]),
+                Path(Order),
+            ),
+            |_, _| Some(json!({"reason": "回访核实"})),
+        ),
         Rule {
             machine: true,
             ..with(r(Method::POST, "/api/v1/orders/{id}/actions", Perm(&["orders.read"]), Path(Order)), |_, _| {

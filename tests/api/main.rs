@@ -10,6 +10,7 @@ mod backup;
 mod binary;
 mod demo;
 mod durability;
+mod field;
 mod hardening;
 mod identity;
 mod layers;

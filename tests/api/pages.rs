@@ -116,7 +116,7 @@ both_backends!(pages_check_permissions_and_forced_password_change, |app| {
 });
 
 /// The CSRF token a page hands its htmx requests.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html.find("\"x-csrf-token\": \"").expect("a page with a CSRF token") + "\"x-csrf-token\": \"".len();
     html[start..].split('"').next().unwrap().to_string()
 }

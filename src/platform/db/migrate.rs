@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(115, "0115_outbox"),
     migration!(120, "0120_portal_evaluations"),
     migration!(140, "0140_queue_priority"),
+    migration!(150, "0150_field_follow_up"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
