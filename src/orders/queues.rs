@@ -25,7 +25,8 @@ impl OrderView {
     /// Since when the order waits at its present step: the start of its
     /// running deadline, else its report (待受理) or its last step.
     pub fn waiting_since(&self) -> Option<i64> {
-        if self.state.is_terminal() || self.closed_at.is_some() {
+        // (A reopened order keeps the time it was first closed, and waits again.)
+        if self.state.is_terminal() {
             return None;
         }
         Some(self.deadline_start.unwrap_or(if self.state.as_str() == "pending_accept" {

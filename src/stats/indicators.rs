@@ -35,6 +35,8 @@ pub struct OrderFacts {
     pub reworked: bool,
     /// 重办: reopened after the reporter was dissatisfied.
     pub redone: bool,
+    /// 即报即办: reported and handled on the spot by the grid worker.
+    pub on_spot: bool,
     /// The reporter's final rating, if any.
     pub rating: Option<String>,
 }
@@ -59,6 +61,11 @@ pub fn facts_from_events<'a>(
     for e in events {
         match e.action {
             "accept" => f.accepted = true,
+            "handle_on_spot" => {
+                f.accepted = true;
+                f.closed = true;
+                f.on_spot = true;
+            }
             "dispatch" => f.dispatched = true,
             "sign" => f.signed = true,
             "approve_extension" => f.extended = true,
@@ -113,6 +120,7 @@ pub const INDICATORS: &[Indicator] = &[
     Indicator { key: "redo_rate", rate: true, higher_is_better: false },
     Indicator { key: "satisfaction", rate: true, higher_is_better: true },
     Indicator { key: "local_share", rate: true, higher_is_better: true },
+    Indicator { key: "on_spot_rate", rate: true, higher_is_better: true },
 ];
 
 /// The counts behind the indicators of a group of orders.
@@ -132,6 +140,7 @@ pub struct Tally {
     pub rated: i64,
     pub satisfied: i64,
     pub closed_locally: i64,
+    pub on_spot: i64,
 }
 
 impl Tally {
@@ -152,6 +161,7 @@ impl Tally {
         self.rated += n(rated);
         self.satisfied += n(matches!(f.rating.as_deref(), Some("satisfied") | Some("fairly_satisfied")));
         self.closed_locally += n(f.closed && f.level == "community");
+        self.on_spot += n(f.on_spot);
     }
 
     /// The indicator's value: a count, or a rate in [0, 1] with its
@@ -172,6 +182,7 @@ impl Tally {
             "redo_rate" => rate(self.redone, self.closed),
             "satisfaction" => rate(self.satisfied, self.rated),
             "local_share" => rate(self.closed_locally, self.closed),
+            "on_spot_rate" => rate(self.on_spot, self.closed),
             _ => Value::NoBase,
         }
     }

@@ -17,15 +17,16 @@ pub struct Window {
 }
 
 const FACTS: &str = "select o.id, o.node_path, o.level, o.rating, \
-      cast(max(case when e.action = 'accept' then 1 else 0 end) as bigint) as accepted, \
+      cast(max(case when e.action in ('accept', 'handle_on_spot') then 1 else 0 end) as bigint) as accepted, \
       cast(max(case when e.action = 'dispatch' then 1 else 0 end) as bigint) as dispatched, \
       cast(max(case when e.action = 'sign' then 1 else 0 end) as bigint) as signed, \
       cast(max(case when e.action = 'mark_overdue' and e.from_state = 'pending_sign' then 1 else 0 end) as bigint) as sign_late, \
-      cast(max(case when e.to_state = 'pending_evaluation' then 1 else 0 end) as bigint) as closed, \
+      cast(max(case when e.to_state = 'pending_evaluation' or e.action = 'handle_on_spot' then 1 else 0 end) as bigint) as closed, \
       cast(max(case when e.action = 'mark_overdue' and e.from_state = 'handling' then 1 else 0 end) as bigint) as handle_late, \
       cast(max(case when e.action = 'mark_overdue' then 1 else 0 end) as bigint) as overdue, \
       cast(max(case when e.action = 'approve_extension' then 1 else 0 end) as bigint) as extended, \
       cast(max(case when e.action = 'verify_fail' then 1 else 0 end) as bigint) as reworked, \
+      cast(max(case when e.action = 'handle_on_spot' then 1 else 0 end) as bigint) as on_spot, \
       cast(max(case when e.action = 'evaluate' and e.to_state = 'handling' then 1 else 0 end) as bigint) as redone \
     from orders o join order_events e on e.order_id = o.id \
     where o.node_path >= $1 and o.node_path < $2 and o.created_at >= $3 and o.created_at < $4 \
@@ -52,6 +53,7 @@ pub async fn facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
                 extended: flag(r, "extended")?,
                 reworked: flag(r, "reworked")?,
                 redone: flag(r, "redone")?,
+                on_spot: flag(r, "on_spot")?,
             })
         })
         .collect()

@@ -62,8 +62,8 @@
     var status = document.getElementById('locate-status');
     var lon = document.getElementById('lon');
     var lat = document.getElementById('lat');
-    var located = false;
-    function forget() { lon.value = ''; lat.value = ''; located = false; }
+    var located = null; // the community the location found
+    function forget() { lon.value = ''; lat.value = ''; located = null; }
     btn.addEventListener('click', function () {
       if (!navigator.geolocation) { status.textContent = btn.getAttribute('data-fail'); return; }
       status.textContent = btn.getAttribute('data-busy');
@@ -78,16 +78,17 @@
             lon.value = x;
             lat.value = y;
             select.value = String(r.body.community_id);
-            located = true;
+            located = select.value;
             status.textContent = btn.getAttribute('data-ok') + r.body.place;
           })
           .catch(function () { forget(); status.textContent = btn.getAttribute('data-fail'); });
       }, function () { forget(); status.textContent = btn.getAttribute('data-fail'); },
       { enableHighAccuracy: true, timeout: 10000 });
     });
-    // Choosing another community by hand means the matter is elsewhere.
+    // Choosing another community by hand means the matter is elsewhere
+    // (choosing the one found again changes nothing).
     select.addEventListener('change', function () {
-      if (located) { forget(); status.textContent = ''; }
+      if (located !== null && select.value !== located) { forget(); status.textContent = ''; }
     });
   }
 

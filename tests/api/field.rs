@@ -94,6 +94,12 @@ both_backends!(a_grid_worker_handles_a_small_matter_on_the_spot, |app| {
     assert_eq!(o["events"][1]["reason"], "已协调住户清理，楼道恢复畅通。");
     // Counted as handled on the spot (即报即办率), with photos before and after.
     assert_eq!(scalar_i64(&app, "select on_spot from orders where id = $1", id).await, 1);
+    // …and by the indicators: 立案, 办结 and 即报即办 at once, the same by SQL and by replay.
+    let all = fengqiao::stats::store::Window { lo: "/".into(), hi: "0".into(), from: 0, to: i64::MAX };
+    let facts = fengqiao::stats::store::facts(&app.db, &all).await.unwrap();
+    assert_eq!(facts, fengqiao::stats::store::replayed_facts(&app.db, &all).await.unwrap());
+    let f = facts.iter().find(|f| f.order_id == id).unwrap();
+    assert!(f.accepted && f.closed && f.on_spot && !f.dispatched, "{f:?}");
     let photos: Vec<(Option<i64>,)> =
         sqlx::query_as("select event_id from attachments where order_id = $1 order by id")
             .bind(id)
