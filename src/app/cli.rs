@@ -514,6 +514,7 @@ fn start_jobs(
     let mut jobs = crate::platform::jobs::Jobs::default();
     let rules = crate::orders::timers::Rules { escalate_overdue: web.escalate_overdue };
     jobs.start(crate::orders::timers::Deadlines { state: state.clone(), rules, every: Duration::from_secs(30) });
+    jobs.start(crate::orders::exports::Exports::new(state.clone()));
     // Other nodes' setting changes (PostgreSQL); SQLite has one server process.
     if state.db.listen_url().is_some() {
         jobs.start(super::FollowSettings::new(state.clone()));

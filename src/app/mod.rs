@@ -76,7 +76,12 @@ pub fn encrypted_columns() -> Vec<&'static crate::platform::crypto::rotate::Encr
 /// Registers what the domains declare with the layers below them: their
 /// audit actions (for the audit log's labels and filters).
 pub fn register_domains() {
-    crate::audit::action::register(&[crate::auth::action::ALL, crate::tree::action::ALL, crate::orders::action::ALL]);
+    crate::audit::action::register(&[
+        crate::auth::action::ALL,
+        crate::tree::action::ALL,
+        crate::orders::action::ALL,
+        crate::stats::action::ALL,
+    ]);
     crate::auth::register_labels();
     crate::tree::register_labels();
     crate::orders::register_labels();

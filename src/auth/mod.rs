@@ -203,6 +203,13 @@ pub async fn reload(db: &Db, policy: &SecurityPolicy, user: &CurrentUser) -> Res
     Ok(fresh)
 }
 
+/// The user of the session with this token hash, if it is still open: a
+/// background task acting for a session (a large export) checks it is still
+/// allowed, with the scope the session has now.
+pub async fn session_user(db: &Db, policy: &SecurityPolicy, token_hash: &str) -> Result<Option<CurrentUser>> {
+    Ok(session_by_hash(db, policy, token_hash.to_string()).await?.map(|(u, _)| u))
+}
+
 async fn session_by_hash(db: &Db, policy: &SecurityPolicy, th: String) -> Result<Option<(CurrentUser, String)>> {
     let now = now_ms();
     let cached = db.sessions.get(&th);

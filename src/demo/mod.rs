@@ -824,7 +824,7 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
     }
     tx.commit().await?;
     dispatch_rules(db).await?;
-    g.summary.orders = orders::generate(db, &mut g.rng, DEMO_ORDERS).await?;
+    g.summary.orders = orders::generate(db, crypto, &mut g.rng, DEMO_ORDERS).await?;
     history::record(db, crypto).await?;
     Ok(g.summary)
 }

@@ -13,7 +13,10 @@ use crate::{
         machine::{self, Action, ActorRole, EvalReason, Level, Order, Rating, State},
         store::tracking_code,
     },
-    platform::db::Db,
+    platform::{
+        crypto::{Crypto, Field},
+        db::Db,
+    },
 };
 
 /// (category, share, titles). A title takes a place of the kind it names:
@@ -96,6 +99,13 @@ impl Sim {
     }
 }
 
+/// A plausible mobile number for the reporter of order `id`.
+fn reporter_mobile(id: i64) -> String {
+    const PREFIXES: [&str; 8] = ["139", "138", "135", "150", "158", "186", "187", "189"];
+    let h = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{}{:08}", PREFIXES[(h >> 60) as usize % PREFIXES.len()], (h >> 8) % 100_000_000)
+}
+
 fn hours(rng: &mut StdRng, lo: i64, hi: i64) -> Duration {
     Duration::minutes(rng.gen_range(lo * 60..=hi * 60))
 }
@@ -141,7 +151,7 @@ pub async fn places(db: &Db) -> anyhow::Result<Places> {
 }
 
 /// Generates `count` orders over the last year into a built demo district.
-pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result<usize> {
+pub async fn generate(db: &Db, crypto: &Crypto, rng: &mut StdRng, count: usize) -> anyhow::Result<usize> {
     let clock = crate::orders::calendar::load_clock(db).await?;
     let ctx = Ctx { clock, now: Utc::now() };
     let places = places(db).await?;
@@ -212,6 +222,8 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             "state",
             "lead_unit_id",
             "reporter_name",
+            "reporter_contact",
+            "reporter_contact_masked",
             "facts",
             "deadline_kind",
             "deadline_start",
@@ -261,6 +273,14 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
         let created = Utc.timestamp_opt(created.timestamp() - created.timestamp() % 60, 0).single().unwrap_or(created);
         let male = rng.gen_bool(0.5);
         let reporter = if source == "resident" && rng.gen_bool(0.7) { Some(names.name(rng, male)) } else { None };
+        // A named resident or a 12345 caller leaves a mobile number for the
+        // 回访 (derived from the order's id, so the random stream stays as it was).
+        let contact = (reporter.is_some() || source == "hotline")
+            .then(|| reporter_mobile(id))
+            .map(|m| -> anyhow::Result<(String, String)> {
+                Ok((crypto.encrypt(Field::ORDER_CONTACT, &m)?, crate::platform::crypto::rotate::mask_contact(&m)))
+            })
+            .transpose()?;
         let mut sim = Sim { order: Order::new(Level::Community), events: vec![] };
         let centre = "社区综治中心";
         let (lead, lead_name) = match owner(matter.0) {
@@ -527,6 +547,8 @@ pub async fn generate(db: &Db, rng: &mut StdRng, count: usize) -> anyhow::Result
             V::S(Some(sim.order.state.as_str().into())),
             V::I(sim.order.lead_unit),
             V::S(reporter.clone()),
+            V::S(contact.as_ref().map(|c| c.0.clone())),
+            V::S(contact.as_ref().map(|c| c.1.clone())),
             V::S(Some(serde_json::to_string(&sim.order)?)),
             V::S(dkind.map(|k| format!("{k}:{}", unit_kind(k)))),
             V::I(dstart.map(|d| d.timestamp_millis())),

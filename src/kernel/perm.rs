@@ -62,10 +62,13 @@ pub enum Perm {
     /// See the outbox's dead letters and send them again.
     #[serde(rename = "outbox.manage")]
     OutboxManage,
+    /// Set the assessment's weights and grades (考核方案).
+    #[serde(rename = "stats.configure")]
+    StatsConfigure,
 }
 
 impl Perm {
-    pub const ALL: [Perm; 18] = [
+    pub const ALL: [Perm; 19] = [
         Perm::TreeRead,
         Perm::TreeWrite,
         Perm::MemberUnmask,
@@ -84,6 +87,7 @@ impl Perm {
         Perm::TokensManage,
         Perm::PolicyManage,
         Perm::OutboxManage,
+        Perm::StatsConfigure,
     ];
 
     pub fn code(self) -> &'static str {
@@ -106,6 +110,7 @@ impl Perm {
             Perm::TokensManage => "tokens.manage",
             Perm::PolicyManage => "policy.manage",
             Perm::OutboxManage => "outbox.manage",
+            Perm::StatsConfigure => "stats.configure",
         }
     }
 
@@ -165,12 +170,14 @@ mod tests {
             concat!(
                 include_str!("../../migrations/sqlite/0102_identity.sql"),
                 include_str!("../../migrations/sqlite/0115_outbox.sql"),
-                include_str!("../../migrations/sqlite/0150_field_follow_up.sql")
+                include_str!("../../migrations/sqlite/0150_field_follow_up.sql"),
+                include_str!("../../migrations/sqlite/0156_assessment.sql")
             ),
             concat!(
                 include_str!("../../migrations/postgres/0102_identity.sql"),
                 include_str!("../../migrations/postgres/0115_outbox.sql"),
-                include_str!("../../migrations/postgres/0150_field_follow_up.sql")
+                include_str!("../../migrations/postgres/0150_field_follow_up.sql"),
+                include_str!("../../migrations/postgres/0156_assessment.sql")
             ),
         ] {
             let seeded: Vec<&str> = sql

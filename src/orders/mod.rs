@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod catalogue_pages;
 pub mod dispatch;
 pub mod dispatch_pages;
+pub mod exports;
 pub mod field_pages;
 pub mod follow_up_pages;
 pub mod home;
@@ -39,6 +40,8 @@ pub fn pages() -> Router<crate::web::AppState> {
         .route("/orders", get(pages::list))
         .route("/orders/bulk", post(pages::bulk))
         .route("/orders/export", get(queues::export))
+        .route("/orders/exports/{id}", get(exports::page))
+        .route("/orders/exports/{id}/file", get(exports::file))
         .route("/orders/{id}", get(pages::detail))
         // Forms that may carry photos read their bodies within the
         // attachment limits themselves (see `attachments::upload`).

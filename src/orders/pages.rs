@@ -549,6 +549,13 @@ pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<Bu
     if !user.can(Perm::OrdersDispatch) {
         return crate::web::forbidden();
     }
+    if f.lead_unit.trim().is_empty() {
+        return Html(format!("<p class=\"alert\" role=\"alert\">{}</p>", t("order.bulk_choose_unit"))).into_response();
+    }
+    if f.sel.is_empty() {
+        return Html(format!("<p class=\"alert\" role=\"alert\">{}</p>", t("order.bulk_choose_orders")))
+            .into_response();
+    }
     let clock = s.clock();
     let (mut ok, mut failed) = (0, vec![]);
     for sel in &f.sel {
@@ -567,16 +574,24 @@ pub async fn bulk(State(s): State<AppState>, user: CurrentUser, Form(f): Form<Bu
         .await;
         match r {
             Ok(_) => ok += 1,
-            Err(e) => failed.push(format!("#{id}: {}", e.message())),
+            Err(e) => {
+                // Name the order by its tracking code where the caller may see it.
+                let code = match store::get(&s.db, &clock, &user, id).await {
+                    Ok(o) => o.tracking_code,
+                    Err(_) => t("order.bulk_unknown_order").to_string(),
+                };
+                failed.push(format!("{code}：{}", e.message()));
+            }
         }
     }
     if failed.is_empty() {
         return act_outcome(Ok("/orders?queue=pending_dispatch".into()));
     }
     Html(format!(
-        "<p class=\"alert\" role=\"alert\">{} {ok};{}</p>",
-        t("order.bulk_done"),
-        askama_escape(&failed.join(";"))
+        "<p class=\"alert\" role=\"alert\">{}{ok}{}；{}</p>",
+        t("order.bulk_done_prefix"),
+        t("order.bulk_done_suffix"),
+        askama_escape(&failed.join("；"))
     ))
     .into_response()
 }

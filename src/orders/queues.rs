@@ -85,9 +85,6 @@ pub async fn places(db: &Db, user: &CurrentUser) -> Result<Vec<Place>> {
         .collect()
 }
 
-/// The most rows one export holds; a larger queue is narrowed first.
-pub const EXPORT_LIMIT: i64 = 5000;
-
 /// The queue the caller sees, with the same filters, as an xlsx workbook:
 /// the same rows in the same order, masked as on screen (the reporter's
 /// contact only ever masked; numbers typed into free text masked unless
@@ -111,12 +108,17 @@ pub async fn export(
         let query =
             super::store::ListQuery { queue: Some(queue.clone()), page: Some(page), per_page: Some(200), ..q.clone() };
         let p = super::store::list(&s.db, &clock, &user, &query).await?;
-        if page == 1 && p.total > EXPORT_LIMIT {
-            return Err(crate::kernel::error::Error::invalid("queue.export_too_large", "queue"));
+        if page == 1 && p.total > s.config.export_inline_rows {
+            // Too many for one answer: a background job writes it, with progress.
+            if p.total > super::exports::JOB_LIMIT {
+                return Err(crate::kernel::error::Error::invalid("queue.export_too_large", "queue"));
+            }
+            let id = super::exports::enqueue(&s.db, &user, addr, uri.query().unwrap_or(""), p.total).await?;
+            return Ok(super::exports::redirect_to(id));
         }
         let n = p.orders.len() as i64;
         rows.extend(p.orders.into_iter().map(|o| o.for_reader(&user)));
-        if n < p.per_page || rows.len() as i64 >= EXPORT_LIMIT {
+        if n < p.per_page {
             break;
         }
         page += 1;
@@ -132,10 +134,15 @@ pub async fn export(
         serde_json::json!({"query": uri.query().unwrap_or(""), "rows": rows.len()}),
     )
     .await?;
-    let day = chrono::Utc::now().with_timezone(&clock.offset()).format("%Y%m%d");
+    let day = chrono::Utc::now().with_timezone(&clock.offset()).format("%Y%m%d").to_string();
+    Ok(xlsx_response(bytes, &day).into_response())
+}
+
+/// A workbook as a download named 工单清单-<day>.xlsx, kept out of caches.
+pub fn xlsx_response(bytes: Vec<u8>, day: &str) -> impl axum::response::IntoResponse {
     let name: String =
         url::form_urlencoded::byte_serialize(format!("{}-{day}.xlsx", t("queue.export_file")).as_bytes()).collect();
-    Ok((
+    (
         [
             (
                 axum::http::header::CONTENT_TYPE,
@@ -149,7 +156,6 @@ pub async fn export(
         ],
         bytes,
     )
-        .into_response())
 }
 
 /// The workbook of an export: one sheet, a header row and one row per order.

@@ -188,6 +188,59 @@ impl Tally {
     }
 }
 
+/// Which orders behind a figure: those it counts (a count, or a rate's
+/// numerator) or those it is taken of (a rate's denominator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Counted,
+    Base,
+}
+
+impl Part {
+    pub fn parse(s: Option<&str>) -> Part {
+        if s == Some("base") {
+            Part::Base
+        } else {
+            Part::Counted
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Part::Counted => "counted",
+            Part::Base => "base",
+        }
+    }
+}
+
+/// Whether an order is behind a figure (drill-down): the same rules as
+/// `Tally::add`, one order at a time (a test holds the two together).
+pub fn behind(key: &str, part: Part, f: &OrderFacts) -> bool {
+    let satisfied = matches!(f.rating.as_deref(), Some("satisfied") | Some("fairly_satisfied"));
+    match (key, part) {
+        ("received", _) => true,
+        ("accepted", _) => f.accepted,
+        ("dispatched", _) => f.dispatched,
+        ("sign_on_time", Part::Counted) => f.signed && !f.sign_late,
+        ("sign_on_time", Part::Base) => f.signed,
+        ("closed", _) => f.closed,
+        ("close_rate", Part::Counted) => f.closed,
+        ("close_rate", Part::Base) => f.accepted,
+        ("on_time_close", Part::Counted) => f.closed && !f.handle_late,
+        ("overdue", _) => f.overdue,
+        ("extension_rate", Part::Counted) => f.accepted && f.extended,
+        ("extension_rate", Part::Base) => f.accepted,
+        ("rework_rate", Part::Counted) => f.closed && f.reworked,
+        ("redo_rate", Part::Counted) => f.closed && f.redone,
+        ("satisfaction", Part::Counted) => satisfied,
+        ("satisfaction", Part::Base) => f.rating.is_some(),
+        ("local_share", Part::Counted) => f.closed && f.level == "community",
+        ("on_spot_rate", Part::Counted) => f.on_spot,
+        ("on_time_close" | "rework_rate" | "redo_rate" | "local_share" | "on_spot_rate", Part::Base) => f.closed,
+        _ => false,
+    }
+}
+
 /// A figure as shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
@@ -263,6 +316,51 @@ mod tests {
         assert_eq!(t.value("sign_on_time"), Value::Rate { num: 0, den: 1 });
         assert_eq!(t.value("satisfaction").text(), "100.0%");
         assert_eq!(t.value("local_share"), Value::Rate { num: 1, den: 1 });
+    }
+
+    proptest::proptest! {
+        /// Drill-down lists exactly the orders a figure counts.
+        #[test]
+        fn drill_down_matches_the_figures(flags in proptest::collection::vec((0u16..1024, 0u8..4, 0u8..3), 0..40)) {
+            let facts: Vec<OrderFacts> = flags
+                .iter()
+                .enumerate()
+                .map(|(i, (b, r, l))| {
+                    let bit = |n: u16| b & (1 << n) != 0;
+                    OrderFacts {
+                        order_id: i as i64,
+                        level: ["community", "subdistrict", "district"][*l as usize].into(),
+                        accepted: bit(0),
+                        dispatched: bit(1),
+                        signed: bit(2),
+                        sign_late: bit(3),
+                        closed: bit(4),
+                        handle_late: bit(5),
+                        overdue: bit(6),
+                        extended: bit(7),
+                        reworked: bit(8),
+                        redone: bit(9),
+                        on_spot: bit(9) && bit(4),
+                        rating: [None, Some("satisfied"), Some("fairly_satisfied"), Some("dissatisfied")][*r as usize]
+                            .map(str::to_string),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let mut t = Tally::default();
+            facts.iter().for_each(|f| t.add(f));
+            let n = |key: &str, part| facts.iter().filter(|f| behind(key, part, f)).count() as i64;
+            for i in INDICATORS {
+                match t.value(i.key) {
+                    Value::Count(c) => proptest::prop_assert_eq!(c, n(i.key, Part::Counted), "{}", i.key),
+                    Value::Rate { num, den } => {
+                        proptest::prop_assert_eq!(num, n(i.key, Part::Counted), "{}", i.key);
+                        proptest::prop_assert_eq!(den, n(i.key, Part::Base), "{}", i.key);
+                    }
+                    Value::NoBase => proptest::prop_assert_eq!(n(i.key, Part::Base), 0, "{}", i.key),
+                }
+            }
+        }
     }
 
     #[test]

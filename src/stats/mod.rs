@@ -8,9 +8,13 @@ use axum::{extract::State, http::Uri, response::Response, routing::get, Router};
 use chrono::{Datelike, NaiveDate, TimeZone};
 use serde::Deserialize;
 
+pub mod assessment;
+pub mod drill;
 pub mod indicators;
 pub mod store;
+pub mod trend;
 
+use assessment::{Assessed, Scheme};
 use indicators::{Indicator, Tally, Value, INDICATORS};
 
 use crate::{
@@ -21,7 +25,20 @@ use crate::{
 
 /// This domain's pages.
 pub fn pages() -> Router<AppState> {
-    Router::new().route("/stats", get(page))
+    Router::new()
+        .route("/stats", get(page))
+        .route("/stats/orders", get(drill::orders))
+        .route("/stats/export", get(drill::export))
+        .route("/admin/assessment", get(drill::scheme_page).post(drill::save_scheme))
+}
+
+/// Audit actions of statistics and assessment.
+pub mod action {
+    pub const STATS_EXPORT: &str = "stats.export";
+    pub const ASSESSMENT_SET: &str = "assessment.set";
+
+    /// Every action above, for the audit log's filters (`audit::action::register`).
+    pub const ALL: &[&str] = &[STATS_EXPORT, ASSESSMENT_SET];
 }
 
 /// A period of the calendar, in China Standard Time.
@@ -86,13 +103,13 @@ fn epoch_ms(day: NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0).and_then(|t| cst.from_local_datetime(&t).single()).map_or(0, |t| t.timestamp_millis())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct StatsQuery {
     pub node: Option<i64>,
     pub period: Option<String>,
     /// Any day of the period, `YYYY-MM-DD` (or a month, `YYYY-MM`).
     pub at: Option<String>,
-    /// The indicator to rank the children by.
+    /// The indicator to rank the children by (or `score`).
     pub sort: Option<String>,
 }
 
@@ -100,24 +117,106 @@ pub struct StatsQuery {
 pub struct Row {
     pub node: Node,
     pub tally: Tally,
+    pub assessed: Option<Assessed>,
     pub rank: Option<usize>,
+}
+
+/// The figures of a node and its children for a period.
+pub struct Table {
+    pub node: Node,
+    /// The ancestors from the user's own node down to the node's parent.
+    pub trail: Vec<Node>,
+    pub period: Period,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub today: NaiveDate,
+    pub total: Tally,
+    pub total_assessed: Option<Assessed>,
+    pub rows: Vec<Row>,
+    /// An indicator's key, or `score`.
+    pub sort: &'static str,
+    pub scheme: Scheme,
+}
+
+/// The window of orders of a node's subtree reported in a period.
+fn window(node: &Node, start: NaiveDate, end: NaiveDate) -> store::Window {
+    let (lo, hi) = subtree_bounds(&node.path);
+    store::Window { lo, hi, from: epoch_ms(start), to: epoch_ms(end) }
+}
+
+/// The period a query names (the current one by default).
+fn period_of(q: &StatsQuery) -> (Period, NaiveDate, NaiveDate, NaiveDate) {
+    let period = Period::parse(q.period.as_deref());
+    let today = chrono::Utc::now().with_timezone(&crate::audit::cst()).date_naive();
+    let day =
+        q.at.as_deref()
+            .and_then(|a| {
+                NaiveDate::parse_from_str(a, "%Y-%m-%d")
+                    .ok()
+                    .or_else(|| NaiveDate::parse_from_str(&format!("{a}-01"), "%Y-%m-%d").ok())
+            })
+            .unwrap_or(today);
+    let (start, end) = period.bounds(day);
+    (period, start, end, today)
+}
+
+/// Computes the table a query asks for, within the caller's scope.
+pub async fn table(s: &AppState, user: &CurrentUser, q: &StatsQuery) -> Result<Table> {
+    let scope = user.scope();
+    // A node outside the caller's scope is "not found", like everywhere.
+    let node = tree_store::get_node(&s.db, &scope, q.node.unwrap_or(user.node_id)).await?;
+    let (period, start, end, today) = period_of(q);
+    let facts = store::facts(&s.db, &window(&node, start, end)).await?;
+    let scheme = Scheme::load(&s.db).await?;
+    let children = if node.kind == NodeKind::Building {
+        vec![]
+    } else {
+        tree_store::children(&s.db, &scope, node.id, false).await?
+    };
+    let mut total = Tally::default();
+    let mut rows: Vec<Row> =
+        children.into_iter().map(|c| Row { node: c, tally: Tally::default(), assessed: None, rank: None }).collect();
+    for f in &facts {
+        total.add(f);
+        if let Some(r) = rows.iter_mut().find(|r| f.node_path.starts_with(&r.node.path)) {
+            r.tally.add(f);
+        }
+    }
+    for r in &mut rows {
+        r.assessed = scheme.assess(&r.tally);
+    }
+    let sort: &'static str = match q.sort.as_deref() {
+        Some("score") => "score",
+        other => INDICATORS.iter().find(|i| Some(i.key) == other).unwrap_or(&INDICATORS[0]).key,
+    };
+    rank(&mut rows, sort);
+    let mut trail = vec![];
+    let mut at = node.parent_id;
+    while let Some(id) = at {
+        match tree_store::get_node(&s.db, &scope, id).await {
+            Ok(n) => {
+                at = n.parent_id;
+                trail.push(n);
+            }
+            Err(_) => break,
+        }
+    }
+    trail.reverse();
+    let total_assessed = scheme.assess(&total);
+    Ok(Table { node, trail, period, start, end, today, total, total_assessed, rows, sort, scheme })
 }
 
 #[derive(Template)]
 #[template(path = "stats/index.html")]
 struct StatsPage {
     shell: Shell,
-    node: Node,
-    /// The ancestors from the user's own node down to the node's parent.
-    trail: Vec<Node>,
-    period: Period,
+    table: Table,
     period_label: String,
     at: String,
     prev: String,
     next: Option<String>,
-    total: Tally,
-    rows: Vec<Row>,
-    sort: &'static str,
+    /// The twelve-month trend of the ranked indicator and of 受理量: (title, SVG).
+    trends: Vec<(&'static str, String)>,
 }
 
 impl StatsPage {
@@ -139,15 +238,55 @@ impl StatsPage {
 
     fn link(&self, node: impl std::borrow::Borrow<i64>, sort: &str) -> String {
         let node = *node.borrow();
-        format!("/stats?node={node}&period={}&at={}&sort={sort}", self.period.as_str(), self.at)
+        format!("/stats?node={node}&period={}&at={}&sort={sort}", self.table.period.as_str(), self.at)
     }
 
     fn period_link(&self, period: &str) -> String {
-        format!("/stats?node={}&period={period}&at={}&sort={}", self.node.id, self.at, self.sort)
+        format!("/stats?node={}&period={period}&at={}&sort={}", self.table.node.id, self.at, self.table.sort)
     }
 
     fn at_link(&self, at: &str) -> String {
-        format!("/stats?node={}&period={}&at={at}&sort={}", self.node.id, self.period.as_str(), self.sort)
+        format!(
+            "/stats?node={}&period={}&at={at}&sort={}",
+            self.table.node.id,
+            self.table.period.as_str(),
+            self.table.sort
+        )
+    }
+
+    /// The orders behind a figure of a node.
+    fn drill(&self, node: impl std::borrow::Borrow<i64>, key: &str) -> String {
+        format!(
+            "/stats/orders?node={}&period={}&at={}&indicator={key}",
+            node.borrow(),
+            self.table.period.as_str(),
+            self.at
+        )
+    }
+
+    fn export_link(&self) -> String {
+        format!(
+            "/stats/export?node={}&period={}&at={}&sort={}",
+            self.table.node.id,
+            self.table.period.as_str(),
+            self.at,
+            self.table.sort
+        )
+    }
+
+    fn weights(&self) -> String {
+        self.table
+            .scheme
+            .weights
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(k, w)| format!("{}{w}%", t(&format!("stats.{k}"))))
+            .collect::<Vec<_>>()
+            .join("，")
+    }
+
+    fn grades(&self) -> String {
+        self.table.scheme.grades.iter().map(|(g, least)| format!("{g} ≥ {least}")).collect::<Vec<_>>().join("，")
     }
 }
 
@@ -159,74 +298,44 @@ pub async fn page(
 ) -> Result<Response> {
     let user = login_or_redirect!(user, uri);
     require_page!(user, Perm::OrdersRead);
-    let scope = user.scope();
-    // A node outside the caller's scope is "not found", like everywhere.
-    let node = tree_store::get_node(&s.db, &scope, q.node.unwrap_or(user.node_id)).await?;
-    let period = Period::parse(q.period.as_deref());
-    let today = chrono::Utc::now().with_timezone(&crate::audit::cst()).date_naive();
-    let day =
-        q.at.as_deref()
-            .and_then(|a| {
-                NaiveDate::parse_from_str(a, "%Y-%m-%d")
-                    .ok()
-                    .or_else(|| NaiveDate::parse_from_str(&format!("{a}-01"), "%Y-%m-%d").ok())
-            })
-            .unwrap_or(today);
-    let (start, end) = period.bounds(day);
-    let prev_day = start.pred_opt().unwrap_or(start);
-    let next = (end <= today).then(|| end.format("%Y-%m-%d").to_string());
-    let (lo, hi) = subtree_bounds(&node.path);
-    let facts = store::facts(&s.db, &store::Window { lo, hi, from: epoch_ms(start), to: epoch_ms(end) }).await?;
-
-    let children = if node.kind == NodeKind::Building {
-        vec![]
-    } else {
-        tree_store::children(&s.db, &scope, node.id, false).await?
-    };
-    let mut total = Tally::default();
-    let mut rows: Vec<Row> =
-        children.into_iter().map(|c| Row { node: c, tally: Tally::default(), rank: None }).collect();
-    for f in &facts {
-        total.add(f);
-        if let Some(r) = rows.iter_mut().find(|r| f.node_path.starts_with(&r.node.path)) {
-            r.tally.add(f);
-        }
-    }
-    let sort = INDICATORS.iter().find(|i| Some(i.key) == q.sort.as_deref()).unwrap_or(&INDICATORS[0]);
-    rank(&mut rows, sort);
-    let mut trail = vec![];
-    let mut at = node.parent_id;
-    while let Some(id) = at {
-        match tree_store::get_node(&s.db, &scope, id).await {
-            Ok(n) => {
-                at = n.parent_id;
-                trail.push(n);
-            }
-            Err(_) => break,
-        }
-    }
-    trail.reverse();
+    let table = table(&s, &user, &q).await?;
+    let prev_day = table.start.pred_opt().unwrap_or(table.start);
+    let next = (table.end <= table.today).then(|| table.end.format("%Y-%m-%d").to_string());
+    let last = table.end.pred_opt().unwrap_or(table.end).min(table.today);
+    let months = trend::months(&s.db, &table.node, last).await?;
+    let shown = if table.sort == "score" || table.sort == "received" { "close_rate" } else { table.sort };
+    let trends = [shown, "received"]
+        .iter()
+        .map(|k| {
+            let label = t(&format!("stats.{k}"));
+            (label, trend::chart(&months, k, label))
+        })
+        .collect();
     Ok(render(&StatsPage {
         shell: Shell { user, active: "stats" },
-        node,
-        trail,
-        period,
-        period_label: period.label(start),
-        at: start.format("%Y-%m-%d").to_string(),
+        period_label: table.period.label(table.start),
+        at: table.start.format("%Y-%m-%d").to_string(),
         prev: prev_day.format("%Y-%m-%d").to_string(),
         next,
-        total,
-        rows,
-        sort: sort.key,
+        trends,
+        table,
     }))
 }
 
-/// Orders the rows best first by an indicator (rows without a figure
-/// last, unranked) and numbers them; equal figures share a rank.
-fn rank(rows: &mut [Row], by: &Indicator) {
-    let better = |a: f64, b: f64| if by.higher_is_better { b.partial_cmp(&a) } else { a.partial_cmp(&b) };
+/// Orders the rows best first by an indicator or the score (rows without a
+/// figure last, unranked) and numbers them; equal figures share a rank.
+fn rank(rows: &mut [Row], by: &str) {
+    let higher_is_better = INDICATORS.iter().find(|i| i.key == by).is_none_or(|i| i.higher_is_better);
+    let figure = |r: &Row| {
+        if by == "score" {
+            r.assessed.as_ref().map(|a| a.score)
+        } else {
+            r.tally.value(by).number()
+        }
+    };
+    let better = |a: f64, b: f64| if higher_is_better { b.partial_cmp(&a) } else { a.partial_cmp(&b) };
     rows.sort_by(|a, b| {
-        match (a.tally.value(by.key).number(), b.tally.value(by.key).number()) {
+        match (figure(a), figure(b)) {
             (Some(x), Some(y)) => better(x, y).unwrap_or(std::cmp::Ordering::Equal),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
@@ -235,13 +344,13 @@ fn rank(rows: &mut [Row], by: &Indicator) {
         .then_with(|| a.node.code.cmp(&b.node.code))
     });
     let mut last: Option<(f64, usize)> = None;
-    for (i, r) in rows.iter_mut().enumerate() {
-        let Some(v) = r.tally.value(by.key).number() else { continue };
+    for i in 0..rows.len() {
+        let Some(v) = figure(&rows[i]) else { continue };
         let place = match last {
             Some((prev, place)) if prev == v => place,
             _ => i + 1,
         };
-        r.rank = Some(place);
+        rows[i].rank = Some(place);
         last = Some((v, place));
     }
 }

@@ -28,6 +28,9 @@ pub struct Config {
     pub bench_endpoints: bool,
     /// Sizes and counts of work-order attachments.
     pub attachments: UploadLimits,
+    /// The most rows a queue export answers at once; a larger one is written
+    /// by a background job that shows its progress.
+    pub export_inline_rows: i64,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             #[cfg(feature = "bench")]
             bench_endpoints: false,
             attachments: Default::default(),
+            export_inline_rows: 5000,
         }
     }
 }

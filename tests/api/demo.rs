@@ -97,6 +97,64 @@ async fn demo_district(backend: Backend) {
     assert!(html.contains("满意率 =（满意 + 基本满意）÷ 已评价工单数"));
     let other = app.get(&format!("/stats?node={root_id}"), &leader).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
+    // Each subdistrict has a score and a grade of the default scheme.
+    assert!(html.contains("综合得分") && html.matches("class=\"grade grade-").count() >= 12, "grades shown");
+    // Drill-down lists exactly the orders a figure counts.
+    let overdue = tally.value("overdue");
+    let drill = app.get("/stats/orders?period=year&indicator=overdue", &chief).await;
+    assert_eq!(drill.status, StatusCode::OK);
+    let year = app.get("/stats?period=year", &chief).await.body.as_str().unwrap().to_string();
+    let shown = year.split("超期数</span>").next().unwrap().rsplit("<b>").next().unwrap().split("</b>").next().unwrap();
+    assert!(drill.body.as_str().unwrap().contains(&format!("共{shown}件。")), "the drill-down counts {shown} orders");
+    assert!(matches!(overdue, fengqiao::stats::indicators::Value::Count(n) if n > 0));
+    let bad = app.get("/stats/orders?indicator=nothing", &chief).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The table as a workbook.
+    let xlsx =
+        app.client.get(format!("{}/stats/export?period=year", app.addr)).bearer_auth(&chief).send().await.unwrap();
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert_eq!(xlsx.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    // The community's 网格长 has residents to call back (回访).
+    let calls = app.get("/orders/follow-ups", &leader).await;
+    assert_eq!(calls.status, StatusCode::OK);
+    assert!(calls.body.as_str().unwrap().contains("class=\"card followup\""), "follow-ups in the demo");
+
+    // The scheme is the administrator's to set: a sum other than 100 is refused and changes nothing.
+    let admin = app.login("admin", fengqiao::demo::DEMO_PASSWORD).await;
+    assert_eq!(app.get("/admin/assessment", &chief).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/admin/assessment", &admin).await.status, StatusCode::OK);
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        app.client.post(format!("{}/admin/assessment", app.addr)).bearer_auth(&admin).form(&form).send()
+    };
+    let r = post(vec![
+        ("w.close_rate", "60"),
+        ("w.satisfaction", "30"),
+        ("g0", "优秀"),
+        ("m0", "90"),
+        ("g1", "较差"),
+        ("m1", "0"),
+    ])
+    .await
+    .unwrap();
+    assert!(r.text().await.unwrap().contains("各项权重之和须为 100"));
+    assert_eq!(fengqiao::stats::assessment::Scheme::load(&app.db).await.unwrap(), Default::default());
+    let r = post(vec![
+        ("w.close_rate", "60"),
+        ("w.satisfaction", "40"),
+        ("g0", "优秀"),
+        ("m0", "90"),
+        ("g1", "良好"),
+        ("m1", "75"),
+        ("g2", "较差"),
+        ("m2", "0"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["hx-redirect"], "/admin/assessment?saved=1");
+    let scheme = fengqiao::stats::assessment::Scheme::load(&app.db).await.unwrap();
+    assert_eq!(scheme.grades.len(), 3);
+    let html = app.get("/stats?period=year", &chief).await.body.as_str().unwrap().to_string();
+    assert!(html.contains("结案率60%，满意率40%") && !html.contains("grade-A"), "the new scheme applies at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

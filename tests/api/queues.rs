@@ -281,3 +281,114 @@ both_backends!(the_dispatch_form_offers_only_the_units_of_the_orders_place, |app
         browser(&app, "sq").await.get(format!("{}/orders/{id}", app.addr)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("<dt>签收时限</dt>"), "{html}");
 });
+
+/// A queue too large for one answer (here: more than one row) is written by
+/// the export job: the caller follows its progress, downloads the workbook
+/// once it is done, and nobody else sees the job; a job whose session ended
+/// stops without writing anything.
+async fn large_export(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.export_inline_rows = 1).await else {
+        return;
+    };
+    let l = setup(&app).await;
+    for _ in 0..3 {
+        staff_order(&app, &l, "0309").await;
+    }
+    let page = browser(&app, "sq").await;
+    let r = page.get(format!("{}/orders/export?queue=pending_accept", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "a large export becomes a job");
+    let job = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(job.starts_with("/orders/exports/"), "{job}");
+    let html = page.get(format!("{}{job}", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("排队中") && html.contains("hx-trigger=\"every 1s\""), "{html}");
+    // Not downloadable before it is done; another person's job is missing to them.
+    let r = page.get(format!("{}{job}/file", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let other = browser(&app, "wg").await;
+    assert_eq!(other.get(format!("{}{job}", app.addr)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    let exports = fengqiao::orders::exports::Exports::new(app.state_for_timers.clone());
+    use fengqiao::platform::jobs::Job;
+    assert_eq!(exports.run_once().await.unwrap(), fengqiao::platform::jobs::Outcome::Worked);
+    assert_eq!(exports.run_once().await.unwrap(), fengqiao::platform::jobs::Outcome::Idle);
+    let html = page.get(format!("{}{job}", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("已完成") && html.contains("已导出 3 件") && !html.contains("every 1s"), "{html}");
+    let r = page.get(format!("{}{job}/file", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid xlsx (zip) file");
+    let mut sheet = String::new();
+    zip.by_name("xl/worksheets/sheet1.xml").unwrap().read_to_string(&mut sheet).unwrap();
+    assert_eq!(sheet.matches("<row ").count(), 4, "a header and the three orders");
+    let audited: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'order.export'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1, "the finished export is audited");
+
+    // A second export whose session ends before it runs fails and holds nothing.
+    let r = page.get(format!("{}/orders/export?queue=all", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let job = r.headers()["location"].to_str().unwrap().to_string();
+    let hash: String = sqlx::query_scalar("select token_hash from export_jobs order by id desc limit 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from sessions where token_hash = $1").bind(&hash).execute(&app.db.pool).await.unwrap();
+    app.db.sessions.forget(&hash);
+    exports.run_once().await.unwrap();
+    let (state, file): (String, Option<Vec<u8>>) =
+        sqlx::query_as("select state, file from export_jobs where token_hash = $1 order by id desc limit 1")
+            .bind(&hash)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), file.is_none()), ("failed", true), "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_export_runs_as_a_job_with_progress_sqlite() {
+    large_export(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_export_runs_as_a_job_with_progress_postgres() {
+    large_export(Backend::Postgres).await;
+}
+
+both_backends!(bulk_dispatch_asks_for_a_unit_and_names_failures_by_tracking_code, |app| {
+    let l = setup(&app).await;
+    let id = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    let order = app.get(&format!("/api/v1/orders/{id}"), &l.centre).await.body["order"].clone();
+    let (version, code) = (order["version"].as_i64().unwrap(), order["tracking_code"].as_str().unwrap().to_string());
+    let bulk = |sel: String, unit: String| {
+        app.client
+            .post(format!("{}/orders/bulk", app.addr))
+            .bearer_auth(&l.centre)
+            .form(&[("sel", sel), ("lead_unit", unit)])
+            .send()
+    };
+    // Nothing chosen: refused with a question, nothing dispatched.
+    let html = bulk(format!("{id}:{version}"), String::new()).await.unwrap().text().await.unwrap();
+    assert!(html.contains("请选择派给哪个单位"), "{html}");
+    let state = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("select state from orders where id = $1")
+                .bind(id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(state(&app).await, "pending_dispatch");
+    // A stale copy fails, named by its tracking code (never a raw id).
+    let html = bulk(format!("{id}:{}", version - 1), l.grid_unit.to_string()).await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("{code}：")) && !html.contains(&format!("#{id}")), "{html}");
+    assert_eq!(state(&app).await, "pending_dispatch");
+    let r = bulk(format!("{id}:{version}"), l.grid_unit.to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(state(&app).await, "pending_sign");
+});

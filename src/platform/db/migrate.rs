@@ -41,6 +41,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(120, "0120_portal_evaluations"),
     migration!(140, "0140_queue_priority"),
     migration!(150, "0150_field_follow_up"),
+    migration!(155, "0155_export_jobs"),
+    migration!(156, "0156_assessment"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
