@@ -47,6 +47,13 @@ pub struct Assessed {
     pub grade: String,
 }
 
+impl Assessed {
+    /// "95.0".
+    pub fn score_text(&self) -> String {
+        format!("{:.1}", self.score)
+    }
+}
+
 impl Scheme {
     /// The scheme in force (the default until an administrator saves one).
     pub async fn load(db: &Db) -> Result<Scheme> {

@@ -90,9 +90,13 @@ pub async fn orders(
     let node = tree_store::get_node(&s.db, &user.scope(), q.node.unwrap_or(user.node_id)).await?;
     let sq = StatsQuery { node: Some(node.id), period: q.period.clone(), at: q.at.clone(), sort: None };
     let (period, start, end, _) = period_of(&sq);
-    let facts = store::facts(&s.db, &window(&node, start, end)).await?;
+    let w = window(&node, start, end);
+    let facts = store::facts(&s.db, &w).await?;
+    let behind_ids: std::collections::HashSet<i64> =
+        facts.iter().filter(|f| behind(key.key, part, f)).map(|f| f.order_id).collect();
     // Newest first, like the queues.
-    let ids: Vec<i64> = facts.iter().rev().filter(|f| behind(key.key, part, f)).map(|f| f.order_id).collect();
+    let ids: Vec<i64> =
+        store::newest_first(&s.db, &w).await?.into_iter().filter(|id| behind_ids.contains(id)).collect();
     let pages = ids.len().div_ceil(PER_PAGE).max(1);
     let page = (q.page.unwrap_or(1).max(1) as usize).min(pages);
     let clock = s.clock();

@@ -93,3 +93,17 @@ pub async fn replayed_facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
     }
     Ok(out)
 }
+
+/// The ids of the orders in the window, newest first.
+pub async fn newest_first(db: &Db, w: &Window) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "select id from orders where node_path >= $1 and node_path < $2 and created_at >= $3 and created_at < $4 \
+         order by created_at desc, id desc",
+    )
+    .bind(&w.lo)
+    .bind(&w.hi)
+    .bind(w.from)
+    .bind(w.to)
+    .fetch_all(&db.pool)
+    .await?)
+}
