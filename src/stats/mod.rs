@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod assessment;
 pub mod drill;
 pub mod indicators;
+pub mod public;
 pub mod store;
 pub mod trend;
 
@@ -29,6 +30,7 @@ pub fn pages() -> Router<AppState> {
         .route("/stats", get(page))
         .route("/stats/orders", get(drill::orders))
         .route("/stats/export", get(drill::export))
+        .route("/portal/figures", get(public::figures))
         .route("/admin/assessment", get(drill::scheme_page).post(drill::save_scheme))
 }
 

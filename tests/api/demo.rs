@@ -119,6 +119,17 @@ async fn demo_district(backend: Backend) {
     assert_eq!(calls.status, StatusCode::OK);
     assert!(calls.body.as_str().unwrap().contains("class=\"card followup\""), "follow-ups in the demo");
 
+    // 政务公开: each subdistrict's figures of the last complete month, without login.
+    let public = app.call(reqwest::Method::GET, "/portal/figures", None, None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    let html = public.body.as_str().unwrap();
+    assert_eq!(html.matches("<tr><td><a href=\"/portal/figures?node=").count(), 12, "one row per subdistrict");
+    assert!(html.contains("按期办结率") && html.contains("满意率") && !html.contains("追踪码"));
+    let grid: i64 =
+        sqlx::query_scalar("select id from nodes where kind = 'grid' limit 1").fetch_one(&app.db.pool).await.unwrap();
+    let r = app.call(reqwest::Method::GET, &format!("/portal/figures?node={grid}"), None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "grids are not published on their own");
+
     // The scheme is the administrator's to set: a sum other than 100 is refused and changes nothing.
     let admin = app.login("admin", fengqiao::demo::DEMO_PASSWORD).await;
     assert_eq!(app.get("/admin/assessment", &chief).await.status, StatusCode::FORBIDDEN);
