@@ -106,6 +106,10 @@ fn reporter_mobile(id: i64) -> String {
     format!("{}{:08}", PREFIXES[(h >> 60) as usize % PREFIXES.len()], (h >> 8) % 100_000_000)
 }
 
+/// The matters a reporting grid worker may settle on the spot (migration
+/// 0150's catalogue: 邻里纠纷, 噪音, 物业, 环境卫生, 垃圾, 占道经营, 小修).
+const ON_SPOT: [&str; 7] = ["0102", "0201", "0202", "0301", "0305", "0307", "0309"];
+
 fn hours(rng: &mut StdRng, lo: i64, hi: i64) -> Duration {
     Duration::minutes(rng.gen_range(lo * 60..=hi * 60))
 }
@@ -229,6 +233,7 @@ pub async fn generate(db: &Db, crypto: &Crypto, rng: &mut StdRng, count: usize) 
             "deadline_start",
             "deadline_at",
             "overdue",
+            "on_spot",
             "rating",
             "version",
             "created_at",
@@ -298,6 +303,22 @@ pub async fn generate(db: &Db, crypto: &Crypto, rng: &mut StdRng, count: usize) 
         let mut centre = centre;
         let (mut lead, mut lead_name) = (lead, lead_name);
         'story: {
+            // 即报即办: a grid worker on patrol settles a small matter on the
+            // spot (the categories the demo's catalogue allows, never urgent).
+            if let Some(unit) = grid.2.filter(|_| source == "patrol" && ON_SPOT.contains(&matter.0)) {
+                if goes(rng, 0.4) {
+                    let result = "网格员巡查发现后当场处置，现场已恢复正常，已拍照留存。";
+                    let at = created + Duration::minutes(rng.gen_range(10..90));
+                    sim.step(
+                        &ctx,
+                        at,
+                        ActorRole::Handler,
+                        Action::HandleOnSpot { unit, result: result.into(), attachments: vec![] },
+                        &grid.6,
+                    );
+                    break 'story;
+                }
+            }
             if goes(rng, 0.04) {
                 sim.step(
                     &ctx,
@@ -554,6 +575,7 @@ pub async fn generate(db: &Db, crypto: &Crypto, rng: &mut StdRng, count: usize) 
             V::I(dstart.map(|d| d.timestamp_millis())),
             V::I(dat.map(|d| d.timestamp_millis())),
             V::I(Some(sim.order.overdue as i64)),
+            V::I(Some(sim.order.on_spot as i64)),
             V::S(sim.order.rating.map(|r| r.as_str().to_string())),
             V::I(Some(sim.events.len() as i64 + 1)),
             V::I(Some(created.timestamp_millis())),
