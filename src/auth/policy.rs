@@ -1,38 +1,21 @@
 //! The password and session policy: what administrators may tune, stored
 //! in `settings` and cached in the application state.
 
-use sqlx::Row;
-
 pub use crate::kernel::policy::SecurityPolicy;
 use crate::{
     kernel::error::Result,
-    platform::db::{now_ms, Db},
+    platform::db::{settings, Db},
 };
 
 const KEY: &str = "security_policy";
 
 pub async fn load(db: &Db) -> Result<SecurityPolicy> {
-    let row = sqlx::query("select value from settings where key = $1").bind(KEY).fetch_optional(&db.pool).await?;
-    Ok(match row {
-        Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).map_err(anyhow::Error::from)?,
-        None => SecurityPolicy::default(),
-    })
+    Ok(settings::get(db, KEY).await?.unwrap_or_default())
 }
 
 pub async fn save(db: &Db, policy: &SecurityPolicy) -> Result<()> {
     policy.validate()?;
-    let value = serde_json::to_string(policy).map_err(anyhow::Error::from)?;
-    let _w = db.write_lock().await;
-    sqlx::query(
-        "insert into settings (key, value, updated_at) values ($1, $2, $3) \
-         on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(KEY)
-    .bind(value)
-    .bind(now_ms())
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+    settings::put(db, KEY, policy).await
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ const PAGE: i64 = 200;
 /// Queues an export of `query` (the queue page's query string) for `user`,
 /// who has `total` orders in it; answers the job's id.
 pub async fn enqueue(db: &Db, user: &CurrentUser, addr: Option<String>, query: &str, total: i64) -> Result<i64> {
+    let _w = db.write_lock().await;
     let id: i64 = sqlx::query_scalar(
         "insert into export_jobs (user_id, token_hash, client_addr, query, rows_total, created_at) \
          values ($1, $2, $3, $4, $5, $6) returning id",
@@ -209,15 +210,18 @@ impl Exports {
             let p = store::list(db, &clock, &user, &query).await?;
             let n = p.orders.len() as i64;
             rows.extend(p.orders.into_iter().map(|o| o.for_reader(&user)));
+            let w = db.write_lock().await;
             sqlx::query("update export_jobs set rows_done = $1, rows_total = $2 where id = $3")
                 .bind(rows.len() as i64)
                 .bind(p.total.max(rows.len() as i64))
                 .bind(id)
                 .execute(&db.pool)
                 .await?;
+            drop(w);
             if n < PAGE || rows.len() as i64 >= JOB_LIMIT {
                 let bytes = queues::workbook(&rows, now_ms(), clock.offset())
                     .map_err(|e| Error::Internal(anyhow::anyhow!("xlsx: {e}")))?;
+                let w = db.write_lock().await;
                 sqlx::query(
                     "update export_jobs set state = 'done', file = $1, rows_total = $2, finished_at = $3 where id = $4",
                 )
@@ -227,6 +231,7 @@ impl Exports {
                 .bind(id)
                 .execute(&db.pool)
                 .await?;
+                drop(w);
                 crate::audit::record(
                     db,
                     &crate::audit::Actor::user(&user, addr),
@@ -248,6 +253,7 @@ fn query_text(uri: &Uri) -> String {
 }
 
 async fn fail(db: &Db, id: i64, key: &str) -> Result<()> {
+    let _w = db.write_lock().await;
     sqlx::query("update export_jobs set state = 'failed', error = $1, finished_at = $2 where id = $3")
         .bind(key)
         .bind(now_ms())
@@ -268,6 +274,7 @@ impl Job for Exports {
 
     async fn run_once(&self) -> Result<Outcome> {
         let db = &self.state.db;
+        let w = db.write_lock().await;
         if !self.recovered.swap(true, std::sync::atomic::Ordering::SeqCst) {
             sqlx::query("update export_jobs set state = 'queued', rows_done = 0 where state = 'running'")
                 .execute(&db.pool)
@@ -278,6 +285,7 @@ impl Job for Exports {
             .bind(now_ms() - KEEP_MS)
             .execute(&db.pool)
             .await?;
+        drop(w);
         let Some(id): Option<i64> =
             sqlx::query_scalar("select id from export_jobs where state = 'queued' order by id limit 1")
                 .fetch_optional(&db.pool)
@@ -286,11 +294,13 @@ impl Job for Exports {
             return Ok(Outcome::Idle);
         };
         // Claim it (another node may have been quicker).
+        let w = db.write_lock().await;
         let claimed = sqlx::query("update export_jobs set state = 'running' where id = $1 and state = 'queued'")
             .bind(id)
             .execute(&db.pool)
             .await?
             .rows_affected();
+        drop(w);
         if claimed == 1 {
             if let Err(e) = self.run_one(id).await {
                 tracing::warn!(job = id, error = %e, "export failed");

@@ -5,12 +5,11 @@
 //! asks, and the A–E tiers of the standards' reference.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::indicators::{Tally, Value, INDICATORS};
 use crate::{
     kernel::error::{Error, Result},
-    platform::db::{now_ms, Db},
+    platform::db::{settings, Db},
 };
 
 const KEY: &str = "stats.assessment";
@@ -57,27 +56,13 @@ impl Assessed {
 impl Scheme {
     /// The scheme in force (the default until an administrator saves one).
     pub async fn load(db: &Db) -> Result<Scheme> {
-        let row = sqlx::query("select value from settings where key = $1").bind(KEY).fetch_optional(&db.pool).await?;
-        Ok(match row {
-            Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).unwrap_or_default(),
-            None => Scheme::default(),
-        })
+        Ok(settings::get(db, KEY).await.ok().flatten().unwrap_or_default())
     }
 
     /// Checks and stores a scheme.
     pub async fn save(&self, db: &Db) -> Result<()> {
         self.validate()?;
-        let value = serde_json::to_string(self).map_err(|e| Error::Internal(e.into()))?;
-        sqlx::query(
-            "insert into settings (key, value, updated_at) values ($1, $2, $3) \
-             on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(KEY)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&db.pool)
-        .await?;
-        Ok(())
+        settings::put(db, KEY, self).await
     }
 
     /// Weights are whole points on rates and add up to 100; grades have

@@ -8,6 +8,7 @@
 mod direct;
 mod migrate;
 pub mod scratch;
+pub mod settings;
 mod statements;
 mod writer;
 
