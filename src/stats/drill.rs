@@ -36,6 +36,8 @@ pub struct DrillQuery {
     pub indicator: Option<String>,
     /// `counted` (default) or `base`.
     pub part: Option<String>,
+    /// A department of the node: only the orders it leads.
+    pub unit: Option<i64>,
     pub page: Option<i64>,
 }
 
@@ -92,8 +94,18 @@ pub async fn orders(
     let (period, start, end, _) = period_of(&sq);
     let w = window(&node, start, end);
     let facts = store::facts(&s.db, &w).await?;
-    let behind_ids: std::collections::HashSet<i64> =
-        facts.iter().filter(|f| behind(key.key, part, f)).map(|f| f.order_id).collect();
+    let unit = match q.unit {
+        Some(id) => {
+            Some(store::departments(&s.db, node.id).await?.into_iter().find(|u| u.0 == id).ok_or(Error::NotFound)?)
+        }
+        None => None,
+    };
+    let behind_ids: std::collections::HashSet<i64> = facts
+        .iter()
+        .filter(|f| unit.as_ref().is_none_or(|u| f.lead_unit == Some(u.0)))
+        .filter(|f| behind(key.key, part, f))
+        .map(|f| f.order_id)
+        .collect();
     // Newest first, like the queues.
     let ids: Vec<i64> =
         store::newest_first(&s.db, &w).await?.into_iter().filter(|id| behind_ids.contains(id)).collect();
@@ -110,10 +122,16 @@ pub async fn orders(
         }
     }
     let at = start.format("%Y-%m-%d");
-    let base = format!("/stats/orders?node={}&period={}&at={at}&indicator={}", node.id, period.as_str(), key.key);
+    let mut base = format!("/stats/orders?node={}&period={}&at={at}&indicator={}", node.id, period.as_str(), key.key);
+    if let Some(u) = &unit {
+        base += &format!("&unit={}", u.0);
+    }
     Ok(render(&DrillPage {
         shell: Shell { user, active: "stats" },
-        node_name: node.name.clone(),
+        node_name: match &unit {
+            Some(u) => format!("{}（{}）", node.name, u.2),
+            None => node.name.clone(),
+        },
         period_label: period.label(start),
         key: key.key,
         part,
@@ -212,21 +230,49 @@ fn workbook(table: &super::Table) -> std::result::Result<Vec<u8>, rust_xlsxwrite
             sheet.write_number(row, 2, a.score)?;
             sheet.write_string(row, 3, &a.grade)?;
         }
-        for (c, ind) in INDICATORS.iter().enumerate() {
-            let col = c as u16 + 4;
-            match r.tally.value(ind.key) {
-                super::Value::Count(n) => {
-                    sheet.write_number(row, col, n as f64)?;
-                }
-                super::Value::Rate { num, den } => {
-                    sheet.write_number_with_format(row, col, num as f64 / den as f64, &pct)?;
-                }
-                super::Value::NoBase => {}
+        write_figures(sheet, row, &r.tally, &pct)?;
+    }
+    if !table.units.is_empty() {
+        let first = table.rows.len() as u32 + 4;
+        sheet.write_string_with_format(first, 1, t("stats.by_department"), &bold)?;
+        for (i, u) in table.units.iter().enumerate() {
+            let row = first + 1 + i as u32;
+            if let Some(k) = u.rank {
+                sheet.write_number(row, 0, k as f64)?;
             }
+            sheet.write_string(row, 1, &u.name)?;
+            if let Some(a) = &u.assessed {
+                sheet.write_number(row, 2, a.score)?;
+                sheet.write_string(row, 3, &a.grade)?;
+            }
+            write_figures(sheet, row, &u.tally, &pct)?;
         }
     }
     sheet.set_column_width(1, 18)?;
     book.save_to_buffer()
+}
+
+/// A row's figures from the fifth column on: counts as numbers, rates as
+/// percentages, nothing where a rate has no base.
+fn write_figures(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    tally: &super::Tally,
+    pct: &rust_xlsxwriter::Format,
+) -> std::result::Result<(), rust_xlsxwriter::XlsxError> {
+    for (c, ind) in INDICATORS.iter().enumerate() {
+        let col = c as u16 + 4;
+        match tally.value(ind.key) {
+            super::Value::Count(n) => {
+                sheet.write_number(row, col, n as f64)?;
+            }
+            super::Value::Rate { num, den } => {
+                sheet.write_number_with_format(row, col, num as f64 / den as f64, pct)?;
+            }
+            super::Value::NoBase => {}
+        }
+    }
+    Ok(())
 }
 
 #[derive(Template)]

@@ -15,6 +15,8 @@ pub struct OrderFacts {
     pub node_path: String,
     /// The level that concluded it (community, subdistrict, district).
     pub level: String,
+    /// The unit leading it now (for departments' figures).
+    pub lead_unit: Option<i64>,
     /// 立案: accepted.
     pub accepted: bool,
     /// 派遣: dispatched at least once.
@@ -55,9 +57,11 @@ pub fn facts_from_events<'a>(
     order_id: i64,
     node_path: &str,
     level: &str,
+    lead_unit: Option<i64>,
     events: impl IntoIterator<Item = EventRow<'a>>,
 ) -> OrderFacts {
-    let mut f = OrderFacts { order_id, node_path: node_path.into(), level: level.into(), ..Default::default() };
+    let mut f =
+        OrderFacts { order_id, node_path: node_path.into(), level: level.into(), lead_unit, ..Default::default() };
     for e in events {
         match e.action {
             "accept" => f.accepted = true,
@@ -295,6 +299,7 @@ mod tests {
             7,
             "/1/2/",
             "community",
+            Some(3),
             [
                 ev("create", "", "pending_accept", "{}"),
                 ev("accept", "pending_accept", "pending_dispatch", "{}"),

@@ -123,6 +123,54 @@ pub struct Row {
     pub rank: Option<usize>,
 }
 
+/// One department's row (职能部门: the orders it leads).
+pub struct UnitRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub tally: Tally,
+    pub assessed: Option<Assessed>,
+    pub rank: Option<usize>,
+}
+
+/// What ranking needs of a row.
+trait Ranked {
+    fn tally(&self) -> &Tally;
+    fn assessed(&self) -> Option<&Assessed>;
+    fn code(&self) -> &str;
+    fn set_rank(&mut self, rank: usize);
+}
+
+impl Ranked for Row {
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+    fn assessed(&self) -> Option<&Assessed> {
+        self.assessed.as_ref()
+    }
+    fn code(&self) -> &str {
+        &self.node.code
+    }
+    fn set_rank(&mut self, rank: usize) {
+        self.rank = Some(rank);
+    }
+}
+
+impl Ranked for UnitRow {
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+    fn assessed(&self) -> Option<&Assessed> {
+        self.assessed.as_ref()
+    }
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn set_rank(&mut self, rank: usize) {
+        self.rank = Some(rank);
+    }
+}
+
 /// The figures of a node and its children for a period.
 pub struct Table {
     pub node: Node,
@@ -135,6 +183,9 @@ pub struct Table {
     pub total: Tally,
     pub total_assessed: Option<Assessed>,
     pub rows: Vec<Row>,
+    /// The departments registered at the node (the district's), by the
+    /// orders each leads.
+    pub units: Vec<UnitRow>,
     /// An indicator's key, or `score`.
     pub sort: &'static str,
     pub scheme: Scheme,
@@ -187,11 +238,27 @@ pub async fn table(s: &AppState, user: &CurrentUser, q: &StatsQuery) -> Result<T
     for r in &mut rows {
         r.assessed = scheme.assess(&r.tally);
     }
+    let mut units: Vec<UnitRow> = store::departments(&s.db, node.id)
+        .await?
+        .into_iter()
+        .map(|(id, code, name)| UnitRow { id, code, name, tally: Tally::default(), assessed: None, rank: None })
+        .collect();
+    if !units.is_empty() {
+        for f in &facts {
+            if let Some(u) = units.iter_mut().find(|u| Some(u.id) == f.lead_unit) {
+                u.tally.add(f);
+            }
+        }
+        for u in &mut units {
+            u.assessed = scheme.assess(&u.tally);
+        }
+    }
     let sort: &'static str = match q.sort.as_deref() {
         Some("score") => "score",
         other => INDICATORS.iter().find(|i| Some(i.key) == other).unwrap_or(&INDICATORS[0]).key,
     };
     rank(&mut rows, sort);
+    rank(&mut units, sort);
     let mut trail = vec![];
     let mut at = node.parent_id;
     while let Some(id) = at {
@@ -205,7 +272,7 @@ pub async fn table(s: &AppState, user: &CurrentUser, q: &StatsQuery) -> Result<T
     }
     trail.reverse();
     let total_assessed = scheme.assess(&total);
-    Ok(Table { node, trail, period, start, end, today, total, total_assessed, rows, sort, scheme })
+    Ok(Table { node, trail, period, start, end, today, total, total_assessed, rows, units, sort, scheme })
 }
 
 #[derive(Template)]
@@ -264,6 +331,11 @@ impl StatsPage {
             self.table.period.as_str(),
             self.at
         )
+    }
+
+    /// The orders behind a figure of a department.
+    fn unit_drill(&self, unit: impl std::borrow::Borrow<i64>, key: &str) -> String {
+        format!("{}&unit={}", self.drill(self.table.node.id, key), unit.borrow())
     }
 
     fn export_link(&self) -> String {
@@ -326,13 +398,13 @@ pub async fn page(
 
 /// Orders the rows best first by an indicator or the score (rows without a
 /// figure last, unranked) and numbers them; equal figures share a rank.
-fn rank(rows: &mut [Row], by: &str) {
+fn rank<R: Ranked>(rows: &mut [R], by: &str) {
     let higher_is_better = INDICATORS.iter().find(|i| i.key == by).is_none_or(|i| i.higher_is_better);
-    let figure = |r: &Row| {
+    let figure = |r: &R| {
         if by == "score" {
-            r.assessed.as_ref().map(|a| a.score)
+            r.assessed().map(|a| a.score)
         } else {
-            r.tally.value(by).number()
+            r.tally().value(by).number()
         }
     };
     let better = |a: f64, b: f64| if higher_is_better { b.partial_cmp(&a) } else { a.partial_cmp(&b) };
@@ -343,7 +415,7 @@ fn rank(rows: &mut [Row], by: &str) {
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         }
-        .then_with(|| a.node.code.cmp(&b.node.code))
+        .then_with(|| a.code().cmp(b.code()))
     });
     let mut last: Option<(f64, usize)> = None;
     for i in 0..rows.len() {
@@ -352,7 +424,7 @@ fn rank(rows: &mut [Row], by: &str) {
             Some((prev, place)) if prev == v => place,
             _ => i + 1,
         };
-        rows[i].rank = Some(place);
+        rows[i].set_rank(place);
         last = Some((v, place));
     }
 }

@@ -16,7 +16,7 @@ pub struct Window {
     pub to: i64,
 }
 
-const FACTS: &str = "select o.id, o.node_path, o.level, o.rating, \
+const FACTS: &str = "select o.id, o.node_path, o.level, o.rating, o.lead_unit_id, \
       cast(max(case when e.action in ('accept', 'handle_on_spot') then 1 else 0 end) as bigint) as accepted, \
       cast(max(case when e.action = 'dispatch' then 1 else 0 end) as bigint) as dispatched, \
       cast(max(case when e.action = 'sign' then 1 else 0 end) as bigint) as signed, \
@@ -30,7 +30,7 @@ const FACTS: &str = "select o.id, o.node_path, o.level, o.rating, \
       cast(max(case when e.action = 'evaluate' and e.to_state = 'handling' then 1 else 0 end) as bigint) as redone \
     from orders o join order_events e on e.order_id = o.id \
     where o.node_path >= $1 and o.node_path < $2 and o.created_at >= $3 and o.created_at < $4 \
-    group by o.id, o.node_path, o.level, o.rating order by o.id";
+    group by o.id, o.node_path, o.level, o.rating, o.lead_unit_id order by o.id";
 
 /// The facts of every order in the window, by SQL.
 pub async fn facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
@@ -43,6 +43,7 @@ pub async fn facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
                 node_path: r.try_get(1)?,
                 level: r.try_get(2)?,
                 rating: r.try_get(3)?,
+                lead_unit: r.try_get(4)?,
                 accepted: flag(r, "accepted")?,
                 dispatched: flag(r, "dispatched")?,
                 signed: flag(r, "signed")?,
@@ -62,7 +63,7 @@ pub async fn facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
 /// The same facts by replaying every event of every order in the window.
 pub async fn replayed_facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
     let rows = sqlx::query(
-        "select o.id, o.node_path, o.level, e.action, e.from_state, e.to_state, e.data from orders o \
+        "select o.id, o.node_path, o.level, o.lead_unit_id, e.action, e.from_state, e.to_state, e.data from orders o \
          join order_events e on e.order_id = o.id \
          where o.node_path >= $1 and o.node_path < $2 and o.created_at >= $3 and o.created_at < $4 \
          order by o.id, e.seq",
@@ -78,16 +79,18 @@ pub async fn replayed_facts(db: &Db, w: &Window) -> Result<Vec<OrderFacts>> {
     while i < rows.len() {
         let id: i64 = rows[i].try_get(0)?;
         let mut events: Vec<(String, String, String, String)> = vec![];
-        let (path, level): (String, String) = (rows[i].try_get(1)?, rows[i].try_get(2)?);
+        let (path, level, lead): (String, String, Option<i64>) =
+            (rows[i].try_get(1)?, rows[i].try_get(2)?, rows[i].try_get(3)?);
         while i < rows.len() && rows[i].try_get::<i64, _>(0)? == id {
             let r = &rows[i];
-            events.push((r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?));
+            events.push((r.try_get(4)?, r.try_get(5)?, r.try_get(6)?, r.try_get(7)?));
             i += 1;
         }
         out.push(facts_from_events(
             id,
             &path,
             &level,
+            lead,
             events.iter().map(|(a, f, t, d)| EventRow { action: a, from_state: f, to_state: t, data: d }),
         ));
     }
@@ -106,4 +109,15 @@ pub async fn newest_first(db: &Db, w: &Window) -> Result<Vec<i64>> {
     .bind(w.to)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// The active departments registered at a node (the district's 职能部门).
+pub async fn departments(db: &Db, node_id: i64) -> Result<Vec<(i64, String, String)>> {
+    let rows = sqlx::query(
+        "select id, code, name from units where kind = 'department' and status = 'active' and node_id = $1 order by code",
+    )
+    .bind(node_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
 }

@@ -93,7 +93,14 @@ async fn demo_district(backend: Backend) {
     let page = app.get("/stats?period=year", &chief).await;
     assert_eq!(page.status, StatusCode::OK);
     let html = page.body.as_str().unwrap().to_string();
-    assert_eq!(html.matches("<tr><td class=\"num\">").count(), 12, "one row per subdistrict");
+    let (children, departments) = html.split_once("职能部门对比").expect("departments compared too");
+    assert_eq!(children.matches("<tr><td class=\"num\">").count(), 12, "one row per subdistrict");
+    let demo_departments: i64 = sqlx::query_scalar("select count(*) from units where kind = 'department'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let shown = departments.split("近 12 个月走势").next().unwrap().matches("<tr><td class=\"num\">").count();
+    assert_eq!(shown as i64, demo_departments, "one row per department");
     assert!(html.contains("满意率 =（满意 + 基本满意）÷ 已评价工单数"));
     let other = app.get(&format!("/stats?node={root_id}"), &leader).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
@@ -109,6 +116,33 @@ async fn demo_district(backend: Backend) {
     assert!(matches!(overdue, fengqiao::stats::indicators::Value::Count(n) if n > 0));
     let bad = app.get("/stats/orders?indicator=nothing", &chief).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The district's departments are compared by the orders they lead; their
+    // drill-down lists only those, and a unit that is no department of the node is missing.
+    assert!(year.contains("职能部门对比"), "departments compared");
+    let dept: i64 = sqlx::query_scalar("select id from units where kind = 'department' order by id limit 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let led: i64 = sqlx::query_scalar("select count(*) from orders where lead_unit_id = $1")
+        .bind(dept)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let r = app.get(&format!("/stats/orders?period=year&indicator=received&unit={dept}"), &chief).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let this_year: i64 = sqlx::query_scalar("select count(*) from orders where lead_unit_id = $1 and created_at >= $2")
+        .bind(dept)
+        .bind(chrono::Utc::now().timestamp_millis() - 400 * 86_400_000)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(led > 0 && this_year >= led.min(1));
+    let centre: i64 = sqlx::query_scalar("select id from units where kind = 'centre' order by id limit 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let r = app.get(&format!("/stats/orders?period=year&indicator=received&unit={centre}"), &chief).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     // The table as a workbook.
     let xlsx =
         app.client.get(format!("{}/stats/export?period=year", app.addr)).bearer_auth(&chief).send().await.unwrap();
