@@ -12,6 +12,7 @@ pub mod assessment;
 pub mod drill;
 pub mod indicators;
 pub mod public;
+pub mod report;
 pub mod store;
 pub mod trend;
 
@@ -30,6 +31,7 @@ pub fn pages() -> Router<AppState> {
         .route("/stats", get(page))
         .route("/stats/orders", get(drill::orders))
         .route("/stats/export", get(drill::export))
+        .route("/stats/report", get(report::monthly))
         .route("/portal/figures", get(public::figures))
         .route("/admin/assessment", get(drill::scheme_page).post(drill::save_scheme))
 }
@@ -336,6 +338,10 @@ impl StatsPage {
     /// The orders behind a figure of a department.
     fn unit_drill(&self, unit: impl std::borrow::Borrow<i64>, key: &str) -> String {
         format!("{}&unit={}", self.drill(self.table.node.id, key), unit.borrow())
+    }
+
+    fn report_link(&self) -> String {
+        format!("/stats/report?node={}&at={}", self.table.node.id, self.at)
     }
 
     fn export_link(&self) -> String {

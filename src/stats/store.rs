@@ -121,3 +121,20 @@ pub async fn departments(db: &Db, node_id: i64) -> Result<Vec<(i64, String, Stri
     .await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
 }
+
+/// The matters most reported in the window: (category name, orders), most first.
+pub async fn categories(db: &Db, w: &Window, limit: i64) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "select c.name, count(*) as n from orders o join categories c on c.code = o.category_code \
+         where o.node_path >= $1 and o.node_path < $2 and o.created_at >= $3 and o.created_at < $4 \
+         group by c.name order by n desc, c.name limit $5",
+    )
+    .bind(&w.lo)
+    .bind(&w.hi)
+    .bind(w.from)
+    .bind(w.to)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}

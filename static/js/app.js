@@ -31,3 +31,10 @@ document.addEventListener('DOMContentLoaded', function () {
 document.addEventListener('change', function (e) {
   if (e.target.matches && e.target.matches('select[data-autosubmit]') && e.target.form) e.target.form.submit();
 });
+
+// A button that prints the page (`data-print`), e.g. a monthly report to
+// paper or, through the browser's print dialog, to PDF.
+document.addEventListener('click', function (e) {
+  var b = e.target.closest && e.target.closest('[data-print]');
+  if (b) { e.preventDefault(); window.print(); }
+});

@@ -143,6 +143,15 @@ async fn demo_district(backend: Backend) {
         .unwrap();
     let r = app.get(&format!("/stats/orders?period=year&indicator=received&unit={centre}"), &chief).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The monthly report of the district, for paper.
+    let report = app.get("/stats/report", &chief).await;
+    assert_eq!(report.status, StatusCode::OK);
+    let report = report.body.as_str().unwrap();
+    assert!(
+        report.contains("群众诉求办理情况月度通报")
+            && report.contains("反映较多的事项")
+            && report.contains("data-print")
+    );
     // The table as a workbook.
     let xlsx =
         app.client.get(format!("{}/stats/export?period=year", app.addr)).bearer_auth(&chief).send().await.unwrap();
