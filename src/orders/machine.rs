@@ -180,8 +180,9 @@ keyed_enum! {
 }
 
 keyed_enum! {
-    /// What a 回访 call found. It is recorded on the timeline only: the
-    /// resident's own rating (评单) is never replaced by what a caller heard.
+    /// What a 回访 call found. It is recorded on the timeline: the
+    /// resident's own rating (评单) is never replaced by what a caller heard,
+    /// but 不满意 heard before the resident rated sends the order back (重办).
     pub enum FollowUpOutcome: "order.follow_up_outcome." {
         /// 未接通
         NotReached = "not_reached",
@@ -581,6 +582,10 @@ pub struct Order {
     /// 即报即办: closed by the reporting unit on the spot (即报即办率).
     #[serde(default)]
     pub on_spot: bool,
+    /// 重办 after a 回访 call found the resident dissatisfied before they
+    /// rated it themselves.
+    #[serde(default)]
+    pub reopened_by_call: bool,
 }
 
 impl Order {
@@ -608,6 +613,7 @@ impl Order {
             urge_count: 0,
             merged_into: None,
             on_spot: false,
+            reopened_by_call: false,
         }
     }
 
@@ -690,13 +696,14 @@ impl Order {
         ensure(self.extension_days >= self.extension_count, "every approved extension grants at least one day")?;
 
         // Evaluations.
-        ensure(self.reopen_count == self.dissatisfied_count.min(1), "the first dissatisfied rating reopens, once")?;
+        let heard_dissatisfied = self.dissatisfied_count + self.reopened_by_call as u32;
+        ensure(self.reopen_count == heard_dissatisfied.min(1), "the first dissatisfaction reopens, once")?;
         ensure(self.dissatisfied_count <= self.evaluation_count, "dissatisfied ratings are evaluations")?;
         ensure(self.rating.is_some() == (self.evaluation_count > 0), "the last rating is kept once rated")?;
         if effective == S::Supervision {
             ensure(
-                self.dissatisfied_count >= 2 && self.rating == Some(Rating::Dissatisfied),
-                "supervision follows a second dissatisfied rating",
+                heard_dissatisfied >= 2 && self.rating == Some(Rating::Dissatisfied),
+                "supervision follows a second dissatisfaction, the last a rating",
             )?;
         }
 
@@ -1121,6 +1128,17 @@ pub fn apply(order: &Order, role: ActorRole, action: &Action) -> Result<Transiti
         Action::FollowUp { note, outcome } => {
             if matches!(outcome, None | Some(FollowUpOutcome::Dissatisfied)) {
                 require(note, TextField::Note)?;
+            }
+            // A resident who tells the caller they are dissatisfied before
+            // rating it sends the order back to be done again (重办), once,
+            // as their own 不满意 would; afterwards the call is recorded only.
+            if *outcome == Some(FollowUpOutcome::Dissatisfied)
+                && from == State::PendingEvaluation
+                && next.reopen_count == 0
+            {
+                next.reopen_count = 1;
+                next.reopened_by_call = true;
+                next.state = State::Handling;
             }
         }
         Action::HandleOnSpot { unit, result, attachments } => {
@@ -1945,7 +1963,32 @@ closed verifier: follow_up
         assert_eq!(e.code(), "order.note_required");
         step(&mut o, R::Verifier, heard(FollowUpOutcome::Dissatisfied, "路灯仍不亮"));
         assert_eq!(o.rating, Some(Rating::Satisfied), "a call never replaces the resident's rating");
+        assert_eq!(o.state, S::Closed, "a closed order stays closed");
         assert_eq!(heard(FollowUpOutcome::Reached, "  ").text(), None);
+    }
+
+    #[test]
+    fn a_dissatisfied_call_before_the_rating_reopens_once() {
+        let heard = |outcome, note: &str| Action::FollowUp { note: note.into(), outcome: Some(outcome) };
+        let mut o = pending_evaluation();
+        let t = step(&mut o, R::Acceptor, heard(FollowUpOutcome::Dissatisfied, "路灯仍不亮"));
+        assert_eq!((t.from, t.to, t.clock), (S::PendingEvaluation, S::Handling, ClockEffect::StartHandle));
+        assert_eq!((o.reopen_count, o.rating), (1, None), "reopened, and the resident has not rated");
+        step(&mut o, R::Handler, report());
+        step(&mut o, R::Verifier, Action::VerifyPass { attachments: vec![] });
+        // A second dissatisfied call is recorded only; the resident's own 不满意 goes to 督办.
+        let t = step(&mut o, R::Acceptor, heard(FollowUpOutcome::Dissatisfied, "还是不亮"));
+        assert_eq!(t.to, S::PendingEvaluation);
+        step(
+            &mut o,
+            R::Reporter,
+            Action::Evaluate {
+                rating: Some(Rating::Dissatisfied),
+                reasons: vec![EvalReason::Unresolved],
+                comment: None,
+            },
+        );
+        assert_eq!(o.state, S::Supervision);
     }
 
     #[test]

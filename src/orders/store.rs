@@ -1738,6 +1738,8 @@ pub async fn act(db: &Db, clock: &Clock, actor: Actor<'_>, order: &OrderView, re
         // The result photos of 反馈 are what the resident sees of the work.
         public_photos: kind == ActionKind::ReportBack,
         follow_up: match &req.action {
+            // Reopened by the call: call again once it is done anew.
+            Action::FollowUp { .. } if transition.to == State::Handling => Some("reopened"),
             Action::FollowUp { outcome: Some(o), .. } => Some(o.as_str()),
             _ => None,
         },
@@ -1876,7 +1878,7 @@ pub async fn awaiting_follow_up(db: &Db, clock: &Clock, user: &CurrentUser, page
     let since = now_ms() - FOLLOW_UP_WINDOW_MS;
     let filter = format!(
         "o.state in ('pending_evaluation','closed') and o.reporter_contact is not null \
-         and (o.follow_up is null or o.follow_up = 'not_reached') and o.closed_at >= $4 and {}",
+         and (o.follow_up is null or o.follow_up in ('not_reached', 'reopened')) and o.closed_at >= $4 and {}",
         scope_sql(1)
     );
     let total: i64 = sqlx::query_scalar(&format!("select count(*) from orders o where {filter}"))

@@ -90,6 +90,8 @@ pub fn facts_from_events<'a>(
                     f.redone = true;
                 }
             }
+            // 不满意 heard on a 回访 call before the rating also reopens.
+            "follow_up" if e.to_state == "handling" => f.redone = true,
             _ => {}
         }
         if e.to_state == "pending_evaluation" {

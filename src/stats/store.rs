@@ -27,7 +27,7 @@ const FACTS: &str = "select o.id, o.node_path, o.level, o.rating, o.lead_unit_id
       cast(max(case when e.action = 'approve_extension' then 1 else 0 end) as bigint) as extended, \
       cast(max(case when e.action = 'verify_fail' then 1 else 0 end) as bigint) as reworked, \
       cast(max(case when e.action = 'handle_on_spot' then 1 else 0 end) as bigint) as on_spot, \
-      cast(max(case when e.action = 'evaluate' and e.to_state = 'handling' then 1 else 0 end) as bigint) as redone \
+      cast(max(case when e.action in ('evaluate', 'follow_up') and e.to_state = 'handling' then 1 else 0 end) as bigint) as redone \
     from orders o join order_events e on e.order_id = o.id \
     where o.node_path >= $1 and o.node_path < $2 and o.created_at >= $3 and o.created_at < $4 \
     group by o.id, o.node_path, o.level, o.rating, o.lead_unit_id order by o.id";

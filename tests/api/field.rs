@@ -296,3 +296,31 @@ both_backends!(follow_up_reveals_the_contact_with_a_reason_and_records_the_call,
     let html = centre.get(format!("{}/orders/follow-ups", app.addr)).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains(&format!("data-order=\"{id}\"")), "reached: off the list");
 });
+
+both_backends!(a_dissatisfied_call_before_the_rating_sends_the_order_back, |app| {
+    let l = setup(&app).await;
+    let (id, _) = closed_resident_order(&app, &l, "0102").await;
+    // The resident has not rated yet; the caller hears 不满意: 重办 by the same unit.
+    let o = act_ok(
+        &app,
+        &l.centre,
+        id,
+        json!({"action": "follow_up", "outcome": "dissatisfied", "note": "邻居家仍有噪音，问题未解决"}),
+    )
+    .await;
+    assert_eq!((o["state"].as_str(), o["lead_unit_id"].as_i64()), (Some("handling"), Some(l.grid_unit)), "{o}");
+    assert!(o["rating"].is_null(), "the resident's rating is still theirs to give");
+    // 重办 counts in the 重办率, the same by SQL and by replay.
+    let all = fengqiao::stats::store::Window { lo: "/".into(), hi: "0".into(), from: 0, to: i64::MAX };
+    let facts = fengqiao::stats::store::facts(&app.db, &all).await.unwrap();
+    assert_eq!(facts, fengqiao::stats::store::replayed_facts(&app.db, &all).await.unwrap());
+    act_ok(&app, &l.worker, id, json!({"action": "report_back", "result": "再次上门调解，已加装隔音垫"})).await;
+    act_ok(&app, &l.centre, id, json!({"action": "verify_pass"})).await;
+    let facts = fengqiao::stats::store::facts(&app.db, &all).await.unwrap();
+    let f = facts.iter().find(|f| f.order_id == id).unwrap();
+    assert!(f.redone && f.closed, "{f:?}");
+    // Done anew, it is on the 回访 list again.
+    let centre = browser(&app, "sq").await;
+    let html = centre.get(format!("{}/orders/follow-ups", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("data-order=\"{id}\"")), "to be called again after the redo");
+});
