@@ -51,7 +51,12 @@ impl ReportPage {
         tally.value(key)
     }
 
-    /// "占 12.5%" of the period's orders.
+    /// The statistics page of the same node and month.
+    fn back(&self) -> String {
+        format!("/stats?node={}&period=month&at={}", self.table.node.id, self.table.start.format("%Y-%m-%d"))
+    }
+
+    /// "12.5%" of the period's orders.
     fn share(&self, n: &i64) -> String {
         let total = self.table.total.received.max(1);
         format!("{:.1}%", *n as f64 * 100.0 / total as f64)
