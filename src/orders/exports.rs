@@ -28,7 +28,7 @@ use crate::{
     web::{extract::page::Path, login_or_redirect, render, to_login, AppState, Msg as _, Shell},
 };
 
-use super::{queues, store};
+use super::{store, workbook};
 
 /// The most rows an export job writes (one worksheet holds about a million;
 /// a district's year of orders is some tens of thousands).
@@ -160,7 +160,7 @@ pub async fn file(
         .with_timezone(&s.clock().offset())
         .format("%Y%m%d")
         .to_string();
-    Ok(queues::xlsx_response(bytes, &day).into_response())
+    Ok(workbook::xlsx_response(bytes, &day).into_response())
 }
 
 /// Redirects a queue export that is too large for one answer to its job.
@@ -219,7 +219,7 @@ impl Exports {
                 .await?;
             drop(w);
             if n < PAGE || rows.len() as i64 >= JOB_LIMIT {
-                let bytes = queues::workbook(&rows, now_ms(), clock.offset())
+                let bytes = workbook::workbook(&rows, now_ms(), clock.offset())
                     .map_err(|e| Error::Internal(anyhow::anyhow!("xlsx: {e}")))?;
                 let w = db.write_lock().await;
                 sqlx::query(

@@ -26,6 +26,7 @@ pub mod store;
 pub mod timers;
 pub mod units;
 pub mod upload;
+pub mod workbook;
 
 impl crate::kernel::error::CodedError for machine::MachineError {
     fn code(&self) -> &'static str {
