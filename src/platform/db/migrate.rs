@@ -41,6 +41,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(120, "0120_portal_evaluations"),
     migration!(140, "0140_queue_priority"),
     migration!(150, "0150_field_follow_up"),
+    migration!(170, "0170_outbox_deliveries"),
+    migration!(171, "0171_notifications"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
