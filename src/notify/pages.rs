@@ -73,12 +73,6 @@ struct MobileInbox {
     unread_only: bool,
 }
 
-impl MobileInbox {
-    fn roles(&self) -> String {
-        self.user.role_names().join("、")
-    }
-}
-
 pub async fn inbox(
     State(s): State<AppState>,
     user: Option<CurrentUser>,
