@@ -202,3 +202,75 @@ fn every_notice_template_is_free_of_personal_data() {
         }
     }
 }
+
+/// Reads a live stream until `until` holds for what came so far (or 10 s).
+async fn read_stream(mut r: reqwest::Response, until: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !until(&text) {
+        match tokio::time::timeout_at(deadline, r.chunk()).await {
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => break,
+        }
+    }
+    text
+}
+
+both_backends!(a_reconnecting_stream_catches_up_from_its_last_event_id, |app| {
+    let l = setup(&app).await;
+    let mut codes = vec![];
+    for _ in 0..2 {
+        let id = staff_order(&app, &l, "0309").await;
+        act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+        act_ok(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit})).await;
+        codes.push(
+            sqlx::query_scalar::<_, String>("select tracking_code from orders where id = $1")
+                .bind(id)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap(),
+        );
+    }
+    deliver(&app).await;
+    let ids: Vec<i64> = app.get("/api/v1/inbox", &l.worker).await.body["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .rev()
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let open = |last: Option<i64>| {
+        let mut req = app.client.get(format!("{}/inbox/stream", app.addr)).bearer_auth(&l.worker);
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last.to_string());
+        }
+        req.send()
+    };
+
+    // A new client gets the bell's count, and no old items.
+    let r = open(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = read_stream(r, |t| t.contains("event: bell")).await;
+    assert!(text.contains("data-unread=\"2\""), "{text}");
+    assert!(!text.contains("event: item"), "{text}");
+
+    // One that saw the first notice gets the second, then the bell.
+    let text = read_stream(open(Some(ids[0])).await.unwrap(), |t| t.contains("event: bell")).await;
+    assert!(text.contains(&format!("id: {}", ids[1])), "{text}");
+    assert!(text.contains("event: item") && text.contains(&codes[1]) && !text.contains(&codes[0]), "{text}");
+
+    // A live client hears of a new notice at once.
+    let r = open(Some(ids[1])).await.unwrap();
+    let id = staff_order(&app, &l, "0309").await;
+    act_ok(&app, &l.centre, id, json!({"action": "accept"})).await;
+    act_ok(&app, &l.centre, id, json!({"action": "dispatch", "lead_unit": l.grid_unit})).await;
+    deliver(&app).await;
+    let text = read_stream(r, |t| t.contains("data-unread=\"3\"")).await;
+    assert!(text.contains("data-unread=\"3\""), "{text}");
+
+    // Without a login: refused.
+    let anon = app.client.get(format!("{}/inbox/stream", app.addr)).send().await.unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+});

@@ -82,7 +82,7 @@ test('a dispatch in one session rings the bell in another without a reload', asy
   const lead = await session('zhongxin', desk);
   await lead.page.goto(app.base + '/inbox');
   assert.ok(await bell(lead.page) > 0, 'the demo district centre starts with unread notices');
-  assert.ok(await lead.page.locator('.notices .notice.urgent').count() > 0, 'overdue alerts among them');
+  assert.ok(await lead.page.locator('.notices .inbox-item.urgent').count() > 0, 'overdue alerts among them');
   await lead.page.screenshot({ path: join(shots, 'desk-inbox-demo.png'), fullPage: true });
   await lead.ctx.close();
   assert.deepEqual(lead.errors, []);
@@ -109,7 +109,7 @@ test('a dispatch in one session rings the bell in another without a reload', asy
   // The console's inbox lists it first and unread, in words without the
   // reporter or the address.
   await consolePage.goto(app.base + '/inbox');
-  const first = consolePage.locator('.notices .notice').first();
+  const first = consolePage.locator('.notices .inbox-item').first();
   const text = await first.innerText();
   assert.match(text, new RegExp(code));
   assert.match(text, /路灯不亮/);
@@ -120,7 +120,7 @@ test('a dispatch in one session rings the bell in another without a reload', asy
 
   // On the phone, mark all read: the bell empties everywhere.
   await field.page.goto(app.base + '/m/inbox');
-  assert.ok(await field.page.locator('.notices .notice.unread').count() > 0);
+  assert.ok(await field.page.locator('.notices .inbox-item.unread').count() > 0);
   await field.page.screenshot({ path: join(shots, 'phone-inbox.png'), fullPage: true });
   await Promise.all([field.page.waitForURL(/\/m\/inbox/), field.page.click('button:has-text("全部标为已读")')]);
   await field.page.waitForFunction(() => document.querySelector('.bell [data-unread]')?.dataset.unread === '0', null, { timeout: 15000 });
