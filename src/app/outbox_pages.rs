@@ -13,8 +13,8 @@ use axum::{
 use super::outbox_api::retry_audited;
 use crate::{
     kernel::{error::Result, perm::Perm, principal::CurrentUser},
-    web::extract::page::Query,
     platform::outbox::{self, DeadLetter},
+    web::extract::page::Query,
     web::{alert, extract::page::Path, forbidden, hx_redirect, render, t, to_login, AppState, Msg as _, Shell},
 };
 
@@ -43,7 +43,11 @@ impl From<DeadLetter> for Row {
             None => t("outbox.channel.webhook"),
             Some(name) => {
                 let key = format!("outbox.channel.{name}");
-                if crate::kernel::i18n::has(&key) { t(&key) } else { t("outbox.channel.other") }
+                if crate::kernel::i18n::has(&key) {
+                    t(&key)
+                } else {
+                    t("outbox.channel.other")
+                }
             }
         };
         Row {

@@ -156,7 +156,10 @@ pub async fn read_all(State(s): State<AppState>, user: CurrentUser, Query(o): Qu
 }
 
 #[derive(Template)]
-#[template(source = r#"<span class="bell-n{% if unread == 0 %} zero{% endif %}" data-unread="{{ unread }}">{% if unread > 99 %}99+{% else if unread > 0 %}{{ unread }}{% endif %}</span>"#, ext = "html")]
+#[template(
+    source = r#"<span class="bell-n{% if unread == 0 %} zero{% endif %}" data-unread="{{ unread }}">{% if unread > 99 %}99+{% else if unread > 0 %}{{ unread }}{% endif %}</span>"#,
+    ext = "html"
+)]
 struct Bell {
     unread: i64,
 }
@@ -182,7 +185,8 @@ impl Stream {
         if self.last > 0 && newest > self.last {
             for n in store::since(&self.db, self.user, self.last, 50).await? {
                 let html = Item { n: n.clone(), field: false }.render().map_err(anyhow::Error::from)?;
-                self.queue.push_back(SseEvent::default().event("item").id(n.id.to_string()).data(html.replace('\n', "")));
+                self.queue
+                    .push_back(SseEvent::default().event("item").id(n.id.to_string()).data(html.replace('\n', "")));
             }
         }
         if self.count != Some(unread) || newest > self.last {
@@ -219,14 +223,13 @@ impl Stream {
 /// `item` events each new notice as a list item; every event's id is the
 /// newest notice id, so a browser that reconnects (`Last-Event-ID`) gets
 /// the notices it missed first.
-pub async fn stream(
-    State(s): State<AppState>,
-    user: Option<CurrentUser>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn stream(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri, headers: HeaderMap) -> Response {
     let Some(user) = user else {
-        return if uri.path().starts_with("/inbox") { StatusCode::UNAUTHORIZED.into_response() } else { to_login(&uri) };
+        return if uri.path().starts_with("/inbox") {
+            StatusCode::UNAUTHORIZED.into_response()
+        } else {
+            to_login(&uri)
+        };
     };
     let last = headers
         .get("last-event-id")

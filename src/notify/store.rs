@@ -79,7 +79,8 @@ pub struct NewNotice {
     pub at: i64,
 }
 
-const INSERT: &str = "insert into notifications (user_id, event_id, topic, object_type, object_id, body, urgent, created_at) \
+const INSERT: &str =
+    "insert into notifications (user_id, event_id, topic, object_type, object_id, body, urgent, created_at) \
     values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (user_id, event_id) do nothing";
 
 /// Stores the notice for each recipient, in one write; a recipient who has
@@ -177,14 +178,13 @@ pub async fn list(db: &Db, user: i64, unread_only: bool, before: Option<i64>, li
 /// A user's notices newer than `after` (an id), oldest first: what a
 /// reconnecting live stream missed.
 pub async fn since(db: &Db, user: i64, after: i64, limit: i64) -> Result<Vec<Notice>> {
-    let rows = sqlx::query(&format!(
-        "select {COLS} from notifications where user_id = $1 and id > $2 order by id limit $3"
-    ))
-    .bind(user)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
+    let rows =
+        sqlx::query(&format!("select {COLS} from notifications where user_id = $1 and id > $2 order by id limit $3"))
+            .bind(user)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?;
     rows.iter().map(notice_from).collect()
 }
 

@@ -18,7 +18,12 @@ const DISPATCH: &str = "orders.dispatch";
 /// The notices of work-order steps.
 pub const KINDS: &[Kind] = &[
     Kind { topic: DISPATCH, message: "notify.msg.orders.dispatch", audience: &[Audience::Unit], urgent: false },
-    Kind { topic: "orders.reassign", message: "notify.msg.orders.dispatch", audience: &[Audience::Unit], urgent: false },
+    Kind {
+        topic: "orders.reassign",
+        message: "notify.msg.orders.dispatch",
+        audience: &[Audience::Unit],
+        urgent: false,
+    },
     Kind { topic: "orders.sign", message: "notify.msg.orders.sign", audience: &[Audience::Assigner], urgent: false },
     Kind {
         topic: "orders.return_order",
@@ -44,7 +49,12 @@ pub const KINDS: &[Kind] = &[
         audience: &[Audience::Unit, Audience::Supervisor],
         urgent: true,
     },
-    Kind { topic: "orders.supervise", message: "notify.msg.orders.supervise", audience: &[Audience::Unit], urgent: true },
+    Kind {
+        topic: "orders.supervise",
+        message: "notify.msg.orders.supervise",
+        audience: &[Audience::Unit],
+        urgent: true,
+    },
     Kind { topic: "orders.urge", message: "notify.msg.orders.urge", audience: &[Audience::Unit], urgent: true },
 ];
 

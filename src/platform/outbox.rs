@@ -359,7 +359,8 @@ impl<H: Handler> Consumer<H> {
                         }
                         drop(rows);
                         let mut out = vec![];
-                        let mut stmt = conn.prepare_cached(&format!("select {EVENT_COLS} from outbox_events where id = $1"))?;
+                        let mut stmt =
+                            conn.prepare_cached(&format!("select {EVENT_COLS} from outbox_events where id = $1"))?;
                         for (id, attempts) in claimed {
                             bind_sqlite(&mut stmt, &[V::I(Some(id))])?;
                             let mut rows = stmt.raw_query();
@@ -543,7 +544,12 @@ pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>> {
 /// or delivery.
 pub async fn state_of(db: &Db, id: i64, subscriber: Option<&str>) -> Result<Option<String>> {
     Ok(match subscriber {
-        None => sqlx::query_scalar("select state from outbox_events where id = $1").bind(id).fetch_optional(&db.pool).await?,
+        None => {
+            sqlx::query_scalar("select state from outbox_events where id = $1")
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?
+        }
         Some(s) => {
             sqlx::query_scalar("select state from outbox_deliveries where event_id = $1 and subscriber = $2")
                 .bind(id)

@@ -110,10 +110,12 @@ both_backends!(each_step_reaches_the_people_its_rule_names, |app| {
 
     // Nothing personal in any notice: not the reporter's name or phone,
     // not the order's title, text or address.
-    let bodies: Vec<String> = sqlx::query_scalar("select body from notifications").fetch_all(&app.db.pool).await.unwrap();
+    let bodies: Vec<String> =
+        sqlx::query_scalar("select body from notifications").fetch_all(&app.db.pool).await.unwrap();
     assert!(bodies.len() >= 6, "{bodies:?}");
     for body in &bodies {
-        for personal in ["刘女士", "13900001111", "小区路灯不亮", "3号楼", "黑龙潭社区3号楼前", "wg", "sq"] {
+        for personal in ["刘女士", "13900001111", "小区路灯不亮", "3号楼", "黑龙潭社区3号楼前", "wg", "sq"]
+        {
             assert!(!body.contains(personal), "{personal} in {body}");
         }
     }
@@ -174,7 +176,8 @@ both_backends!(each_person_reads_and_marks_only_their_own, |app| {
     // Without a login: refused.
     let anon = app.client.get(format!("{}/api/v1/inbox", app.addr)).send().await.unwrap();
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
-    let openapi: Value = app.client.get(format!("{}/api/v1/openapi.json", app.addr)).send().await.unwrap().json().await.unwrap();
+    let openapi: Value =
+        app.client.get(format!("{}/api/v1/openapi.json", app.addr)).send().await.unwrap().json().await.unwrap();
     for path in ["/api/v1/inbox", "/api/v1/inbox/unread-count", "/api/v1/inbox/{id}/read", "/api/v1/inbox/read-all"] {
         assert!(openapi["paths"][path].is_object(), "{path} described");
     }

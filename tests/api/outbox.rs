@@ -394,7 +394,13 @@ both_backends!(each_subscriber_gets_every_event_on_its_own, |app| {
     let drain = |c: Consumer<Counter>| async move { while c.run_once().await.unwrap() == Outcome::Worked {} };
     // The webhook's consumer takes them all first: the subscribers still get them.
     let webhook = Counter::default();
-    drain(Consumer::new(app.db.clone(), "webhook", webhook.clone(), Settings { topic_prefix: "test.".into(), ..Settings::default() })).await;
+    drain(Consumer::new(
+        app.db.clone(),
+        "webhook",
+        webhook.clone(),
+        Settings { topic_prefix: "test.".into(), ..Settings::default() },
+    ))
+    .await;
     let (a, b) = (Counter::default(), Counter::default());
     // Two consumers of subscriber `a` (two server nodes) share its deliveries.
     let (r1, r2, r3) = tokio::join!(
@@ -452,17 +458,20 @@ both_backends!(each_subscriber_gets_every_event_on_its_own, |app| {
     assert_eq!(wrong.status, StatusCode::CONFLICT, "the webhook's delivery of it is not dead");
     let r = app.post(&format!("/api/v1/outbox/{id}/retry?subscriber=c"), &admin, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let state: String = sqlx::query_scalar("select state from outbox_deliveries where subscriber = 'c' and event_id = $1")
-        .bind(id)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(state, "pending");
-    assert_eq!(
-        sqlx::query_scalar::<_, i64>("select count(*) from outbox_deliveries where state = 'done' and subscriber = 'b'")
+    let state: String =
+        sqlx::query_scalar("select state from outbox_deliveries where subscriber = 'c' and event_id = $1")
+            .bind(id)
             .fetch_one(&app.db.pool)
             .await
-            .unwrap(),
+            .unwrap();
+    assert_eq!(state, "pending");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from outbox_deliveries where state = 'done' and subscriber = 'b'"
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap(),
         32
     );
 });
