@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod kernel;
+pub mod notify;
 pub mod orders;
 pub mod platform;
 pub mod stats;

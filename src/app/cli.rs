@@ -528,6 +528,8 @@ fn start_jobs(
     });
     let day = Duration::from_secs(24 * 3600);
     jobs.start(outbox::Prune { db: state.db.clone(), keep: 7 * day, every: Duration::from_secs(3600) });
+    // The inbox: a notice should reach an open page within a second or two.
+    jobs.start(crate::notify::consumer(state.db.clone(), Duration::from_secs(1)));
     if let Some(url) = &web.webhook_url {
         if !url.starts_with("http://") {
             // The HTTP client is built without TLS: deliveries would all fail.

@@ -85,6 +85,7 @@ pub fn register_domains() {
     crate::auth::register_labels();
     crate::tree::register_labels();
     crate::orders::register_labels();
+    crate::platform::notices::register(crate::orders::notices::SOURCE);
 }
 
 /// Follows setting changes made on other server nodes (PostgreSQL): each
@@ -198,6 +199,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::auth::api())
         .merge(crate::tree::api())
         .merge(crate::orders::api())
+        .merge(crate::notify::api())
         .merge(outbox_api::api())
         .split_for_parts();
     openapi::document_refusals(&mut doc);

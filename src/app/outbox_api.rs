@@ -71,6 +71,14 @@ async fn list_dead(
     Ok(Json(DeadLetters { events: outbox::dead_letters(&s.db, limit).await? }))
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RetryQuery {
+    /// The subscriber whose delivery to send again (as the dead letter
+    /// names it, e.g. `notify`); none for the webhook's.
+    pub subscriber: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Retried {
     pub id: i64,
@@ -81,36 +89,40 @@ pub struct Retried {
 /// Sends a dead event again: it is due at once with a fresh count of
 /// attempts. 409 `outbox.not_dead` for an event that is not dead.
 #[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "outbox", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The event's id")),
+    params(("id" = i64, Path, description = "The event's id"), RetryQuery),
     responses((status = 200, body = Retried), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry(
     State(s): State<AppState>,
     OutboxAdmin(user): OutboxAdmin,
     Path(id): Path<i64>,
+    Query(q): Query<RetryQuery>,
 ) -> Result<Json<Retried>> {
-    retry_audited(&s, &user, id).await?;
+    retry_audited(&s, &user, id, q.subscriber).await?;
     Ok(Json(Retried { id, state: "pending".into() }))
 }
 
 /// Makes a dead event due again, audited in the same transaction (the API
 /// and the console page both come here). 409 `outbox.not_dead` for an event
 /// that is not dead, 404 for none.
-pub async fn retry_audited(s: &AppState, user: &CurrentUser, id: i64) -> Result<()> {
+pub async fn retry_audited(s: &AppState, user: &CurrentUser, id: i64, subscriber: Option<String>) -> Result<()> {
     let now = now_ms();
     let entry = audit::PendingEntry {
         actor: audit::Actor::user(&user, user.client_addr.clone()),
         action: audit::action::OUTBOX_RETRY,
         object: audit::Object::new("outbox_event", id),
         reason: None,
-        detail: serde_json::json!({}),
+        detail: match &subscriber {
+            Some(name) => serde_json::json!({ "subscriber": name }),
+            None => serde_json::json!({}),
+        },
         at: now,
     };
     // The retry and its audit entry commit together, or neither does.
     let retried = match s.db.backend {
         Backend::Postgres => {
             let mut tx = s.db.pool.begin().await?;
-            let retried = outbox::retry_in(&mut tx, id, now).await?;
+            let retried = outbox::retry_in(&mut tx, id, subscriber.as_deref(), now).await?;
             if retried {
                 entry.append_in(&mut tx).await?;
                 tx.commit().await?;
@@ -118,8 +130,9 @@ pub async fn retry_audited(s: &AppState, user: &CurrentUser, id: i64) -> Result<
             retried
         }
         Backend::Sqlite => {
+            let subscriber = subscriber.clone();
             s.db.write(move |conn| {
-                let retried = outbox::retry_sqlite(conn, id, now)?;
+                let retried = outbox::retry_sqlite(conn, id, subscriber.as_deref(), now)?;
                 if retried {
                     entry.append_sqlite(conn)?;
                 }
@@ -129,7 +142,7 @@ pub async fn retry_audited(s: &AppState, user: &CurrentUser, id: i64) -> Result<
         }
     };
     if !retried {
-        return Err(match outbox::state_of(&s.db, id).await? {
+        return Err(match outbox::state_of(&s.db, id, subscriber.as_deref()).await? {
             Some(_) => Error::conflict("outbox.not_dead"),
             None => Error::NotFound,
         });

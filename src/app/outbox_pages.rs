@@ -14,12 +14,17 @@ use super::outbox_api::retry_audited;
 use crate::{
     kernel::{error::Result, perm::Perm, principal::CurrentUser},
     platform::outbox::{self, DeadLetter},
+    web::extract::page::Query,
     web::{alert, extract::page::Path, forbidden, hx_redirect, render, t, to_login, AppState, Msg as _, Shell},
 };
 
 /// One dead event as an administrator reads it.
 pub struct Row {
     pub id: i64,
+    /// Whose delivery it was: the subscriber's name, if not the webhook's.
+    pub subscriber: Option<String>,
+    /// The same in words (外部接口, 站内通知 …).
+    pub channel: &'static str,
     /// What happened, in words: 工单事件 and its tracking code.
     pub what: String,
     pub created_at: i64,
@@ -34,8 +39,21 @@ impl From<DeadLetter> for Row {
             (Some("orders"), Some(code)) => format!("{}{code}", t("outbox.order_event")),
             _ => t("outbox.other_event").to_string(),
         };
+        let channel = match d.subscriber.as_deref() {
+            None => t("outbox.channel.webhook"),
+            Some(name) => {
+                let key = format!("outbox.channel.{name}");
+                if crate::kernel::i18n::has(&key) {
+                    t(&key)
+                } else {
+                    t("outbox.channel.other")
+                }
+            }
+        };
         Row {
             id: d.id,
+            subscriber: d.subscriber,
+            channel,
             what,
             created_at: d.created_at,
             attempts: d.attempts,
@@ -61,11 +79,16 @@ pub async fn page(State(s): State<AppState>, user: Option<CurrentUser>, uri: Uri
     Ok(render(&OutboxPage { shell: Shell { user, active: "outbox" }, rows }))
 }
 
-pub async fn retry(State(s): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Response {
+pub async fn retry(
+    State(s): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(q): Query<super::outbox_api::RetryQuery>,
+) -> Response {
     if !user.can(Perm::OutboxManage) {
         return forbidden().into_response();
     }
-    match retry_audited(&s, &user, id).await {
+    match retry_audited(&s, &user, id, q.subscriber).await {
         Ok(()) => hx_redirect("/admin/outbox"),
         Err(e) => alert(&e),
     }

@@ -826,7 +826,63 @@ pub async fn build(db: &Db, crypto: &Crypto, seed: u64) -> anyhow::Result<DemoSu
     dispatch_rules(db).await?;
     g.summary.orders = orders::generate(db, crypto, &mut g.rng, DEMO_ORDERS).await?;
     history::record(db, crypto).await?;
+    tell_open_steps(db).await?;
     Ok(g.summary)
+}
+
+/// Tells the outbox of the latest step of every order still waiting on
+/// someone (dispatched and not yet signed, signed, overdue, an extension
+/// asked for): the generated history was written without the outbox, so
+/// the notifications deliver these at the server's first start and the
+/// demo accounts find unread items in their inboxes.
+async fn tell_open_steps(db: &Db) -> anyhow::Result<()> {
+    let rows = sqlx::query(
+        "select o.id, o.tracking_code, o.node_id, o.version, e.action, e.from_state, e.to_state, e.actor_user_id, e.at \
+         from orders o join order_events e on e.order_id = o.id \
+           and e.seq = (select max(x.seq) from order_events x where x.order_id = o.id) \
+         where o.state in ('pending_sign', 'handling') \
+           and e.action in ('dispatch', 'reassign', 'sign', 'mark_overdue', 'request_extension', 'verify_fail') \
+         order by e.at, o.id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut events = vec![];
+    for r in &rows {
+        let action: String = r.try_get("action")?;
+        let from: String = r.try_get("from_state")?;
+        let to: String = r.try_get("to_state")?;
+        let code: String = r.try_get("tracking_code")?;
+        events.push(crate::orders::store::past_step_event(
+            &action,
+            &from,
+            &to,
+            r.try_get("version")?,
+            r.try_get("id")?,
+            &code,
+            r.try_get("actor_user_id")?,
+            r.try_get("node_id")?,
+            r.try_get("at")?,
+        ));
+    }
+    match db.backend {
+        Backend::Sqlite => {
+            db.write(move |conn| {
+                for e in &events {
+                    e.append_sqlite(conn)?;
+                }
+                Ok(())
+            })
+            .await?
+        }
+        Backend::Postgres => {
+            let mut tx = db.pool.begin().await?;
+            for e in &events {
+                e.append_in(&mut tx).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// The demo district's dispatch catalogue (派单目录): district-wide rules

@@ -18,6 +18,7 @@ pub mod field_pages;
 pub mod follow_up_pages;
 pub mod home;
 pub mod machine;
+pub mod notices;
 pub mod pages;
 pub mod portal_pages;
 pub mod queues;

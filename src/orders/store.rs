@@ -2043,6 +2043,24 @@ fn order_event(
     )
 }
 
+/// The outbox event of a step taken earlier without one (the demo
+/// district's history is written straight into the tables): the same event
+/// the step would have told of when it was taken.
+#[allow(clippy::too_many_arguments)]
+pub fn past_step_event(
+    action: &str,
+    from: &str,
+    to: &str,
+    version: i64,
+    order_id: i64,
+    tracking_code: &str,
+    actor_id: Option<i64>,
+    node_id: i64,
+    at: i64,
+) -> NewEvent {
+    order_event(&Step { action, from, to, version }, order_id, tracking_code, actor_id, node_id, at)
+}
+
 const UPDATE_ORDER: &str = "update orders set state = $1, level = $2, lead_unit_id = $3, facts = $4, \
     deadline_kind = $5, deadline_start = $6, deadline_at = $7, paused_at = $8, overdue = $9, rating = $10, \
     closed_at = $11, version = version + 1, updated_at = $12 where id = $13 and version = $14";

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod crypto;
 pub mod db;
 pub mod jobs;
+pub mod notices;
 pub mod outbox;
 pub mod sessions;
 pub mod telemetry;

@@ -9,9 +9,12 @@
 //! consumer died) is claimed again, so handlers must be idempotent by
 //! event id. Administrators list dead events and send them again.
 //!
-//! Each event is delivered once to one kind of consumer: the consumers
-//! of a topic share its events (several nodes, one subscriber). A second
-//! subscriber of the same topics would need delivery rows of its own.
+//! The webhook's consumers keep their state on the event itself: they
+//! share its events (several nodes, one subscriber). Any other subscriber
+//! (`Settings::subscriber`, e.g. the notifications) keeps a delivery row
+//! per event of its own (`outbox_deliveries`), made as it first sees the
+//! event, so that each subscriber gets every event, retries and gives up
+//! on its own, and its consumers on several nodes share its deliveries.
 //!
 //! Payloads name objects by id and never carry personal data: events
 //! leave the database, and are kept after they are delivered.
@@ -118,6 +121,9 @@ pub struct Settings {
     pub retry: Backoff,
     /// Polling interval when there is nothing to do.
     pub every: Duration,
+    /// A subscriber with delivery state of its own; none for the webhook's
+    /// state on the events.
+    pub subscriber: Option<&'static str>,
 }
 
 impl Default for Settings {
@@ -129,6 +135,7 @@ impl Default for Settings {
             max_attempts: 10,
             retry: Backoff { first: Duration::from_secs(10), max: Duration::from_secs(3600) },
             every: Duration::from_secs(5),
+            subscriber: None,
         }
     }
 }
@@ -158,6 +165,80 @@ const MARK_DONE: &str = "update outbox_events set state = 'done', finished_at = 
 const MARK_FAILED: &str = "update outbox_events set state = $1, next_attempt_at = $2, finished_at = $3, \
     lease_until = null, lease_owner = null, last_error = $4 where id = $5 and lease_owner = $6 and state = 'pending'";
 
+/// How long after its creation an event may still be committed (its
+/// transaction still running): a subscriber's cursor does not pass events
+/// younger than this, so a slow transaction's event, committed after a
+/// later one's, is still seen.
+const SETTLING: Duration = Duration::from_secs(60);
+/// Delivery rows made per claim at most.
+const ENROLL_BATCH: i64 = 500;
+
+/// Whether a subscriber has an event it has not seen, or a due delivery.
+const OWN_DUE: &str = "select e.id from outbox_events e where e.id > coalesce((select cursor_id from outbox_subscribers \
+      where name = $1), 0) and substr(e.topic, 1, length($3)) = $3 \
+      and not exists (select 1 from outbox_deliveries d where d.subscriber = $1 and d.event_id = e.id) \
+    union all select event_id from outbox_deliveries where subscriber = $1 and state = 'pending' and next_attempt_at <= $2 \
+      and (lease_until is null or lease_until <= $2) \
+    limit 1";
+const OWN_SUBSCRIBE: &str =
+    "insert into outbox_subscribers (name, cursor_id, created_at) values ($1, 0, $2) on conflict (name) do nothing";
+/// A delivery row for each event past the cursor that has none.
+macro_rules! own_enroll {
+    () => {
+        "insert into outbox_deliveries (subscriber, event_id, next_attempt_at) \
+        select $1, e.id, e.created_at from outbox_events e \
+        where e.id > (select cursor_id from outbox_subscribers where name = $1) \
+          and substr(e.topic, 1, length($2)) = $2 \
+          and not exists (select 1 from outbox_deliveries d where d.subscriber = $1 and d.event_id = e.id) \
+        order by e.id limit $3"
+    };
+}
+const OWN_ENROLL_SQLITE: &str = own_enroll!();
+/// Concurrent claims on several nodes may make the same row: one wins.
+const OWN_ENROLL_POSTGRES: &str = concat!(own_enroll!(), " on conflict do nothing");
+/// The cursor moves up to the first event that is still settling or, of
+/// the subscriber's topics, has no delivery row yet; to the newest event
+/// if there is none such.
+macro_rules! own_advance {
+    ($greatest:literal) => {
+        concat!(
+            "update outbox_subscribers set cursor_id = ",
+            $greatest,
+            "(outbox_subscribers.cursor_id, coalesce(\
+            (select min(e.id) - 1 from outbox_events e where e.id > outbox_subscribers.cursor_id \
+              and (e.created_at > $3 or (substr(e.topic, 1, length($2)) = $2 and not exists \
+                (select 1 from outbox_deliveries d where d.subscriber = $1 and d.event_id = e.id)))), \
+            (select max(id) from outbox_events), outbox_subscribers.cursor_id)) where name = $1"
+        )
+    };
+}
+const OWN_ADVANCE_SQLITE: &str = own_advance!("max");
+const OWN_ADVANCE_POSTGRES: &str = own_advance!("greatest");
+macro_rules! own_pick {
+    () => {
+        "select event_id from outbox_deliveries where subscriber = $4 and state = 'pending' \
+        and next_attempt_at <= $3 and (lease_until is null or lease_until <= $3) order by event_id limit $5"
+    };
+}
+const OWN_CLAIM_SQLITE: &str = concat!(
+    "update outbox_deliveries set lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+    where subscriber = $4 and event_id in (",
+    own_pick!(),
+    ") returning event_id, attempts"
+);
+const OWN_CLAIM_POSTGRES: &str = concat!(
+    "update outbox_deliveries d set lease_owner = $1, lease_until = $2, attempts = d.attempts + 1 \
+    from outbox_events e where e.id = d.event_id and d.subscriber = $4 and d.event_id in (",
+    own_pick!(),
+    " for update skip locked) returning e.id, e.topic, e.payload, e.created_at, d.attempts"
+);
+const OWN_DONE: &str = "update outbox_deliveries set state = 'done', finished_at = $1, lease_until = null, \
+    lease_owner = null, last_error = null where event_id = $2 and lease_owner = $3 and subscriber = $4 \
+    and state = 'pending'";
+const OWN_FAILED: &str = "update outbox_deliveries set state = $1, next_attempt_at = $2, finished_at = $3, \
+    lease_until = null, lease_owner = null, last_error = $4 where event_id = $5 and lease_owner = $6 \
+    and subscriber = $7 and state = 'pending'";
+
 /// Delivers the events of some topics to a handler; a job.
 pub struct Consumer<H> {
     db: Db,
@@ -176,6 +257,9 @@ impl<H: Handler> Consumer<H> {
 
     /// Claims up to a batch of due events.
     pub async fn claim(&self) -> Result<Vec<Event>> {
+        if let Some(subscriber) = self.settings.subscriber {
+            return self.claim_own(subscriber).await;
+        }
         let now = now_ms();
         // Most polls find nothing: a read says so without a write (on
         // SQLite, without a turn of the one writer).
@@ -221,9 +305,89 @@ impl<H: Handler> Consumer<H> {
     }
 
     async fn done(&self, event: &Event) -> Result<()> {
-        let args = vec![V::I(Some(now_ms())), V::I(Some(event.id)), V::S(Some(self.owner.clone()))];
-        exec(&self.db, MARK_DONE, args).await?;
+        let mut args = vec![V::I(Some(now_ms())), V::I(Some(event.id)), V::S(Some(self.owner.clone()))];
+        match self.settings.subscriber {
+            None => exec(&self.db, MARK_DONE, args).await?,
+            Some(s) => {
+                args.push(V::S(Some(s.into())));
+                exec(&self.db, OWN_DONE, args).await?
+            }
+        };
         Ok(())
+    }
+
+    /// Claims for a subscriber with its own deliveries: makes the delivery
+    /// rows of the events it has not seen yet, then claims the due ones.
+    async fn claim_own(&self, subscriber: &'static str) -> Result<Vec<Event>> {
+        let now = now_ms();
+        let prefix = self.settings.topic_prefix.clone();
+        let due: Option<i64> = sqlx::query_scalar(OWN_DUE)
+            .bind(subscriber)
+            .bind(now)
+            .bind(prefix.clone())
+            .fetch_optional(&self.db.pool)
+            .await?;
+        if due.is_none() {
+            return Ok(vec![]);
+        }
+        let lease_until = now.saturating_add(self.settings.lease.as_millis() as i64);
+        let settled = now.saturating_sub(SETTLING.as_millis() as i64);
+        let name = || V::S(Some(subscriber.into()));
+        let subscribe = vec![name(), V::I(Some(now))];
+        let enroll = vec![name(), V::S(Some(prefix.clone())), V::I(Some(ENROLL_BATCH))];
+        let advance = vec![name(), V::S(Some(prefix)), V::I(Some(settled))];
+        let claim = vec![
+            V::S(Some(self.owner.clone())),
+            V::I(Some(lease_until)),
+            V::I(Some(now)),
+            V::S(Some(subscriber.into())),
+            V::I(Some(self.settings.batch)),
+        ];
+        let mut events = match self.db.backend {
+            Backend::Sqlite => {
+                self.db
+                    .write(move |conn| {
+                        exec_sqlite(conn, OWN_SUBSCRIBE, &subscribe)?;
+                        exec_sqlite(conn, OWN_ENROLL_SQLITE, &enroll)?;
+                        exec_sqlite(conn, OWN_ADVANCE_SQLITE, &advance)?;
+                        let mut stmt = conn.prepare_cached(OWN_CLAIM_SQLITE)?;
+                        bind_sqlite(&mut stmt, &claim)?;
+                        let mut rows = stmt.raw_query();
+                        let mut claimed: Vec<(i64, i64)> = vec![];
+                        while let Some(row) = rows.next()? {
+                            claimed.push((row.get(0)?, row.get(1)?));
+                        }
+                        drop(rows);
+                        let mut out = vec![];
+                        let mut stmt =
+                            conn.prepare_cached(&format!("select {EVENT_COLS} from outbox_events where id = $1"))?;
+                        for (id, attempts) in claimed {
+                            bind_sqlite(&mut stmt, &[V::I(Some(id))])?;
+                            let mut rows = stmt.raw_query();
+                            if let Some(row) = rows.next()? {
+                                let mut e = event_from(row)?;
+                                e.attempts = attempts;
+                                out.push(e);
+                            }
+                        }
+                        Ok(out)
+                    })
+                    .await?
+            }
+            Backend::Postgres => {
+                let mut tx = self.db.pool.begin().await?;
+                for (sql, args) in
+                    [(OWN_SUBSCRIBE, subscribe), (OWN_ENROLL_POSTGRES, enroll), (OWN_ADVANCE_POSTGRES, advance)]
+                {
+                    bind_args(sqlx::query(sql), args).execute(&mut *tx).await?;
+                }
+                let rows = bind_args(sqlx::query(OWN_CLAIM_POSTGRES), claim).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.iter().map(event_from).collect::<Result<Vec<_>>>()?
+            }
+        };
+        events.sort_by_key(|e| e.id);
+        Ok(events)
     }
 
     /// Due again after the backoff of its attempts so far, or dead.
@@ -243,7 +407,14 @@ impl<H: Handler> Consumer<H> {
             V::I(Some(event.id)),
             V::S(Some(self.owner.clone())),
         ];
-        exec(&self.db, MARK_FAILED, args).await?;
+        match self.settings.subscriber {
+            None => exec(&self.db, MARK_FAILED, args).await?,
+            Some(s) => {
+                let mut args = args;
+                args.push(V::S(Some(s.into())));
+                exec(&self.db, OWN_FAILED, args).await?
+            }
+        };
         Ok(())
     }
 }
@@ -304,9 +475,17 @@ impl Job for Prune {
 
     async fn run_once(&self) -> Result<Outcome> {
         let before = now_ms().saturating_sub(self.keep.as_millis() as i64);
-        let sql = "delete from outbox_events where id in (select id from outbox_events \
-            where state = 'done' and finished_at < $1 order by id limit $2)";
-        let deleted = exec(&self.db, sql, vec![V::I(Some(before)), V::I(Some(PRUNE_BATCH))]).await?;
+        // A subscriber's delivered rows go the same way; an event goes only
+        // once no subscriber's delivery of it waits or is dead.
+        let sql = "delete from outbox_deliveries where (subscriber, event_id) in (select subscriber, event_id \
+            from outbox_deliveries where state = 'done' and finished_at < $1 order by event_id limit $2)";
+        let delivered = exec(&self.db, sql, vec![V::I(Some(before)), V::I(Some(PRUNE_BATCH))]).await?;
+        let sql = "delete from outbox_events where id in (select id from outbox_events e \
+            where state = 'done' and finished_at < $1 \
+              and not exists (select 1 from outbox_deliveries d where d.event_id = e.id) \
+              and not exists (select 1 from outbox_subscribers s where s.cursor_id < e.id) \
+            order by id limit $2)";
+        let deleted = exec(&self.db, sql, vec![V::I(Some(before)), V::I(Some(PRUNE_BATCH))]).await?.max(delivered);
         Ok(if deleted as i64 >= PRUNE_BATCH { Outcome::Worked } else { Outcome::Idle })
     }
 }
@@ -315,6 +494,8 @@ impl Job for Prune {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
+    /// The subscriber that gave up on it (e.g. `notify`); none for the webhook.
+    pub subscriber: Option<String>,
     pub topic: String,
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
@@ -327,12 +508,17 @@ pub struct DeadLetter {
     pub last_error: Option<String>,
 }
 
-/// Dead events, the most recently given up on first.
+/// Dead events, the most recently given up on first: the webhook's and
+/// every subscriber's.
 pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>> {
-    let rows = sqlx::query(&format!(
-        "select {EVENT_COLS}, finished_at, last_error from outbox_events where state = 'dead' \
-         order by finished_at desc, id desc limit $1"
-    ))
+    let rows = sqlx::query(
+        "select * from (\
+           select id, null as subscriber, topic, payload, created_at, attempts, finished_at, last_error \
+           from outbox_events where state = 'dead' \
+           union all select e.id, d.subscriber, e.topic, e.payload, e.created_at, d.attempts, d.finished_at, \
+             d.last_error from outbox_deliveries d join outbox_events e on e.id = d.event_id where d.state = 'dead'\
+         ) dead order by finished_at desc, id desc limit $1",
+    )
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
@@ -341,6 +527,7 @@ pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>> {
             let e = event_from(r)?;
             Ok(DeadLetter {
                 id: e.id,
+                subscriber: r.col("subscriber")?,
                 topic: e.topic,
                 payload: e.payload,
                 created_at: e.created_at,
@@ -352,9 +539,25 @@ pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>> {
         .collect()
 }
 
-/// Where an event stands: `pending`, `done` or `dead`; none if there is no such event.
-pub async fn state_of(db: &Db, id: i64) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("select state from outbox_events where id = $1").bind(id).fetch_optional(&db.pool).await?)
+/// Where an event stands for the webhook (`subscriber` none) or a
+/// subscriber: `pending`, `done` or `dead`; none if there is no such event
+/// or delivery.
+pub async fn state_of(db: &Db, id: i64, subscriber: Option<&str>) -> Result<Option<String>> {
+    Ok(match subscriber {
+        None => {
+            sqlx::query_scalar("select state from outbox_events where id = $1")
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?
+        }
+        Some(s) => {
+            sqlx::query_scalar("select state from outbox_deliveries where event_id = $1 and subscriber = $2")
+                .bind(id)
+                .bind(s.to_string())
+                .fetch_optional(&db.pool)
+                .await?
+        }
+    })
 }
 
 /// Makes a dead event due again with a fresh count of attempts (its last
@@ -362,14 +565,27 @@ pub async fn state_of(db: &Db, id: i64) -> Result<Option<String>> {
 const RETRY: &str = "update outbox_events set state = 'pending', attempts = 0, next_attempt_at = $1, \
     finished_at = null, lease_until = null, lease_owner = null where id = $2 and state = 'dead'";
 
+/// The same for a subscriber's delivery of an event.
+const RETRY_OWN: &str = "update outbox_deliveries set state = 'pending', attempts = 0, next_attempt_at = $1, \
+    finished_at = null, lease_until = null, lease_owner = null where event_id = $2 and subscriber = $3 and state = 'dead'";
+
+fn retry_args(id: i64, now: i64, subscriber: Option<&str>) -> (&'static str, Vec<V>) {
+    match subscriber {
+        None => (RETRY, vec![V::I(Some(now)), V::I(Some(id))]),
+        Some(s) => (RETRY_OWN, vec![V::I(Some(now)), V::I(Some(id)), V::S(Some(s.to_string()))]),
+    }
+}
+
 /// `RETRY` in the caller's transaction.
-pub async fn retry_in(conn: &mut sqlx::AnyConnection, id: i64, now: i64) -> Result<bool> {
-    Ok(sqlx::query(RETRY).bind(now).bind(id).execute(conn).await?.rows_affected() > 0)
+pub async fn retry_in(conn: &mut sqlx::AnyConnection, id: i64, subscriber: Option<&str>, now: i64) -> Result<bool> {
+    let (sql, args) = retry_args(id, now, subscriber);
+    Ok(bind_args(sqlx::query(sql), args).execute(conn).await?.rows_affected() > 0)
 }
 
 /// `RETRY` on the SQLite writer's connection, inside the caller's write.
-pub fn retry_sqlite(conn: &rusqlite::Connection, id: i64, now: i64) -> Result<bool> {
-    Ok(exec_sqlite(conn, RETRY, &[V::I(Some(now)), V::I(Some(id))])? > 0)
+pub fn retry_sqlite(conn: &rusqlite::Connection, id: i64, subscriber: Option<&str>, now: i64) -> Result<bool> {
+    let (sql, args) = retry_args(id, now, subscriber);
+    Ok(exec_sqlite(conn, sql, &args)? > 0)
 }
 
 /// Posts each event as JSON to a URL (`FENGQIAO_WEBHOOK_URL`), which must

@@ -16,6 +16,7 @@ macro_rules! assets {
 
 assets! {
     "vendor/htmx/htmx.min.js" => "text/javascript",
+    "vendor/htmx-ext-sse/sse.min.js" => "text/javascript",
     "vendor/leaflet/leaflet.js" => "text/javascript",
     "vendor/leaflet/leaflet.css" => "text/css",
     "vendor/leaflet/images/marker-icon.png" => "image/png",

@@ -60,6 +60,9 @@ enum Target {
     OwnSession,
     /// Called with a second session of the caller (it ends that session).
     SpareToken,
+    /// `{id}` is one of the caller's own notices (someone else's answers 404:
+    /// `notify` tests that).
+    OwnNotice,
 }
 
 struct Rule {
@@ -153,6 +156,11 @@ fn rules() -> Vec<Rule> {
             Some(json!({"current_password": "not-the-password", "new_password": "Another-2026"}))
         }),
         r(Method::GET, "/api/v1/me/sessions", Authed, Global),
+        // The inbox: every caller's own; notice 1 is nobody's here.
+        r(Method::GET, "/api/v1/inbox", Authed, Global),
+        r(Method::GET, "/api/v1/inbox/unread-count", Authed, Global),
+        r(Method::POST, "/api/v1/inbox/read-all", Authed, Global),
+        r(Method::POST, "/api/v1/inbox/{id}/read", Authed, OwnNotice),
         r(Method::DELETE, "/api/v1/me/sessions", Authed, SpareToken),
         r(Method::DELETE, "/api/v1/me/sessions/{id}", Authed, OwnSession),
         // Every caller holds roles at community 甲 (their home), none at 乙.
@@ -516,6 +524,19 @@ async fn call(app: &TestApp, rule: &Rule, w: &World, caller: &Caller, obj: i64) 
             path = path.replace("{id}", &fengqiao::auth::hash_token(&spare)[..16]);
         }
         Target::OwnSession => path = path.replace("{id}", "0000000000000000"),
+        Target::OwnNotice if token.is_none() => path = path.replace("{id}", "1"),
+        Target::OwnNotice => {
+            let id: i64 = sqlx::query_scalar(
+                "insert into notifications (user_id, event_id, topic, object_type, object_id, body, created_at) \
+                 values ($1, $2, 'orders.dispatch', 'order', 1, '新派工单', 0) returning id",
+            )
+            .bind(caller.user_id)
+            .bind(rand::random::<u32>() as i64)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+            path = path.replace("{id}", &id.to_string());
+        }
         Target::SpareToken if token.is_some() => token = Some(mint_session(app, caller.user_id).await),
         _ => {}
     }
@@ -681,7 +702,7 @@ both_backends!(every_route_every_role_inside_and_outside_scope, |app| {
                         }
                     }
                 }
-                Target::Global | Target::OwnSession | Target::SpareToken => {
+                Target::Global | Target::OwnSession | Target::SpareToken | Target::OwnNotice => {
                     if refused(first.status) {
                         failures.push(format!("{key} as {who}: {} {}", first.status, first.body));
                     }

@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "attachments", //
     "orders",      //
     "stats",       // (statistics and assessment, over the others)
+    "notify",      // (notifications, learnt from the outbox)
     "demo",        // the generated demo district
     "app",         // the composition root
     "tools",       // the benchmarks, which drive the whole app

@@ -15,6 +15,7 @@ mod hardening;
 mod identity;
 mod layers;
 mod migrations;
+mod notify;
 mod ops;
 mod orders;
 mod outbox;

@@ -366,3 +366,112 @@ both_backends!(delivered_events_are_pruned_after_a_while, |app| {
         sqlx::query_scalar("select id from outbox_events order by id").fetch_all(&app.db.pool).await.unwrap();
     assert_eq!(left, ids[1..].to_vec(), "only the event delivered long ago is gone");
 });
+
+/// Fails every event it is given, counting the attempts by id.
+#[derive(Clone, Default)]
+struct Refuser {
+    seen: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl Handler for Refuser {
+    async fn handle(&self, event: &Event) -> Result<()> {
+        *self.seen.lock().unwrap().entry(event.id).or_default() += 1;
+        Err(anyhow::anyhow!("receiver down").into())
+    }
+}
+
+// Subscribers with delivery rows of their own: each gets every event once,
+// whatever the webhook's consumers and the other subscribers do, and one
+// that fails retries and ends as its own dead letter.
+both_backends!(each_subscriber_gets_every_event_on_its_own, |app| {
+    append(&app, "test.shared", 30).await;
+    let own = |name: &'static str| Settings {
+        topic_prefix: "test.".into(),
+        batch: 7,
+        subscriber: Some(name),
+        ..Settings::default()
+    };
+    let drain = |c: Consumer<Counter>| async move { while c.run_once().await.unwrap() == Outcome::Worked {} };
+    // The webhook's consumer takes them all first: the subscribers still get them.
+    let webhook = Counter::default();
+    drain(Consumer::new(
+        app.db.clone(),
+        "webhook",
+        webhook.clone(),
+        Settings { topic_prefix: "test.".into(), ..Settings::default() },
+    ))
+    .await;
+    let (a, b) = (Counter::default(), Counter::default());
+    // Two consumers of subscriber `a` (two server nodes) share its deliveries.
+    let (r1, r2, r3) = tokio::join!(
+        tokio::spawn(drain(Consumer::new(app.db.clone(), "a", a.clone(), own("a")))),
+        tokio::spawn(drain(Consumer::new(app.db.clone(), "a", a.clone(), own("a")))),
+        tokio::spawn(drain(Consumer::new(app.db.clone(), "b", b.clone(), own("b")))),
+    );
+    (r1.unwrap(), r2.unwrap(), r3.unwrap());
+    for (who, c) in [("webhook", &webhook), ("a", &a), ("b", &b)] {
+        let seen = c.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 30, "{who} got every event");
+        assert!(seen.values().all(|n| *n == 1), "{who} got each once: {seen:?}");
+    }
+    // Events appended later reach the subscribers too.
+    append(&app, "test.shared", 2).await;
+    drain(Consumer::new(app.db.clone(), "b", b.clone(), own("b"))).await;
+    assert_eq!(b.seen.lock().unwrap().len(), 32);
+    let done: Vec<(String, i64)> = sqlx::query_as(
+        "select subscriber, count(*) from outbox_deliveries where state = 'done' group by subscriber order by subscriber",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(done, vec![("a".to_string(), 30), ("b".to_string(), 32)]);
+
+    // A subscriber that fails: retried after a pause, then dead, for the
+    // administrator to send again; the others are untouched.
+    let refuser = Refuser::default();
+    let failing = Consumer::new(
+        app.db.clone(),
+        "c",
+        refuser.clone(),
+        Settings {
+            topic_prefix: "test.".into(),
+            batch: 100,
+            max_attempts: 2,
+            retry: Backoff { first: Duration::from_millis(200), max: Duration::from_secs(1) },
+            subscriber: Some("c"),
+            ..Settings::default()
+        },
+    );
+    assert_eq!(failing.run_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(failing.run_once().await.unwrap(), Outcome::Idle, "not due again yet");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(failing.run_once().await.unwrap(), Outcome::Worked);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(failing.run_once().await.unwrap(), Outcome::Idle, "dead after two attempts");
+    assert!(refuser.seen.lock().unwrap().values().all(|n| *n == 2));
+    let admin = app.admin().await;
+    let dead = app.get("/api/v1/outbox/dead?limit=500", &admin).await.body["events"].as_array().unwrap().clone();
+    assert_eq!(dead.len(), 32);
+    assert!(dead.iter().all(|d| d["subscriber"] == "c" && d["last_error"].as_str().unwrap().contains("receiver down")));
+    let id = dead[0]["id"].as_i64().unwrap();
+    let wrong = app.post(&format!("/api/v1/outbox/{id}/retry"), &admin, json!({})).await;
+    assert_eq!(wrong.status, StatusCode::CONFLICT, "the webhook's delivery of it is not dead");
+    let r = app.post(&format!("/api/v1/outbox/{id}/retry?subscriber=c"), &admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let state: String =
+        sqlx::query_scalar("select state from outbox_deliveries where subscriber = 'c' and event_id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "pending");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from outbox_deliveries where state = 'done' and subscriber = 'b'"
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap(),
+        32
+    );
+});

@@ -43,6 +43,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(150, "0150_field_follow_up"),
     migration!(155, "0155_export_jobs"),
     migration!(156, "0156_assessment"),
+    migration!(170, "0170_outbox_deliveries"),
+    migration!(171, "0171_notifications"),
 ];
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps several
