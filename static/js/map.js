@@ -246,7 +246,8 @@
       : (mode === 'grids' ? '/api/v1/nodes/' + node + '/geojson?kinds=grid' : '/api/v1/nodes/' + node + '/geojson');
     // Only the boundary being edited is handed to the drawing tools.
     if (el.getAttribute('data-edit') && L.PM) L.PM.setOptIn(true);
-    var map = L.map(el, { zoomSnap: 0.25, attributionControl: false });
+    // With the tools opted in, the map itself must ask for them too.
+    var map = L.map(el, { zoomSnap: 0.25, attributionControl: false, pmIgnore: false });
     var tiles = el.getAttribute('data-tiles');
     if (tiles) L.tileLayer(tiles, { subdomains: '01234567', maxZoom: 18 }).addTo(map);
     else el.classList.add('plain-bg');
