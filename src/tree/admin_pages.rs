@@ -4,7 +4,10 @@
 //! comes back as a message naming the field, shown on the form.
 
 use askama::Template;
-use axum::{extract::State, response::Response};
+use axum::{
+    extract::State,
+    response::{IntoResponse, Response},
+};
 use serde::Deserialize;
 
 use crate::{
@@ -46,6 +49,19 @@ fn form_error(e: &Error) -> Response {
         f => f.to_string(),
     });
     render(&FormError { message: e.message(), field })
+}
+
+/// The page shown again as it is (a redirect to the same address with a
+/// fragment would not reload it).
+fn refresh<T>(r: Result<T>) -> Response {
+    match r {
+        Ok(_) => {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("HX-Refresh", axum::http::HeaderValue::from_static("true"));
+            (h, axum::response::Html(String::new())).into_response()
+        }
+        Err(e) => form_error(&e),
+    }
 }
 
 fn answer<T>(r: Result<T>, to: impl FnOnce(T) -> String) -> Response {
@@ -285,12 +301,7 @@ pub async fn add_member(
         };
         service::add_member(&s, &user, addr, id, m).await
     };
-    answer(run.await, |m| format!("/tree/{}#members", m.node_id))
-}
-
-#[derive(Deserialize)]
-pub struct EndForm {
-    node_id: i64,
+    refresh(run.await)
 }
 
 /// htmx: ends a membership (asked to confirm on the page).
@@ -299,7 +310,6 @@ pub async fn end_member(
     user: CurrentUser,
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
-    Form(f): Form<EndForm>,
 ) -> Response {
-    answer(service::end_member(&s, &user, addr, id).await, |()| format!("/tree/{}#members", f.node_id))
+    refresh(service::end_member(&s, &user, addr, id).await)
 }

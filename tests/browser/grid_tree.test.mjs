@@ -214,7 +214,7 @@ test('an administrator creates, edits, draws, staffs and retires a grid on the p
     await page.mouse.click(box.x + points[0][0], box.y + points[0][1]);
     await page.waitForTimeout(200);
   };
-  await draw([[70, 60], [150, 60], [150, 130], [70, 130]]);
+  await draw([[120, 25], [200, 25], [200, 85], [120, 85]]);
   assert.equal(await page.locator('#polygon-save').isDisabled(), false);
   await page.locator('#polygon-save').click();
   await page.waitForSelector('#node-map[data-saved]');
@@ -223,7 +223,7 @@ test('an administrator creates, edits, draws, staffs and retires a grid on the p
 
   // A boundary over the neighbouring grids is refused, on the map and under it.
   const cx = box.width / 2, cy = box.height / 2;
-  await draw([[cx - 30, cy - 30], [cx + 30, cy - 30], [cx + 30, cy + 30], [cx - 30, cy + 30]]);
+  await draw([[cx - 40, cy - 30], [cx + 40, cy - 30], [cx + 40, cy + 30], [cx - 40, cy + 30]]);
   await page.locator('#polygon-save').click();
   await page.waitForSelector('#polygon-result .alert');
   assert.match(await page.locator('#polygon-result').innerText(), /与同社区的其他网格重叠/);
