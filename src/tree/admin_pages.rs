@@ -159,8 +159,16 @@ pub async fn create_child(
                 _ => None,
             },
             grid_type: if kind == NodeKind::Grid { grid_type(&f.grid_type)? } else { None },
-            households: if matches!(kind, NodeKind::Grid | NodeKind::Building) { number(&f.households, "households")? } else { None },
-            population: if matches!(kind, NodeKind::Grid | NodeKind::Building) { number(&f.population, "population")? } else { None },
+            households: if matches!(kind, NodeKind::Grid | NodeKind::Building) {
+                number(&f.households, "households")?
+            } else {
+                None
+            },
+            population: if matches!(kind, NodeKind::Grid | NodeKind::Building) {
+                number(&f.population, "population")?
+            } else {
+                None
+            },
             polygon: None,
             lon: None,
             lat: None,
@@ -274,12 +282,14 @@ pub async fn add_member(
     Form(f): Form<MemberForm>,
 ) -> Response {
     let run = async {
-        let role = text(&f.role)
-            .and_then(|r| MemberRole::parse(&r))
-            .ok_or_else(|| Error::invalid("form.choose", "role"))?;
-        for (value, field) in
-            [(&f.gender, "gender"), (&f.ethnicity, "ethnicity"), (&f.political_status, "political_status"), (&f.education, "education")]
-        {
+        let role =
+            text(&f.role).and_then(|r| MemberRole::parse(&r)).ok_or_else(|| Error::invalid("form.choose", "role"))?;
+        for (value, field) in [
+            (&f.gender, "gender"),
+            (&f.ethnicity, "ethnicity"),
+            (&f.political_status, "political_status"),
+            (&f.education, "education"),
+        ] {
             if value.trim().is_empty() {
                 return Err(Error::invalid("form.choose", field));
             }

@@ -18,8 +18,9 @@ use crate::{
         scope::Scope,
     },
     tree::{
+        ancestor_ids,
         store::{self, SubtreeQuery},
-        ancestor_ids, Member, MemberRole, Node, NodeKind, SubtreeCounts,
+        Member, MemberRole, Node, NodeKind, SubtreeCounts,
     },
     web::{extract::page::Path, login_or_redirect, render, require_page, t, to_login, AppState, Msg as _, Shell},
 };
@@ -227,11 +228,8 @@ pub async fn tree_node(
         };
         children.push(ChildRow { node: c, households, population });
     }
-    let admin = if user.can(Perm::TreeWrite) && node.is_active() {
-        Some(admin_forms(&s, &scope, &node).await?)
-    } else {
-        None
-    };
+    let admin =
+        if user.can(Perm::TreeWrite) && node.is_active() { Some(admin_forms(&s, &scope, &node).await?) } else { None };
     let saved = uri.query().is_some_and(|q| q.split('&').any(|p| p == "saved=1"));
     Ok(render(&TreePage {
         shell: Shell { user, active: "tree" },

@@ -532,7 +532,8 @@ both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| 
     let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{other}/children"), grid("第一网格")).await;
     assert!(to.is_none() && body.contains("class=\"alert\""), "{body}");
     // The service's validation, in Chinese, naming the field.
-    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{comm}/children"), vec![("name", "第一网格".into())]).await;
+    let (to, body) =
+        post(&keeper, &keeper_csrf, format!("/tree/{comm}/children"), vec![("name", "第一网格".into())]).await;
     assert!(to.is_none() && body.contains("data-field=\"grid_type\""), "{body}");
     let (to, body) = post(
         &keeper,
@@ -556,14 +557,23 @@ both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| 
         &keeper,
         &keeper_csrf,
         format!("/tree/{id}"),
-        vec![("version", version.clone()), ("name", "胜利西街第一网格".into()), ("grid_type", "dedicated".into()), ("households", "330".into())],
+        vec![
+            ("version", version.clone()),
+            ("name", "胜利西街第一网格".into()),
+            ("grid_type", "dedicated".into()),
+            ("households", "330".into()),
+        ],
     )
     .await;
     assert_eq!(to.as_deref(), Some(format!("/tree/{id}?saved=1").as_str()), "{body}");
     let node = app.get(&format!("/api/v1/nodes/{id}"), &admin).await.body;
-    assert_eq!((node["node"]["name"].as_str(), node["node"]["households"].as_i64()), (Some("胜利西街第一网格"), Some(330)));
+    assert_eq!(
+        (node["node"]["name"].as_str(), node["node"]["households"].as_i64()),
+        (Some("胜利西街第一网格"), Some(330))
+    );
     // A stale version is refused.
-    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{id}"), vec![("version", version), ("name", "旧".into())]).await;
+    let (to, body) =
+        post(&keeper, &keeper_csrf, format!("/tree/{id}"), vec![("version", version), ("name", "旧".into())]).await;
     assert!(to.is_none() && body.contains("已被他人修改"), "{body}");
     // Members through the form: the GB/T 31000 fields, the number masked.
     let members = app.count("node_members").await;
@@ -592,7 +602,10 @@ both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| 
     assert!(to.is_none());
     let (to, _) = post(&keeper, &keeper_csrf, format!("/tree/members/{mid}/end"), vec![]).await;
     assert!(to.is_some());
-    assert!(app.get(&format!("/api/v1/nodes/{id}/members"), &admin).await.body["members"].as_array().unwrap().is_empty());
+    assert!(app.get(&format!("/api/v1/nodes/{id}/members"), &admin).await.body["members"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // Retire: refused to the worker, done for the keeper; the browser goes up.
     let (to, _) = post(&worker, &worker_csrf, format!("/tree/{id}/retire"), vec![]).await;
     assert!(to.is_none());
