@@ -490,9 +490,10 @@ both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| 
     app.add_user("worker", comm, &["grid_worker"]).await;
     let keeper = browser(&app, "keeper").await;
     let worker = browser(&app, "worker").await;
+    let addr = app.addr.clone();
     let page = |c: &reqwest::Client, path: String| {
-        let c = c.clone();
-        async move { c.get(format!("{}{path}", app.addr)).send().await.unwrap().text().await.unwrap() }
+        let (c, url) = (c.clone(), format!("{addr}{path}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
     };
     let html = page(&keeper, format!("/tree/{comm}")).await;
     assert!(html.contains("id=\"node-admin\"") && html.contains(&format!("hx-post=\"/tree/{comm}/children\"")));
@@ -501,16 +502,10 @@ both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| 
     assert!(!html.contains("id=\"node-admin\""), "no forms without the permission");
     let worker_csrf = csrf_of(&html);
     let post = |c: &reqwest::Client, csrf: &str, path: String, form: Vec<(&'static str, String)>| {
-        let (c, csrf) = (c.clone(), csrf.to_string());
+        let (c, csrf, url) = (c.clone(), csrf.to_string(), format!("{addr}{path}"));
         async move {
-            let r = c
-                .post(format!("{}{path}", app.addr))
-                .header("x-csrf-token", csrf)
-                .header("hx-request", "true")
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
+            let r =
+                c.post(url).header("x-csrf-token", csrf).header("hx-request", "true").form(&form).send().await.unwrap();
             // Where the page goes next, or "refresh" when it is shown again.
             let to = r
                 .headers()
