@@ -999,13 +999,19 @@ fn buildings(
     let mut left = households;
     for b in 1..=count {
         let code = BuildingCode::new(&gcode, b as u32)?;
-        let (floors, units) = if village {
-            (g.rng.gen_range(1..=3), 1)
+        // These draws only keep the demo's random sequence (and so every
+        // name and place after them) as it was; the shape comes from the
+        // households below.
+        let drawn_units = if village {
+            g.rng.gen_range(1..=3);
+            1
         } else {
-            (*[6, 6, 7, 11, 18, 26, 33].choose(&mut g.rng).unwrap_or(&6), g.rng.gen_range(1..=4))
+            [6, 6, 7, 11, 18, 26, 33].choose(&mut g.rng);
+            g.rng.gen_range(1..=4)
         };
         let hh = if b == count { left.max(1) } else { (households / count).max(1) };
         left -= hh.min(left);
+        let (floors, units) = building_shape(hh, village, b as u64 ^ gcode.to_string().parse::<u64>().unwrap_or(0));
         let name = if village { format!("{b}号院") } else { format!("{compound}{b}号楼") };
         let point = (
             g.rng.gen_range(rect.x0 + (rect.x1 - rect.x0) * 0.05..rect.x1 - (rect.x1 - rect.x0) * 0.05),
@@ -1028,11 +1034,33 @@ fn buildings(
             }),
         )?;
         g.summary.buildings += 1;
-        if !village && units >= 2 && g.rng.gen_bool(0.35) {
+        if !village && drawn_units >= 2 && g.rng.gen_bool(0.35) {
             g.person(bnode.id, "building_steward", None);
         }
     }
     Ok(())
+}
+
+/// Storeys and stairwell units (单元) of a building that houses `hh`
+/// households: a village courtyard has one to three storeys; a town
+/// building is a walk-up of five to seven storeys with two flats per floor
+/// per unit and two or three units, as many as its households need, or
+/// for more households than a walk-up holds a high-rise of 18 to 33 storeys
+/// with two to four flats per floor per unit.
+pub fn building_shape(hh: i64, village: bool, seed: u64) -> (i64, i64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    if village {
+        return (rng.gen_range(1..=3), 1);
+    }
+    let floors = *[5, 6, 6, 6, 7].choose(&mut rng).unwrap_or(&6);
+    if hh <= floors * 3 * 2 {
+        let units = if hh > floors * 2 * 2 { 3 } else { 2 };
+        return (floors, units);
+    }
+    let floors = rng.gen_range(18..=33);
+    let flats = rng.gen_range(2..=4);
+    let units = ((hh + floors * flats - 1) / (floors * flats)).clamp(1, 4);
+    (floors, units)
 }
 
 /// Whether the database already holds a tree (a built demo, or real data).
@@ -1109,6 +1137,24 @@ pub async fn init_root(db: &Db, code: &str, name: &str, admin: &str, pw: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buildings_hold_their_households_in_a_plausible_shape() {
+        for hh in 1..=400i64 {
+            for seed in 0..20u64 {
+                let (floors, units) = building_shape(hh, false, seed);
+                if floors <= 7 {
+                    assert!((5..=7).contains(&floors) && (2..=3).contains(&units), "walk-up {floors}/{units} for {hh}");
+                    assert!(floors * units * 2 >= hh, "{hh} households in {floors} floors × {units} units");
+                } else {
+                    assert!((18..=33).contains(&floors) && (1..=4).contains(&units), "high-rise {floors}/{units}");
+                    assert!(floors * units * 4 >= hh.min(33 * 4 * 4), "{hh} households in {floors} × {units}");
+                }
+                let (floors, units) = building_shape(hh, true, seed);
+                assert!((1..=3).contains(&floors) && units == 1);
+            }
+        }
+    }
 
     #[test]
     fn residents_have_valid_taiyuan_id_numbers_that_match_them() {

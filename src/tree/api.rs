@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     model::*,
     overlays::{self, NewOverlay, Overlay, OverlayKind},
+    service,
     store::{self, MoveNode, NewMember, NewNode, NodePatch, PublicPhone, SubtreeQuery},
 };
 use crate::{
@@ -85,11 +86,7 @@ async fn create_node(
     ClientAddr(addr): ClientAddr,
     Json(input): Json<NewNode>,
 ) -> Result<(StatusCode, Json<Node>)> {
-    user.require(Perm::TreeWrite)?;
-    let node = store::create_node(&s.db, &user.scope(), input).await?;
-    let detail =
-        serde_json::json!({"kind": node.kind, "code": node.code, "name": node.name, "parent_id": node.parent_id});
-    audited(&s, &user, addr, action::NODE_CREATE, Object::new("node", node.id), detail).await?;
+    let node = service::create_node(&s, &user, addr, input).await?;
     Ok((StatusCode::CREATED, Json(node)))
 }
 
@@ -135,12 +132,7 @@ async fn update_node(
     Path(id): Path<i64>,
     Json(patch): Json<NodePatch>,
 ) -> Result<Json<Node>> {
-    user.require(Perm::TreeWrite)?;
-    let fields = changed_fields(&patch);
-    let node = store::update_node(&s.db, &user.scope(), id, patch).await?;
-    let detail = serde_json::json!({"fields": fields, "version": node.version});
-    audited(&s, &user, addr, action::NODE_UPDATE, Object::new("node", id), detail).await?;
-    Ok(Json(node))
+    Ok(Json(service::update_node(&s, &user, addr, id, patch).await?))
 }
 
 /// Delete a node that nothing refers to; a node with data must be retired.
@@ -172,14 +164,7 @@ async fn move_node(
     Path(id): Path<i64>,
     Json(mv): Json<MoveNode>,
 ) -> Result<Json<Node>> {
-    user.require(Perm::TreeWrite)?;
-    let scope = user.scope();
-    let before = store::get_node(&s.db, &scope, id).await?;
-    let node = store::move_node(&s.db, &scope, id, mv).await?;
-    let detail = serde_json::json!({"from_parent_id": before.parent_id, "to_parent_id": node.parent_id,
-        "old_code": before.code, "new_code": node.code});
-    audited(&s, &user, addr, action::NODE_MOVE, Object::new("node", id), detail).await?;
-    Ok(Json(node))
+    Ok(Json(service::move_node(&s, &user, addr, id, mv).await?))
 }
 
 /// Retire a node (kept with its history, hidden from listings).
@@ -191,11 +176,7 @@ async fn retire_node(
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
 ) -> Result<Json<Node>> {
-    user.require(Perm::TreeWrite)?;
-    let node = store::retire_node(&s.db, &user.scope(), id).await?;
-    let detail = serde_json::json!({"code": node.code, "name": node.name});
-    audited(&s, &user, addr, action::NODE_RETIRE, Object::new("node", id), detail).await?;
-    Ok(Json(node))
+    Ok(Json(service::retire_node(&s, &user, addr, id).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -297,11 +278,7 @@ async fn add_member(
     Path(id): Path<i64>,
     Json(m): Json<NewMember>,
 ) -> Result<(StatusCode, Json<Member>)> {
-    user.require(Perm::TreeWrite)?;
-    let member = store::add_member(&s.db, &s.crypto, &user.scope(), id, m).await?;
-    // The name identifies the record for reviewers; the number stays out.
-    let detail = serde_json::json!({"node_id": member.node_id, "role": member.role, "name": member.name});
-    audited(&s, &user, addr, action::MEMBER_ADD, Object::new("member", member.id), detail).await?;
+    let member = service::add_member(&s, &user, addr, id, m).await?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
@@ -335,9 +312,7 @@ async fn end_member(
     ClientAddr(addr): ClientAddr,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    user.require(Perm::TreeWrite)?;
-    store::end_member(&s.db, &user.scope(), id).await?;
-    audited(&s, &user, addr, action::MEMBER_END, Object::new("member", id), serde_json::json!({})).await?;
+    service::end_member(&s, &user, addr, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -439,22 +414,4 @@ async fn code_tables(_user: CurrentUser) -> Json<CodeTables> {
         political_status: conv(&POLITICAL_STATUS),
         education: conv(&EDUCATION),
     })
-}
-
-/// Which fields a patch touches, for the audit entry (values stay out:
-/// a polygon is large, and attrs may hold contact details).
-fn changed_fields(p: &NodePatch) -> Vec<&'static str> {
-    [
-        ("name", p.name.is_some()),
-        ("grid_type", p.grid_type.is_some()),
-        ("households", p.households.is_some()),
-        ("population", p.population.is_some()),
-        ("polygon", p.polygon.is_some()),
-        ("lon", p.lon.is_some()),
-        ("lat", p.lat.is_some()),
-        ("attrs", p.attrs.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect()
 }

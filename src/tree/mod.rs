@@ -2,12 +2,17 @@
 //! village → grid → building, with members per node and overlays
 //! (作战单元, police zones) drawn across it.
 
-use axum::{routing::get, Router};
+use axum::{
+    routing::{get, post},
+    Router,
+};
 
+pub mod admin_pages;
 pub mod api;
 pub mod model;
 pub mod overlays;
 pub mod pages;
+pub mod service;
 pub mod store;
 pub mod unmask;
 
@@ -17,7 +22,12 @@ pub use model::*;
 pub fn pages() -> Router<crate::web::AppState> {
     Router::new()
         .route("/tree", get(pages::tree_root))
-        .route("/tree/{id}", get(pages::tree_node))
+        .route("/tree/{id}", get(pages::tree_node).post(admin_pages::update))
+        .route("/tree/{id}/children", post(admin_pages::create_child))
+        .route("/tree/{id}/move", post(admin_pages::move_to))
+        .route("/tree/{id}/retire", post(admin_pages::retire))
+        .route("/tree/{id}/members", post(admin_pages::add_member))
+        .route("/tree/members/{id}/end", post(admin_pages::end_member))
         .route("/map", get(pages::map))
         .route("/m/", get(pages::mobile_home))
         .route("/m/buildings", get(pages::mobile_buildings))

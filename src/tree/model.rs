@@ -268,7 +268,10 @@ pub struct SubtreeCounts {
     pub communities: i64,
     pub grids: i64,
     pub buildings: i64,
+    /// Households and population of the subtree, summed over its grids
+    /// (a grid's own figures for a grid).
     pub households: i64,
+    pub population: i64,
     pub members: i64,
 }
 

@@ -18,8 +18,9 @@ use crate::{
         scope::Scope,
     },
     tree::{
+        ancestor_ids,
         store::{self, SubtreeQuery},
-        Member, Node, NodeKind, SubtreeCounts,
+        Member, MemberRole, Node, NodeKind, SubtreeCounts,
     },
     web::{extract::page::Path, login_or_redirect, render, require_page, t, to_login, AppState, Msg as _, Shell},
 };
@@ -32,6 +33,36 @@ pub struct TreeRow {
     pub current: bool,
 }
 
+/// A child in the node's table, with its households and population summed
+/// over its grids when it is a region.
+pub struct ChildRow {
+    pub node: Node,
+    pub households: i64,
+    pub population: i64,
+}
+
+/// One choice of a select: value and label.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+/// What the administration forms of a node page need.
+pub struct AdminForms {
+    /// The kind a new child gets, if this node takes children.
+    pub child_kind: Option<NodeKind>,
+    /// Where the node may move: the other nodes of its parent's kind under
+    /// the same grandparent, in scope.
+    pub parents: Vec<Choice>,
+    /// The node is the top of the caller's scope: it cannot move or retire.
+    pub scope_top: bool,
+    pub roles: Vec<Choice>,
+    pub genders: Vec<Choice>,
+    pub ethnicities: Vec<Choice>,
+    pub political: Vec<Choice>,
+    pub education: Vec<Choice>,
+}
+
 #[derive(Template)]
 #[template(path = "tree.html")]
 struct TreePage {
@@ -41,8 +72,10 @@ struct TreePage {
     ancestors: Vec<Node>,
     counts: SubtreeCounts,
     members: Vec<Member>,
-    children: Vec<Node>,
+    children: Vec<ChildRow>,
     more_children: bool,
+    admin: Option<AdminForms>,
+    saved: bool,
 }
 
 impl TreePage {
@@ -67,6 +100,87 @@ impl TreePage {
     fn area_km2(&self) -> String {
         self.node.area_m2.map(|a| format!("{:.2}", a / 1e6)).unwrap_or_else(|| "—".into())
     }
+
+    /// Grids and buildings carry their own figures; regions sum their grids'.
+    fn own_figures(&self) -> bool {
+        matches!(self.node.kind, NodeKind::Grid | NodeKind::Building)
+    }
+
+    fn attr(&self, key: &str) -> String {
+        match self.node.attrs.get(key) {
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn opt(&self, v: &Option<i64>) -> String {
+        v.map(|n| n.to_string()).unwrap_or_default()
+    }
+
+    fn child_label(&self) -> &'static str {
+        self.admin.as_ref().and_then(|a| a.child_kind).map(|k| t(k.label_key())).unwrap_or("")
+    }
+
+    /// Where to start drawing a grid with no boundary: the nearest
+    /// ancestor's centre.
+    fn around(&self) -> String {
+        std::iter::once(&self.node)
+            .chain(self.ancestors.iter().rev())
+            .find_map(|n| n.lon.zip(n.lat))
+            .map(|(x, y)| format!("{x},{y}"))
+            .unwrap_or_default()
+    }
+
+    fn child_is(&self, name: &str) -> bool {
+        self.admin.as_ref().and_then(|a| a.child_kind).is_some_and(|k| k.as_str() == name)
+    }
+
+    fn region_child(&self) -> bool {
+        self.admin.as_ref().and_then(|a| a.child_kind).is_some_and(|k| k.region_level().is_some())
+    }
+
+    fn code_placeholder(&self) -> String {
+        // A region child's code starts with the parent's significant digits.
+        let code = self.node.code.trim_end_matches("000");
+        format!("{code}…")
+    }
+}
+
+fn choices(t: &code_tables::CodeTable) -> Vec<Choice> {
+    t.entries.iter().map(|(code, name)| Choice { value: code.to_string(), label: name.to_string() }).collect()
+}
+
+async fn admin_forms(s: &AppState, scope: &Scope, node: &Node) -> Result<AdminForms> {
+    let scope_top = node.path == scope.path || node.parent_id.is_none();
+    let mut parents = vec![];
+    if !scope_top {
+        let grandparent = node.parent_id.map(|p| ancestor_ids(&node.path).into_iter().rev().nth(1).unwrap_or(p));
+        if let Some(gp) = grandparent.filter(|gp| Some(*gp) != node.parent_id) {
+            if let Ok(list) = store::children(&s.db, scope, gp, false).await {
+                parents = list
+                    .into_iter()
+                    .filter(|p| Some(p.id) != node.parent_id && Some(p.kind) == node.kind.parent_kind())
+                    .map(|p| Choice { value: p.id.to_string(), label: p.name })
+                    .collect();
+            }
+        }
+    }
+    let roles = [MemberRole::GridLeader, MemberRole::GridWorker, MemberRole::Assistant, MemberRole::BuildingSteward]
+        .into_iter()
+        .filter(|r| r.allowed_on(node.kind))
+        .map(|r| Choice { value: r.as_str().to_string(), label: t(r.label_key()).to_string() })
+        .collect();
+    Ok(AdminForms {
+        child_kind: node.kind.child_kind(),
+        parents,
+        scope_top,
+        roles,
+        genders: choices(&code_tables::GENDER),
+        ethnicities: choices(&code_tables::ETHNICITY),
+        political: choices(&code_tables::POLITICAL_STATUS),
+        education: choices(&code_tables::EDUCATION),
+    })
 }
 
 pub async fn tree_root(user: Option<CurrentUser>, uri: Uri) -> Result<Response> {
@@ -100,9 +214,23 @@ pub async fn tree_node(
     expand(&s, &scope, &chain, 0, &node, &mut rows).await?;
     let counts = store::subtree_counts(&s.db, &node).await?;
     let members = store::members(&s.db, &s.crypto, &scope, node.id).await?;
-    let mut children = store::children(&s.db, &scope, node.id, false).await?;
-    let more_children = children.len() > TREE_CHILD_LIMIT;
-    children.truncate(TREE_CHILD_LIMIT);
+    let mut list = store::children(&s.db, &scope, node.id, false).await?;
+    let more_children = list.len() > TREE_CHILD_LIMIT;
+    list.truncate(TREE_CHILD_LIMIT);
+    let mut children = Vec::with_capacity(list.len());
+    for c in list {
+        let (households, population) = match c.kind {
+            NodeKind::Grid | NodeKind::Building => (c.households.unwrap_or(0), c.population.unwrap_or(0)),
+            _ => {
+                let sum = store::subtree_counts(&s.db, &c).await?;
+                (sum.households, sum.population)
+            }
+        };
+        children.push(ChildRow { node: c, households, population });
+    }
+    let admin =
+        if user.can(Perm::TreeWrite) && node.is_active() { Some(admin_forms(&s, &scope, &node).await?) } else { None };
+    let saved = uri.query().is_some_and(|q| q.split('&').any(|p| p == "saved=1"));
     Ok(render(&TreePage {
         shell: Shell { user, active: "tree" },
         rows,
@@ -112,6 +240,8 @@ pub async fn tree_node(
         members,
         children,
         more_children,
+        admin,
+        saved,
     }))
 }
 

@@ -200,7 +200,8 @@ pub async fn subtree(db: &Db, scope: &Scope, id: i64, q: &SubtreeQuery) -> Resul
 pub async fn subtree_counts(db: &Db, node: &Node) -> Result<SubtreeCounts> {
     let (lo, hi) = subtree_bounds(&node.path);
     let rows = sqlx::query(
-        "select kind, count(*) as n, cast(coalesce(sum(case when kind = 'grid' then households else 0 end), 0) as bigint) as hh \
+        "select kind, count(*) as n, cast(coalesce(sum(case when kind = 'grid' then households else 0 end), 0) as bigint) as hh, \
+         cast(coalesce(sum(case when kind = 'grid' then population else 0 end), 0) as bigint) as pop \
          from nodes where path >= $1 and path < $2 and status = 'active' group by kind",
     )
     .bind(&lo)
@@ -218,6 +219,7 @@ pub async fn subtree_counts(db: &Db, node: &Node) -> Result<SubtreeCounts> {
             "grid" => {
                 c.grids = n;
                 c.households = hh;
+                c.population = row.try_get("pop")?;
             }
             "building" => c.buildings = n,
             _ => {}
@@ -503,7 +505,7 @@ async fn check_no_sibling_overlap(
 ) -> Result<()> {
     let (x0, y0, x1, y1) = geo.bbox;
     let rows = sqlx::query(
-        "select id, polygon from nodes where parent_id = $1 and kind = 'grid' and status = 'active' \
+        "select id, name, polygon from nodes where parent_id = $1 and kind = 'grid' and status = 'active' \
          and polygon is not null and min_lon < $2 and max_lon > $3 and min_lat < $4 and max_lat > $5",
     )
     .bind(parent_id)
@@ -522,7 +524,9 @@ async fn check_no_sibling_overlap(
         let value: serde_json::Value = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
         if let Ok(other) = GridPolygon::from_geojson(&value) {
             if overlap_area_m2(&geo.shape, &other) > 1.0 {
-                return Err(Error::invalid_detail("polygon.overlaps_sibling", "polygon", format!("#{id}")));
+                // Named, so the person drawing knows which neighbour to look at.
+                let name: String = row.try_get("name")?;
+                return Err(Error::invalid_detail("polygon.overlaps_sibling", "polygon", name));
             }
         }
     }
@@ -1143,9 +1147,18 @@ pub async fn feature_collection(db: &Db, scope: &Scope, id: i64, kinds: Option<&
             }
         }
         None => {
-            let q = SubtreeQuery { with_polygons: true, limit: Some(5000), ..Default::default() };
-            let page = subtree(db, scope, id, &q).await?;
-            nodes = page.nodes.into_iter().filter(|n| n.id == node.id || n.parent_id == Some(node.id)).collect();
+            // The node and its own children by key, however large the
+            // subtree beneath them is.
+            let rows = sqlx::query(&format!(
+                "select {NODE_COLS}, polygon from nodes where parent_id = $1 and status = 'active' order by code"
+            ))
+            .bind(node.id)
+            .fetch_all(&db.pool)
+            .await?;
+            nodes.push(node.clone());
+            for row in &rows {
+                nodes.push(node_from_row(row, row.try_get("polygon")?)?);
+            }
         }
     }
     let features: Vec<serde_json::Value> = nodes

@@ -24,6 +24,8 @@ assets! {
     "vendor/leaflet/images/marker-shadow.png" => "image/png",
     "vendor/leaflet/images/layers.png" => "image/png",
     "vendor/leaflet/images/layers-2x.png" => "image/png",
+    "vendor/leaflet-geoman/leaflet-geoman.min.js" => "text/javascript",
+    "vendor/leaflet-geoman/leaflet-geoman.css" => "text/css",
     "css/app.css" => "text/css",
     "favicon.svg" => "image/svg+xml",
     "js/app.js" => "text/javascript",
@@ -33,6 +35,7 @@ assets! {
     "js/portal.js" => "text/javascript",
     "js/units.js" => "text/javascript",
     "js/field.js" => "text/javascript",
+    "js/tree.js" => "text/javascript",
 }
 
 pub async fn serve(Path(path): Path<String>) -> Response {

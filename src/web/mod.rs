@@ -83,6 +83,31 @@ pub trait Msg {
     fn t(&self, key: &str) -> &'static str {
         t(key)
     }
+
+    /// The words `static/js/map.js` shows, from the catalogue, as the JSON a
+    /// map element carries in `data-msgs`.
+    fn map_msgs(&self) -> String {
+        const KEYS: &[(&str, &str)] = &[
+            ("households", "map.legend_households"),
+            ("households_value", "map.households_value"),
+            ("red", "map.light.red"),
+            ("yellow", "map.light.yellow"),
+            ("normal", "map.light.normal"),
+            ("open_order", "map.open_order"),
+            ("orders_count", "map.orders_count"),
+            ("orders_truncated", "map.orders_truncated"),
+            ("details", "map.details"),
+            ("incident_place", "map.incident_place"),
+            ("load_failed", "map.load_failed"),
+            ("polygon_changed", "map.polygon_changed"),
+            ("polygon_saved", "map.polygon_saved"),
+            ("polygon_save_failed", "map.polygon_save_failed"),
+            ("polygon_none", "map.polygon_none"),
+        ];
+        let map: serde_json::Map<String, serde_json::Value> =
+            KEYS.iter().map(|(name, key)| (name.to_string(), t(key).into())).collect();
+        serde_json::Value::Object(map).to_string()
+    }
 }
 impl<T> Msg for T {}
 

@@ -12,6 +12,13 @@
     return stops[Math.min(stops.length - 1, Math.floor(f * (stops.length - 1) + 0.5))];
   }
 
+  // The words shown come from the catalogue, carried by the map element.
+  var MSG = {};
+  function msg(key, value) {
+    var text = MSG[key] || '';
+    return value == null ? text : text.replace('{}', value);
+  }
+
   function escapeHtml(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
@@ -54,7 +61,7 @@
     var ctl = L.control({ position: 'topright' });
     ctl.onAdd = function () {
       var div = L.DomUtil.create('div', 'fq-legend');
-      var html = '<b>户数</b>';
+      var html = '<b>' + escapeHtml(msg('households')) + '</b>';
       [0, 0.33, 0.66, 1].forEach(function (f) {
         var v = Math.round(min + (max - min) * f);
         html += '<div><i style="background:' + colour(v, max, min) + '"></i>' + v + '</div>';
@@ -83,9 +90,9 @@
   // Open orders over the grids (一张图): one dot each, coloured by the
   // deadline light, in a pane above the polygons; a popup links the order.
   var LIGHTS = {
-    red: { fill: '#d32f2f', label: '超期' },
-    yellow: { fill: '#f9a825', label: '临期(时限已过 80%)' },
-    normal: { fill: '#1565c0', label: '时限内' }
+    red: { fill: '#d32f2f' },
+    yellow: { fill: '#f9a825' },
+    normal: { fill: '#1565c0' }
   };
 
   function orders(map, el) {
@@ -113,17 +120,17 @@
             l.bindTooltip(escapeHtml(p.title));
             l.bindPopup('<b>' + escapeHtml(p.title) + '</b><br>' + escapeHtml(p.category_name) + ' · ' +
               escapeHtml(p.state_label) + '<br>' + escapeHtml(p.node_name) + ' · ' + escapeHtml(p.tracking_code) +
-              '<br><a href="/orders/' + p.id + '">查看工单 ›</a>');
+              '<br><a href="/orders/' + p.id + '">' + escapeHtml(msg('open_order')) + '</a>');
           }
         }).addTo(map);
         var ctl = L.control({ position: 'bottomleft' });
         ctl.onAdd = function () {
           var div = L.DomUtil.create('div', 'fq-legend fq-events');
-          var html = '<label><input type="checkbox" checked> <b>在办事件 ' + fc.features.length + ' 件</b></label>';
+          var html = '<label><input type="checkbox" checked> <b>' + escapeHtml(msg('orders_count', fc.features.length)) + '</b></label>';
           ['red', 'yellow', 'normal'].forEach(function (w) {
-            html += '<div><i class="dot" style="background:' + LIGHTS[w].fill + '"></i>' + LIGHTS[w].label + ' ' + counts[w] + '</div>';
+            html += '<div><i class="dot" style="background:' + LIGHTS[w].fill + '"></i>' + escapeHtml(msg(w)) + ' ' + counts[w] + '</div>';
           });
-          if (fc.truncated) html += '<div class="muted">仅显示最新 ' + fc.features.length + ' 件</div>';
+          if (fc.truncated) html += '<div class="muted">' + escapeHtml(msg('orders_truncated', fc.features.length)) + '</div>';
           div.innerHTML = html;
           L.DomEvent.disableClickPropagation(div);
           div.querySelector('input').addEventListener('change', function (e) {
@@ -140,13 +147,107 @@
       });
   }
 
+  // Drawing and editing a grid's boundary (leaflet-geoman), saved through
+  // the tree API, which validates it (closed rings, no overlap with the
+  // other grids of the community); a refusal is shown on the map and
+  // under it.
+  function editor(map, el, layer, fc) {
+    var node = el.getAttribute('data-edit');
+    var save = document.getElementById('polygon-save');
+    var result = document.getElementById('polygon-result');
+    var shape = null;
+    layer.eachLayer(function (l) { if (l.feature && l.feature.properties.self && l.getLatLngs) shape = l; });
+    var box = L.control({ position: 'topright' });
+    box.onAdd = function () {
+      var div = L.DomUtil.create('div', 'fq-map-note');
+      div.hidden = true;
+      return div;
+    };
+    box.addTo(map);
+    function note(text, bad) {
+      var div = box.getContainer();
+      div.textContent = text;
+      div.hidden = !text;
+      div.classList.toggle('bad', !!bad);
+      result.innerHTML = '';
+      if (text) {
+        var p = document.createElement('p');
+        p.className = bad ? 'alert' : 'notice';
+        p.setAttribute('role', bad ? 'alert' : 'status');
+        p.textContent = text;
+        result.appendChild(p);
+      }
+    }
+    function editable(l) {
+      l.options.pmIgnore = false;
+      L.PM.reInitLayer(l);
+      l.on('pm:edit pm:markerdragend pm:vertexremoved', changed);
+    }
+    function changed() {
+      save.disabled = false;
+      if (shape) shape.setStyle({ color: '#c62828', dashArray: null });
+      note(msg('polygon_changed'), false);
+    }
+    map.pm.setLang('zh');
+    map.pm.addControls({
+      position: 'topleft', drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawCircle: false,
+      drawText: false, cutPolygon: false, rotateMode: false, dragMode: false, removalMode: false
+    });
+    if (shape) editable(shape);
+    else note(msg('polygon_none'), false);
+    map.on('pm:create', function (e) {
+      // One boundary per grid: a new drawing replaces the old one.
+      if (shape) {
+        layer.removeLayer(shape);
+        map.removeLayer(shape);
+      }
+      shape = e.layer;
+      editable(shape);
+      changed();
+    });
+    save.addEventListener('click', function () {
+      if (!shape) return;
+      var geometry = shape.toGeoJSON().geometry;
+      var headers = { 'content-type': 'application/json' };
+      try { Object.assign(headers, JSON.parse(document.body.getAttribute('hx-headers') || '{}')); } catch (e) { /* no token: the server refuses */ }
+      save.disabled = true;
+      fetch('/api/v1/nodes/' + node, {
+        method: 'PATCH', credentials: 'same-origin', headers: headers,
+        body: JSON.stringify({ version: +el.getAttribute('data-version'), polygon: geometry })
+      })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (r) {
+          if (r.ok) {
+            el.setAttribute('data-version', r.body.version);
+            shape.setStyle({ color: '#c62828', dashArray: null });
+            note(msg('polygon_saved'), false);
+            el.setAttribute('data-saved', r.body.version);
+          } else {
+            var text = (r.body && r.body.error && r.body.error.message) || '';
+            shape.setStyle({ color: '#b71c1c', dashArray: '6 4' });
+            note(msg('polygon_save_failed', text), true);
+            save.disabled = false;
+          }
+        })
+        .catch(function (e) {
+          console.error('polygon save', e && e.stack || e);
+          note(msg('load_failed'), true);
+          save.disabled = false;
+        });
+    });
+  }
+
   function init(el) {
+    try { MSG = JSON.parse(el.getAttribute('data-msgs') || '{}'); } catch (e) { MSG = {}; }
     var node = el.getAttribute('data-node');
     var mode = el.getAttribute('data-mode') || 'node';
     var src = el.getAttribute('data-public')
       ? '/portal/area/' + node + '/geojson'
       : (mode === 'grids' ? '/api/v1/nodes/' + node + '/geojson?kinds=grid' : '/api/v1/nodes/' + node + '/geojson');
-    var map = L.map(el, { zoomSnap: 0.25, attributionControl: false });
+    // Only the boundary being edited is handed to the drawing tools.
+    if (el.getAttribute('data-edit') && L.PM) L.PM.setOptIn(true);
+    // With the tools opted in, the map itself must ask for them too.
+    var map = L.map(el, { zoomSnap: 0.25, attributionControl: false, pmIgnore: false });
     var tiles = el.getAttribute('data-tiles');
     if (tiles) L.tileLayer(tiles, { subdomains: '01234567', maxZoom: 18 }).addTo(map);
     else el.classList.add('plain-bg');
@@ -179,8 +280,8 @@
           onEachFeature: function (f, l) {
             var p = f.properties;
             var html = '<b>' + escapeHtml(p.name) + '</b><br>' + escapeHtml(p.code);
-            if (p.households != null) html += '<br>' + p.households + ' 户';
-            if (!el.getAttribute('data-public') && !p.self) html += '<br><a href="/tree/' + p.id + '">详情 ›</a>';
+            if (p.households != null) html += '<br>' + escapeHtml(msg('households_value', p.households));
+            if (!el.getAttribute('data-public') && !p.self) html += '<br><a href="/tree/' + p.id + '">' + escapeHtml(msg('details')) + '</a>';
             l.bindPopup(html);
             l.bindTooltip(p.name, { sticky: true });
           }
@@ -188,9 +289,17 @@
         var pt = (el.getAttribute('data-point') || '').split(',');
         // The view first: vector layers added to a map without one fail to clip.
         var bounds = layer.getBounds();
-        if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+        var editing = el.getAttribute('data-edit') && window.L && L.PM;
+        // A single point (a building) has bounds of no size, which
+        // fitBounds turns into NaN: centre on it instead.
+        if (bounds.isValid() && bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), 17);
+        else if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
         else if (pt.length === 2 && pt[0] && pt[1]) map.setView([+pt[1], +pt[0]], 16);
-        else {
+        else if (editing && el.getAttribute('data-around')) {
+          // A grid with no boundary yet: start from its community's area.
+          var around = el.getAttribute('data-around').split(',');
+          map.setView([+around[1], +around[0]], 15);
+        } else {
           var card = el.closest('.mcard, .card');
           (card || el).hidden = true;
           return;
@@ -198,18 +307,19 @@
         layer.addTo(map);
         if (pt.length === 2 && pt[0] && pt[1]) {
           L.circleMarker([+pt[1], +pt[0]], { radius: 8, color: '#b71c1c', weight: 2, fillColor: '#e53935', fillOpacity: 0.9 })
-            .addTo(map).bindTooltip('事发位置');
+            .addTo(map).bindTooltip(msg('incident_place'));
         }
         if (max > 0) legend(map, max, min);
         if (mode === 'grids') outlines(map, node);
         if (el.getAttribute('data-orders')) orders(map, el);
         graticule(map);
+        if (editing) editor(map, el, layer, fc);
         el.setAttribute('data-loaded', fc.features.length);
       })
       .catch(function (e) {
         console.error('map', e && e.stack || e);
         el.setAttribute('data-error', '1');
-        el.textContent = '地图数据加载失败,请刷新重试';
+        el.textContent = msg('load_failed');
       });
   }
 

@@ -459,3 +459,156 @@ both_backends!(nodes_come_with_the_units_that_work_their_orders, |app| {
     let r = app.call(Method::DELETE, &format!("/api/v1/nodes/{grid}"), Some(&token), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "node.has_data"), "{:?}", r.body);
 });
+
+/// A role that manages the tree within its holder's place, as a district
+/// would give its community centres.
+async fn tree_keeper_role(app: &TestApp) {
+    sqlx::query("insert into roles (code, name, builtin) values ('tree_keeper', '网格管理员', 0)")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    for perm in ["tree.read", "tree.write"] {
+        sqlx::query("insert into role_permissions (role_code, permission) values ('tree_keeper', $1)")
+            .bind(perm)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+}
+
+both_backends!(tree_pages_create_edit_retire_within_permission_and_scope, |app| {
+    use crate::pages::{browser, csrf_of};
+    let admin = app.admin().await;
+    let (sub, comm) = small_tree(&app, &admin).await;
+    let other = app
+        .create(&admin, json!({"parent_id": sub, "kind": "community", "name": "五龙口社区", "code": "140107001002"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    tree_keeper_role(&app).await;
+    app.add_user("keeper", comm, &["tree_keeper"]).await;
+    app.add_user("worker", comm, &["grid_worker"]).await;
+    let keeper = browser(&app, "keeper").await;
+    let worker = browser(&app, "worker").await;
+    let addr = app.addr.clone();
+    let page = |c: &reqwest::Client, path: String| {
+        let (c, url) = (c.clone(), format!("{addr}{path}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(&keeper, format!("/tree/{comm}")).await;
+    assert!(html.contains("id=\"node-admin\"") && html.contains(&format!("hx-post=\"/tree/{comm}/children\"")));
+    let keeper_csrf = csrf_of(&html);
+    let html = page(&worker, format!("/tree/{comm}")).await;
+    assert!(!html.contains("id=\"node-admin\""), "no forms without the permission");
+    let worker_csrf = csrf_of(&html);
+    let post = |c: &reqwest::Client, csrf: &str, path: String, form: Vec<(&'static str, String)>| {
+        let (c, csrf, url) = (c.clone(), csrf.to_string(), format!("{addr}{path}"));
+        async move {
+            let r =
+                c.post(url).header("x-csrf-token", csrf).header("hx-request", "true").form(&form).send().await.unwrap();
+            // Where the page goes next, or "refresh" when it is shown again.
+            let to = r
+                .headers()
+                .get("hx-redirect")
+                .map(|v| v.to_str().unwrap().to_string())
+                .or_else(|| r.headers().get("hx-refresh").map(|_| "refresh".to_string()));
+            (to, r.text().await.unwrap())
+        }
+    };
+    let grid = |name: &str| {
+        vec![("name", name.to_string()), ("grid_type", "comprehensive".into()), ("households", "320".into())]
+    };
+    let nodes = app.count("nodes").await;
+
+    // Without the permission: refused, nothing changes.
+    let (to, body) = post(&worker, &worker_csrf, format!("/tree/{comm}/children"), grid("第一网格")).await;
+    assert!(to.is_none() && body.contains("您没有执行此操作的权限"), "{body}");
+    // Outside the keeper's community: as if it did not exist.
+    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{other}/children"), grid("第一网格")).await;
+    assert!(to.is_none() && body.contains("class=\"alert\""), "{body}");
+    // The service's validation, in Chinese, naming the field.
+    let (to, body) =
+        post(&keeper, &keeper_csrf, format!("/tree/{comm}/children"), vec![("name", "第一网格".into())]).await;
+    assert!(to.is_none() && body.contains("data-field=\"grid_type\""), "{body}");
+    let (to, body) = post(
+        &keeper,
+        &keeper_csrf,
+        format!("/tree/{comm}/children"),
+        vec![("name", "第一网格".into()), ("grid_type", "comprehensive".into()), ("households", "三百".into())],
+    )
+    .await;
+    assert!(to.is_none() && body.contains("data-field=\"households\"") && body.contains("请填写整数"), "{body}");
+    assert_eq!(app.count("nodes").await, nodes, "refused forms change nothing");
+
+    // Create, then edit, then retire.
+    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{comm}/children"), grid("第一网格")).await;
+    let to = to.unwrap_or_else(|| panic!("created: {body}"));
+    let id: i64 = to.trim_start_matches("/tree/").parse().unwrap();
+    let node = app.get(&format!("/api/v1/nodes/{id}"), &admin).await.body;
+    assert_eq!(node["node"]["code"], "140107001001001");
+    assert_eq!(node["node"]["households"], 320);
+    let version = node["node"]["version"].as_i64().unwrap().to_string();
+    let (to, body) = post(
+        &keeper,
+        &keeper_csrf,
+        format!("/tree/{id}"),
+        vec![
+            ("version", version.clone()),
+            ("name", "胜利西街第一网格".into()),
+            ("grid_type", "dedicated".into()),
+            ("households", "330".into()),
+        ],
+    )
+    .await;
+    assert_eq!(to.as_deref(), Some(format!("/tree/{id}?saved=1").as_str()), "{body}");
+    let node = app.get(&format!("/api/v1/nodes/{id}"), &admin).await.body;
+    assert_eq!(
+        (node["node"]["name"].as_str(), node["node"]["households"].as_i64()),
+        (Some("胜利西街第一网格"), Some(330))
+    );
+    // A stale version is refused.
+    let (to, body) =
+        post(&keeper, &keeper_csrf, format!("/tree/{id}"), vec![("version", version), ("name", "旧".into())]).await;
+    assert!(to.is_none() && body.contains("已被他人修改"), "{body}");
+    // Members through the form: the GB/T 31000 fields, the number masked.
+    let members = app.count("node_members").await;
+    let member = vec![
+        ("role", "grid_worker".to_string()),
+        ("name", "王秀英".into()),
+        ("gender", "2".into()),
+        ("ethnicity", "01".into()),
+        ("political_status", "13".into()),
+        ("birth_date", "1985-04-12".into()),
+        ("education", "30".into()),
+        ("mobile", "13912345678".into()),
+        ("id_number", "".into()),
+        ("public_phone", "0351-5551234".into()),
+    ];
+    let (to, body) = post(&worker, &worker_csrf, format!("/tree/{id}/members"), member.clone()).await;
+    assert!(to.is_none() && body.contains("您没有执行此操作的权限"), "{body}");
+    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{id}/members"), member).await;
+    assert_eq!(to.as_deref(), Some("refresh"), "{body}");
+    assert_eq!(app.count("node_members").await, members + 1);
+    let html = page(&keeper, format!("/tree/{id}")).await;
+    assert!(html.contains("王秀英") && html.contains("139****5678") && !html.contains("13912345678"));
+    let listed = app.get(&format!("/api/v1/nodes/{id}/members"), &admin).await.body;
+    let mid = listed["members"][0]["id"].as_i64().unwrap();
+    let (to, _) = post(&worker, &worker_csrf, format!("/tree/members/{mid}/end"), vec![]).await;
+    assert!(to.is_none());
+    let (to, _) = post(&keeper, &keeper_csrf, format!("/tree/members/{mid}/end"), vec![]).await;
+    assert!(to.is_some());
+    assert!(app.get(&format!("/api/v1/nodes/{id}/members"), &admin).await.body["members"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Retire: refused to the worker, done for the keeper; the browser goes up.
+    let (to, _) = post(&worker, &worker_csrf, format!("/tree/{id}/retire"), vec![]).await;
+    assert!(to.is_none());
+    let (to, body) = post(&keeper, &keeper_csrf, format!("/tree/{id}/retire"), vec![]).await;
+    assert_eq!(to.as_deref(), Some(format!("/tree/{comm}").as_str()), "{body}");
+    let node = app.get(&format!("/api/v1/nodes/{id}"), &admin).await.body;
+    assert_eq!(node["node"]["status"], "retired");
+    // The keeper's own community is the top of their scope: it cannot be retired from the page.
+    let (to, _) = post(&keeper, &keeper_csrf, format!("/tree/{comm}/retire"), vec![]).await;
+    assert!(to.is_none());
+});
