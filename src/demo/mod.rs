@@ -1060,6 +1060,10 @@ pub fn building_shape(hh: i64, village: bool, seed: u64) -> (i64, i64) {
     let floors = rng.gen_range(18..=33);
     let flats = rng.gen_range(2..=4);
     let units = ((hh + floors * flats - 1) / (floors * flats)).clamp(1, 4);
+    if floors * units * flats < hh {
+        // Four units are as wide as a tower gets: it grows taller instead.
+        return (((hh + units * 4 - 1) / (units * 4)).clamp(18, 33), units);
+    }
     (floors, units)
 }
 
