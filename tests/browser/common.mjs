@@ -52,8 +52,14 @@ export async function start() {
     base, browser, violations,
     async stop() {
       await browser.close();
-      server.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      // Let the server finish its graceful stop (it checkpoints the database
+      // and anchors the audit chain in the directory) before removing it.
+      if (server.exitCode === null && server.signalCode === null) {
+        const exited = new Promise((resolve) => server.once('exit', resolve));
+        server.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15000))]);
+      }
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
       if (violations.length) {
         throw new Error('Content-Security-Policy violations:\n' + violations.join('\n'));
       }
