@@ -120,7 +120,7 @@ impl Error {
             Error::Invalid { detail: Some(d), .. }
             | Error::Conflict { detail: Some(d), .. }
             | Error::TooLarge { detail: Some(d), .. } => {
-                format!("{base}({d})")
+                format!("{base}（{d}）")
             }
             _ => base.to_string(),
         }

@@ -44,19 +44,6 @@
     draw();
   }
 
-  function coordsControl(map) {
-    var ctl = L.control({ position: 'bottomright' });
-    ctl.onAdd = function () {
-      var div = L.DomUtil.create('div', 'fq-coords');
-      div.textContent = '—';
-      map.on('mousemove', function (e) {
-        div.textContent = e.latlng.lng.toFixed(5) + '°E, ' + e.latlng.lat.toFixed(5) + '°N';
-      });
-      return div;
-    };
-    ctl.addTo(map);
-  }
-
   function legend(map, max, min) {
     var ctl = L.control({ position: 'topright' });
     ctl.onAdd = function () {
@@ -252,7 +239,6 @@
     if (tiles) L.tileLayer(tiles, { subdomains: '01234567', maxZoom: 18 }).addTo(map);
     else el.classList.add('plain-bg');
     L.control.scale({ metric: true, imperial: false }).addTo(map);
-    coordsControl(map);
     fetch(src, { credentials: 'same-origin' })
       .then(function (r) {
         // An area outside the viewer's scope: show just the point, if any.
